@@ -1,0 +1,23 @@
+//! Drover's pure core: the model, job specs, and the replicated state machine.
+//!
+//! Nothing here performs I/O, reads a clock or draws OS randomness: time and
+//! seeds arrive as arguments, and every map whose order can reach an output
+//! is ordered. That is what lets the same logic run in production and,
+//! byte for byte, in the deterministic simulator.
+
+pub mod alloc;
+pub mod ids;
+pub mod job;
+pub mod node;
+pub mod resources;
+pub mod spec;
+pub mod state;
+pub mod units;
+pub mod version;
+
+pub use alloc::{AllocStatus, Allocation, DesiredStatus};
+pub use ids::{AllocId, JobId, NodeId};
+pub use job::{Driver, JobKind, JobSpec};
+pub use node::{Node, NodeRegistration, NodeRole, NodeStatus};
+pub use resources::Resources;
+pub use state::{ClusterState, Command, CommandKind, Response};

@@ -1,0 +1,226 @@
+//! The rules a [`JobSpec`] must satisfy whatever way it arrived: ranges,
+//! required combinations, well-formed names, patterns and versions.
+//! Paths name fields the way job spec files do.
+
+use std::collections::BTreeSet;
+
+use crate::ids::check_name;
+use crate::job::{Attribute, ConstraintOp, Driver, JobKind, JobSpec};
+use crate::version::VersionReq;
+
+pub const MAX_REPLICAS: u32 = 10_000;
+pub const MAX_CPU_MILLIS: u64 = 1_000_000;
+/// Docker refuses memory limits below 6 MB; the same floor for every driver
+/// keeps a spec portable between them.
+pub const MIN_MEMORY_MB: u64 = 6;
+pub const MAX_MEMORY_MB: u64 = 16 * 1024 * 1024;
+pub const MAX_GPUS: u32 = 64;
+pub const MAX_CONSTRAINTS: usize = 64;
+pub const MAX_DELAY_MS: u64 = 24 * 3_600_000;
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// A broken rule: the field path and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub path: String,
+    pub message: String,
+}
+
+#[derive(Default)]
+struct Rules(Vec<Violation>);
+
+impl Rules {
+    fn check(&mut self, ok: bool, path: impl Into<String>, message: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(Violation {
+                path: path.into(),
+                message: message(),
+            });
+        }
+    }
+
+    fn range<T: PartialOrd + std::fmt::Display + Copy>(
+        &mut self,
+        path: &str,
+        value: T,
+        min: T,
+        max: T,
+    ) {
+        self.check(value >= min && value <= max, path, || {
+            format!("{value} is out of range; expected {min} to {max}")
+        });
+    }
+}
+
+/// Every violated rule, in field order; empty when the spec is valid.
+pub fn validate(spec: &JobSpec) -> Vec<Violation> {
+    let mut rules = Rules::default();
+    if let JobKind::Service { replicas } = spec.kind {
+        rules.range("replicas", replicas, 0, MAX_REPLICAS);
+    }
+    rules.range("priority", spec.priority, 1, 100);
+    if let Err(e) = check_name(&spec.pool) {
+        rules.check(false, "pool", || format!("pool name {e}"));
+    }
+    if let Some(max) = spec.max_per_node {
+        rules.range("max_per_node", max, 1, u32::MAX);
+    }
+    task(&mut rules, spec);
+    constraints(&mut rules, spec);
+    spreads(&mut rules, spec);
+    policies(&mut rules, spec);
+    rules.0
+}
+
+fn task(rules: &mut Rules, spec: &JobSpec) {
+    let task = &spec.task;
+    match (task.driver, &task.image) {
+        (Driver::Docker, None) => rules.check(false, "task.image", || {
+            "missing; the docker driver needs an image, like \"busybox:latest\"".into()
+        }),
+        (Driver::Docker, Some(image)) => rules.check(
+            !image.is_empty() && !image.contains(char::is_whitespace),
+            "task.image",
+            || format!("{image:?} is not an image reference"),
+        ),
+        (Driver::Exec, Some(_)) => rules.check(false, "task.image", || {
+            "the exec driver runs a command on the host and takes no image; remove it or use driver = \"docker\"".into()
+        }),
+        (Driver::Exec, None) => rules.check(!task.command.is_empty(), "task.command", || {
+            "missing; the exec driver needs a command, like [\"echo\", \"hello\"]".into()
+        }),
+    }
+    if let Some(program) = task.command.first() {
+        rules.check(!program.is_empty(), "task.command[0]", || {
+            "the program name is empty".into()
+        });
+    }
+    for (i, arg) in task.command.iter().enumerate() {
+        rules.check(!arg.contains('\0'), format!("task.command[{i}]"), || {
+            "contains a NUL byte".into()
+        });
+    }
+    for (key, value) in &task.env {
+        let valid_key = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        rules.check(valid_key, format!("task.env.{key}"), || {
+            format!("{key:?} is not a variable name; use letters, digits and '_', not starting with a digit")
+        });
+        rules.check(!value.contains('\0'), format!("task.env.{key}"), || {
+            "contains a NUL byte".into()
+        });
+    }
+    let res = task.resources;
+    rules.range(
+        "task.resources.cpu_millis",
+        res.cpu_millis,
+        1,
+        MAX_CPU_MILLIS,
+    );
+    rules.range(
+        "task.resources.memory_mb",
+        res.memory_mb,
+        MIN_MEMORY_MB,
+        MAX_MEMORY_MB,
+    );
+    rules.range("task.resources.gpus", res.gpus, 0, MAX_GPUS);
+    rules.range(
+        "task.sandbox.pids_limit",
+        task.sandbox.pids_limit,
+        1,
+        1_000_000,
+    );
+    if let Some(user) = &task.sandbox.user {
+        rules.check(!user.trim().is_empty(), "task.sandbox.user", || {
+            "is empty; remove it to keep the image's user".into()
+        });
+    }
+}
+
+fn attribute(rules: &mut Rules, path: &str, attribute: &Attribute) {
+    if let Attribute::Label(key) = attribute {
+        rules.check(
+            !key.is_empty() && !key.contains(char::is_whitespace),
+            path,
+            || format!("label key {key:?} is empty or contains whitespace"),
+        );
+    }
+}
+
+fn constraints(rules: &mut Rules, spec: &JobSpec) {
+    rules.check(
+        spec.constraints.len() <= MAX_CONSTRAINTS,
+        "constraint",
+        || {
+            format!(
+                "{} constraints; the limit is {MAX_CONSTRAINTS}",
+                spec.constraints.len()
+            )
+        },
+    );
+    for (i, constraint) in spec.constraints.iter().enumerate() {
+        attribute(
+            rules,
+            &format!("constraint[{i}].attribute"),
+            &constraint.attribute,
+        );
+        let path = format!("constraint[{i}].value");
+        match &constraint.op {
+            ConstraintOp::In(values) | ConstraintOp::NotIn(values) => {
+                rules.check(!values.is_empty(), path, || {
+                    "is an empty list; name at least one value".into()
+                });
+            }
+            ConstraintOp::Version(range) => {
+                if let Err(e) = VersionReq::parse(range) {
+                    rules.check(false, path, || e);
+                }
+            }
+            ConstraintOp::Regex(pattern) => {
+                let compiled = regex::RegexBuilder::new(pattern)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build();
+                if let Err(e) = compiled {
+                    let reason = e.to_string().lines().last().unwrap_or_default().to_string();
+                    rules.check(false, path, || {
+                        format!("invalid regular expression: {reason}")
+                    });
+                }
+            }
+            ConstraintOp::Eq(_) | ConstraintOp::NotEq(_) | ConstraintOp::Exists => {}
+        }
+    }
+}
+
+fn spreads(rules: &mut Rules, spec: &JobSpec) {
+    for (i, spread) in spec.spread.iter().enumerate() {
+        attribute(rules, &format!("spread[{i}].attribute"), &spread.attribute);
+        rules.range(&format!("spread[{i}].weight"), spread.weight, 1, 100);
+        let mut seen = BTreeSet::new();
+        let mut total: u32 = 0;
+        for (j, target) in spread.targets.iter().enumerate() {
+            let path = format!("spread[{i}].target[{j}]");
+            rules.range(&format!("{path}.percent"), target.percent, 0, 100);
+            rules.check(seen.insert(&target.value), format!("{path}.value"), || {
+                format!("{:?} has a target already", target.value)
+            });
+            total += u32::from(target.percent);
+        }
+        rules.check(total <= 100, format!("spread[{i}].target"), || {
+            format!("target percentages add up to {total}; at most 100")
+        });
+    }
+}
+
+fn policies(rules: &mut Rules, spec: &JobSpec) {
+    rules.range("restart.attempts", spec.restart.attempts, 0, 100);
+    rules.range("restart.delay", spec.restart.delay_ms, 0, MAX_DELAY_MS);
+    let r = spec.reschedule;
+    rules.range("reschedule.attempts", r.attempts, 0, 1000);
+    rules.range("reschedule.delay", r.delay_ms, 0, MAX_DELAY_MS);
+    rules.range("reschedule.max_delay", r.max_delay_ms, 0, MAX_DELAY_MS);
+    rules.check(r.delay_ms <= r.max_delay_ms, "reschedule.max_delay", || {
+        "is shorter than reschedule.delay".into()
+    });
+    rules.range("update.max_parallel", spec.update.max_parallel, 1, u32::MAX);
+}

@@ -1,0 +1,111 @@
+//! Commands: the entries of the replicated log. Each carries the
+//! leader-stamped time it needs, so applying one never reads a clock.
+
+use serde::{Deserialize, Serialize};
+
+use crate::alloc::AllocStatus;
+use crate::ids::{AllocId, JobId, NodeId};
+use crate::job::JobSpec;
+use crate::node::NodeRegistration;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    /// Unix milliseconds, stamped by the leader that proposed the command.
+    pub now_ms: u64,
+    pub kind: CommandKind,
+}
+
+impl Command {
+    pub fn new(now_ms: u64, kind: CommandKind) -> Self {
+        Self { now_ms, kind }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandKind {
+    /// A node joins, or rejoins after a restart (its record is replaced).
+    RegisterNode(NodeRegistration),
+    Heartbeat {
+        node: NodeId,
+    },
+    /// The leader saw no heartbeat since `last_heartbeat_ms`. Rejected if a
+    /// later heartbeat was committed meanwhile, so a stale decision is harmless.
+    MarkNodeDisconnected {
+        node: NodeId,
+        last_heartbeat_ms: u64,
+    },
+    /// As `MarkNodeDisconnected`, but the node is declared gone: its
+    /// allocations are lost.
+    MarkNodeDown {
+        node: NodeId,
+        last_heartbeat_ms: u64,
+    },
+    DrainNode {
+        node: NodeId,
+        enable: bool,
+    },
+    SubmitJob(JobSpec),
+    /// Replaces a job's spec. With `expected_version`, only if the job is
+    /// still at that version (check-and-set).
+    UpdateJob {
+        spec: JobSpec,
+        expected_version: Option<u64>,
+    },
+    StopJob {
+        job: JobId,
+    },
+    ApplyPlan(Plan),
+    /// A worker reports on one of its own allocations.
+    AllocUpdate(AllocReport),
+}
+
+impl CommandKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::RegisterNode(_) => "register_node",
+            Self::Heartbeat { .. } => "heartbeat",
+            Self::MarkNodeDisconnected { .. } => "mark_node_disconnected",
+            Self::MarkNodeDown { .. } => "mark_node_down",
+            Self::DrainNode { .. } => "drain_node",
+            Self::SubmitJob(_) => "submit_job",
+            Self::UpdateJob { .. } => "update_job",
+            Self::StopJob { .. } => "stop_job",
+            Self::ApplyPlan(_) => "apply_plan",
+            Self::AllocUpdate(_) => "alloc_update",
+        }
+    }
+}
+
+/// Placements and stops decided by the leader's scheduler against some
+/// earlier state; `apply` re-checks each part against the committed state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub stops: Vec<PlanStop>,
+    pub placements: Vec<Placement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub job: JobId,
+    /// The job version the scheduler planned for; stale versions are refused.
+    pub job_version: u64,
+    pub node: NodeId,
+    /// The allocation this one replaces.
+    pub previous: Option<AllocId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanStop {
+    pub alloc: AllocId,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocReport {
+    pub alloc: AllocId,
+    /// The reporting node; must own the allocation.
+    pub node: NodeId,
+    pub status: AllocStatus,
+    pub exit_code: Option<i32>,
+    pub message: String,
+}

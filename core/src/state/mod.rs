@@ -1,0 +1,184 @@
+//! The replicated state machine. `apply` is total and atomic: every command
+//! yields a [`Response`]; an error leaves the state exactly as it was
+//! (each handler checks everything before it changes anything).
+
+mod allocs;
+mod command;
+mod digest;
+mod index;
+mod jobs;
+mod nodes;
+mod plan;
+mod response;
+mod snapshot;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use command::{AllocReport, Command, CommandKind, Placement, Plan, PlanStop};
+pub use digest::StateDigest;
+pub use response::{ApplyError, PlanRefusal, PlanResult, Response, Success};
+pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SnapshotError};
+
+use crate::alloc::Allocation;
+use crate::ids::{AllocId, JobId, NodeId};
+use crate::job::JobSpec;
+use crate::node::Node;
+use crate::resources::Resources;
+use index::Indexes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Active,
+    Stopped,
+}
+
+/// A job as recorded: its current spec and bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub spec: JobSpec,
+    pub status: JobStatus,
+    pub submitted_ms: u64,
+    pub modified_ms: u64,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+/// Everything replicated: what snapshots carry and digests hash.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Data {
+    /// Log index of the last command that applied successfully.
+    index: u64,
+    nodes: BTreeMap<NodeId, Node>,
+    jobs: BTreeMap<JobId, Job>,
+    allocs: BTreeMap<AllocId, Allocation>,
+    next_alloc: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClusterState {
+    data: Data,
+    /// Derived from `data`; rebuilt on restore, never serialized.
+    indexes: Indexes,
+}
+
+impl PartialEq for ClusterState {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data
+    }
+}
+
+impl Eq for ClusterState {}
+
+impl ClusterState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies the command at log `index`. Errors change nothing.
+    pub fn apply(&mut self, index: u64, cmd: Command) -> Response {
+        if index <= self.data.index {
+            return Err(ApplyError::StaleIndex {
+                index,
+                applied: self.data.index,
+            });
+        }
+        let now_ms = cmd.now_ms;
+        let result = match cmd.kind {
+            CommandKind::RegisterNode(reg) => self.register_node(index, now_ms, reg),
+            CommandKind::Heartbeat { node } => self.heartbeat(index, now_ms, &node),
+            CommandKind::MarkNodeDisconnected {
+                node,
+                last_heartbeat_ms,
+            } => self.mark_node_disconnected(index, now_ms, &node, last_heartbeat_ms),
+            CommandKind::MarkNodeDown {
+                node,
+                last_heartbeat_ms,
+            } => self.mark_node_down(index, now_ms, &node, last_heartbeat_ms),
+            CommandKind::DrainNode { node, enable } => self.drain_node(index, &node, enable),
+            CommandKind::SubmitJob(spec) => self.submit_job(index, now_ms, spec),
+            CommandKind::UpdateJob {
+                spec,
+                expected_version,
+            } => self.update_job(index, now_ms, spec, expected_version),
+            CommandKind::StopJob { job } => self.stop_job(index, now_ms, &job),
+            CommandKind::ApplyPlan(plan) => self.apply_plan(index, now_ms, &plan),
+            CommandKind::AllocUpdate(report) => self.alloc_update(index, now_ms, report),
+        };
+        if result.is_ok() {
+            self.data.index = index;
+        }
+        result
+    }
+
+    /// Log index of the last successfully applied command.
+    pub fn index(&self) -> u64 {
+        self.data.index
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.data.nodes.values()
+    }
+
+    pub fn node(&self, id: &NodeId) -> Option<&Node> {
+        self.data.nodes.get(id)
+    }
+
+    pub fn jobs(&self) -> impl Iterator<Item = &Job> {
+        self.data.jobs.values()
+    }
+
+    pub fn job(&self, id: &JobId) -> Option<&Job> {
+        self.data.jobs.get(id)
+    }
+
+    pub fn allocs(&self) -> impl Iterator<Item = &Allocation> {
+        self.data.allocs.values()
+    }
+
+    pub fn alloc(&self, id: AllocId) -> Option<&Allocation> {
+        self.data.allocs.get(&id)
+    }
+
+    /// A job's allocations, in id order.
+    pub fn job_allocs(&self, job: &JobId) -> impl Iterator<Item = &Allocation> {
+        self.indexes
+            .by_job(job)
+            .filter_map(|id| self.data.allocs.get(&id))
+    }
+
+    /// A node's allocations, in id order.
+    pub fn node_allocs(&self, node: &NodeId) -> impl Iterator<Item = &Allocation> {
+        self.indexes
+            .by_node(node)
+            .filter_map(|id| self.data.allocs.get(&id))
+    }
+
+    /// Resources held on `node` by allocations that have not finished.
+    pub fn node_used(&self, node: &NodeId) -> Resources {
+        self.indexes.used(node)
+    }
+
+    /// What `node` can still take.
+    pub fn node_free(&self, node: &NodeId) -> Resources {
+        self.data.nodes.get(node).map_or(Resources::ZERO, |n| {
+            n.capacity.saturating_sub(self.node_used(node))
+        })
+    }
+
+    fn insert_alloc(&mut self, alloc: Allocation) {
+        self.indexes.insert(&alloc);
+        self.data.allocs.insert(alloc.id, alloc);
+    }
+
+    /// Changes one allocation, keeping the indexes in step.
+    fn update_alloc(&mut self, id: AllocId, change: impl FnOnce(&mut Allocation)) {
+        if let Some(alloc) = self.data.allocs.get_mut(&id) {
+            self.indexes.remove(alloc);
+            change(alloc);
+            self.indexes.insert(alloc);
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Node membership and liveness: register, heartbeat, disconnect, down, drain.
+
+use super::{ApplyError, ClusterState, Response, Success};
+use crate::alloc::{AllocStatus, Allocation};
+use crate::ids::{NodeId, check_name};
+use crate::node::{Node, NodeRegistration, NodeStatus};
+
+impl ClusterState {
+    pub(super) fn register_node(
+        &mut self,
+        index: u64,
+        now_ms: u64,
+        reg: NodeRegistration,
+    ) -> Response {
+        check_registration(&reg)?;
+        let existed = self.data.nodes.contains_key(&reg.id);
+        let mut node = Node::from_registration(reg, now_ms, index);
+        if let Some(old) = self.data.nodes.get(&node.id) {
+            node.registered_ms = old.registered_ms;
+            node.draining = old.draining;
+        }
+        self.data.nodes.insert(node.id.clone(), node);
+        Ok(if existed {
+            Success::NodeUpdated
+        } else {
+            Success::NodeRegistered
+        })
+    }
+
+    /// A heartbeat brings a disconnected or down node back to ready; its
+    /// `unknown` allocations stay so until the worker reports on them.
+    pub(super) fn heartbeat(&mut self, index: u64, now_ms: u64, id: &NodeId) -> Response {
+        let node = self
+            .data
+            .nodes
+            .get_mut(id)
+            .ok_or_else(|| ApplyError::UnknownNode(id.clone()))?;
+        node.last_heartbeat_ms = now_ms;
+        node.status = NodeStatus::Ready;
+        node.modify_index = index;
+        Ok(Success::NodeUpdated)
+    }
+
+    pub(super) fn mark_node_disconnected(
+        &mut self,
+        index: u64,
+        now_ms: u64,
+        id: &NodeId,
+        observed_ms: u64,
+    ) -> Response {
+        self.check_liveness_decision(id, observed_ms)?;
+        self.set_node_status(index, id, NodeStatus::Disconnected);
+        self.mark_node_allocs(index, now_ms, id, AllocStatus::Unknown, "node disconnected");
+        Ok(Success::NodeUpdated)
+    }
+
+    pub(super) fn mark_node_down(
+        &mut self,
+        index: u64,
+        now_ms: u64,
+        id: &NodeId,
+        observed_ms: u64,
+    ) -> Response {
+        self.check_liveness_decision(id, observed_ms)?;
+        self.set_node_status(index, id, NodeStatus::Down);
+        self.mark_node_allocs(index, now_ms, id, AllocStatus::Lost, "node down");
+        Ok(Success::NodeUpdated)
+    }
+
+    pub(super) fn drain_node(&mut self, index: u64, id: &NodeId, enable: bool) -> Response {
+        let node = self
+            .data
+            .nodes
+            .get_mut(id)
+            .ok_or_else(|| ApplyError::UnknownNode(id.clone()))?;
+        if node.draining == enable {
+            return Ok(Success::Unchanged);
+        }
+        node.draining = enable;
+        node.modify_index = index;
+        Ok(Success::NodeUpdated)
+    }
+
+    /// Refuses a liveness decision made before the node's latest heartbeat.
+    fn check_liveness_decision(&self, id: &NodeId, observed_ms: u64) -> Result<(), ApplyError> {
+        let node = self
+            .data
+            .nodes
+            .get(id)
+            .ok_or_else(|| ApplyError::UnknownNode(id.clone()))?;
+        if node.last_heartbeat_ms > observed_ms {
+            return Err(ApplyError::StaleHeartbeat {
+                node: id.clone(),
+                observed_ms,
+                actual_ms: node.last_heartbeat_ms,
+            });
+        }
+        Ok(())
+    }
+
+    fn set_node_status(&mut self, index: u64, id: &NodeId, status: NodeStatus) {
+        if let Some(node) = self.data.nodes.get_mut(id) {
+            node.status = status;
+            node.modify_index = index;
+        }
+    }
+
+    /// Moves the node's unfinished allocations to `status`.
+    fn mark_node_allocs(
+        &mut self,
+        index: u64,
+        now_ms: u64,
+        id: &NodeId,
+        status: AllocStatus,
+        why: &str,
+    ) {
+        let affected: Vec<_> = self
+            .node_allocs(id)
+            .filter(|a| !a.status.is_terminal() && a.status != status)
+            .map(|a| a.id)
+            .collect();
+        for alloc in affected {
+            self.update_alloc(alloc, |a: &mut Allocation| {
+                a.status = status;
+                a.message = why.to_string();
+                a.modified_ms = now_ms;
+                a.modify_index = index;
+            });
+        }
+    }
+}
+
+fn check_registration(reg: &NodeRegistration) -> Result<(), ApplyError> {
+    let invalid = |reason: String| ApplyError::InvalidNode {
+        node: reg.id.clone(),
+        reason,
+    };
+    check_name(&reg.region).map_err(|e| invalid(format!("region {e}")))?;
+    if reg.pools.is_empty() {
+        return Err(invalid("belongs to no pool".into()));
+    }
+    for pool in &reg.pools {
+        check_name(pool).map_err(|e| invalid(format!("pool {e}")))?;
+    }
+    for key in reg.labels.keys() {
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(invalid(format!(
+                "label key {key:?} is empty or has whitespace"
+            )));
+        }
+    }
+    Ok(())
+}

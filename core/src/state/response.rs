@@ -1,0 +1,170 @@
+//! What applying a command yields. Errors leave the state untouched.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alloc::AllocStatus;
+use crate::ids::{AllocId, JobId, NodeId};
+use crate::spec::SpecErrors;
+
+pub type Response = Result<Success, ApplyError>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Success {
+    /// The command changed nothing (a repeated stop, an identical update).
+    Unchanged,
+    NodeRegistered,
+    NodeUpdated,
+    JobAccepted {
+        job: JobId,
+        version: u64,
+    },
+    JobStopped {
+        job: JobId,
+    },
+    Plan(PlanResult),
+    AllocUpdated {
+        alloc: AllocId,
+        status: AllocStatus,
+    },
+}
+
+/// Which parts of a plan were applied and which were refused, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanResult {
+    pub stopped: Vec<AllocId>,
+    pub stops_refused: Vec<(AllocId, PlanRefusal)>,
+    /// New allocation ids, in the order of the accepted placements.
+    pub placed: Vec<AllocId>,
+    /// Refused placements by their position in the plan.
+    pub placements_refused: Vec<(usize, PlanRefusal)>,
+}
+
+impl PlanResult {
+    pub fn fully_applied(&self) -> bool {
+        self.stops_refused.is_empty() && self.placements_refused.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlanRefusal {
+    UnknownJob,
+    JobStopped,
+    StaleJobVersion { planned: u64, current: u64 },
+    UnknownNode,
+    NodeNotAcceptingWork,
+    InsufficientCapacity,
+    UnknownAlloc,
+    AllocTerminal,
+    UnknownPrevious,
+}
+
+impl fmt::Display for PlanRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownJob => f.write_str("job does not exist"),
+            Self::JobStopped => f.write_str("job is stopped"),
+            Self::StaleJobVersion { planned, current } => {
+                write!(f, "planned for job version {planned}, current is {current}")
+            }
+            Self::UnknownNode => f.write_str("node does not exist"),
+            Self::NodeNotAcceptingWork => f.write_str("node is not accepting work"),
+            Self::InsufficientCapacity => f.write_str("node lacks free capacity"),
+            Self::UnknownAlloc => f.write_str("allocation does not exist"),
+            Self::AllocTerminal => f.write_str("allocation already finished"),
+            Self::UnknownPrevious => f.write_str("replaced allocation does not exist"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApplyError {
+    /// The log index is not past the last applied one.
+    StaleIndex {
+        index: u64,
+        applied: u64,
+    },
+    InvalidSpec(SpecErrors),
+    InvalidNode {
+        node: NodeId,
+        reason: String,
+    },
+    UnknownNode(NodeId),
+    UnknownJob(JobId),
+    UnknownAlloc(AllocId),
+    JobExists(JobId),
+    VersionMismatch {
+        job: JobId,
+        expected: u64,
+        actual: u64,
+    },
+    /// A liveness decision based on an old heartbeat.
+    StaleHeartbeat {
+        node: NodeId,
+        observed_ms: u64,
+        actual_ms: u64,
+    },
+    WrongNode {
+        alloc: AllocId,
+        owner: NodeId,
+        reporter: NodeId,
+    },
+    AlreadyTerminal {
+        alloc: AllocId,
+        status: AllocStatus,
+    },
+    NotReportable {
+        alloc: AllocId,
+        status: AllocStatus,
+    },
+    EmptyPlan,
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::StaleIndex { index, applied } => {
+                write!(
+                    f,
+                    "log index {index} is not after the applied index {applied}"
+                )
+            }
+            Self::InvalidSpec(errors) => write!(f, "invalid job spec: {errors}"),
+            Self::InvalidNode { node, reason } => write!(f, "node {node}: {reason}"),
+            Self::UnknownNode(node) => write!(f, "no node {node}"),
+            Self::UnknownJob(job) => write!(f, "no job {job}"),
+            Self::UnknownAlloc(alloc) => write!(f, "no allocation {alloc}"),
+            Self::JobExists(job) => {
+                write!(f, "job {job} already exists; update it instead")
+            }
+            Self::VersionMismatch {
+                job,
+                expected,
+                actual,
+            } => write!(f, "job {job} is at version {actual}, not {expected}"),
+            Self::StaleHeartbeat {
+                node,
+                observed_ms,
+                actual_ms,
+            } => write!(
+                f,
+                "node {node} heartbeat at {actual_ms} is newer than the {observed_ms} this decision saw"
+            ),
+            Self::WrongNode {
+                alloc,
+                owner,
+                reporter,
+            } => write!(f, "allocation {alloc} runs on {owner}, not {reporter}"),
+            Self::AlreadyTerminal { alloc, status } => {
+                write!(f, "allocation {alloc} already finished as {status}")
+            }
+            Self::NotReportable { alloc, status } => {
+                write!(f, "allocation {alloc}: a worker cannot report {status}")
+            }
+            Self::EmptyPlan => f.write_str("the plan is empty"),
+        }
+    }
+}
+
+impl std::error::Error for ApplyError {}

@@ -1,0 +1,94 @@
+//! Snapshots: the whole replicated state as bytes, with a versioned,
+//! checksummed header so that a wrong or damaged file is named, not misread.
+//!
+//! Layout (little-endian): magic `DRVRSNAP` (8 bytes), format version (u32),
+//! body length (u64), CRC32C of the body (u32), body (postcard of the data).
+
+use std::fmt;
+
+use super::index::Indexes;
+use super::{ClusterState, Data};
+
+const MAGIC: &[u8; 8] = b"DRVRSNAP";
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 8 + 4;
+
+/// Why bytes could not be restored; `offset` is where the problem starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotError {
+    pub offset: usize,
+    pub message: String,
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "snapshot byte {}: {}", self.offset, self.message)
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
+fn fail(offset: usize, message: impl Into<String>) -> SnapshotError {
+    SnapshotError {
+        offset,
+        message: message.into(),
+    }
+}
+
+impl ClusterState {
+    pub fn snapshot(&self) -> Vec<u8> {
+        let body = postcard::to_stdvec(&self.data).expect("state data always serializes");
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    pub fn restore(bytes: &[u8]) -> Result<Self, SnapshotError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(fail(
+                bytes.len(),
+                format!("truncated header: {} of {HEADER_LEN} bytes", bytes.len()),
+            ));
+        }
+        if &bytes[..8] != MAGIC {
+            return Err(fail(0, "not a Drover snapshot (bad magic)"));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if version != SNAPSHOT_FORMAT_VERSION {
+            return Err(fail(
+                8,
+                format!("format version {version}; this build reads {SNAPSHOT_FORMAT_VERSION}"),
+            ));
+        }
+        let declared = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+        let body = &bytes[HEADER_LEN..];
+        if declared != body.len() as u64 {
+            return Err(fail(
+                12,
+                format!("header says {declared} body bytes, found {}", body.len()),
+            ));
+        }
+        let expected_crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
+        let actual_crc = crc32c::crc32c(body);
+        if expected_crc != actual_crc {
+            return Err(fail(
+                HEADER_LEN,
+                format!("checksum mismatch: header {expected_crc:#010x}, body {actual_crc:#010x}"),
+            ));
+        }
+        let (data, rest): (Data, &[u8]) = postcard::take_from_bytes(body)
+            .map_err(|e| fail(HEADER_LEN, format!("undecodable body: {e}")))?;
+        if !rest.is_empty() {
+            return Err(fail(
+                bytes.len() - rest.len(),
+                "trailing bytes after the body",
+            ));
+        }
+        let indexes = Indexes::rebuild(data.allocs.values());
+        Ok(Self { data, indexes })
+    }
+}
