@@ -48,10 +48,8 @@ impl ClusterState {
         id: &NodeId,
         observed_ms: u64,
     ) -> Response {
-        self.check_liveness_decision(id, observed_ms)?;
-        self.set_node_status(index, id, NodeStatus::Disconnected);
-        self.mark_node_allocs(index, now_ms, id, AllocStatus::Unknown, "node disconnected");
-        Ok(Success::NodeUpdated)
+        let change = (NodeStatus::Disconnected, AllocStatus::Unknown, "node disconnected");
+        self.mark_node(index, now_ms, id, observed_ms, change)
     }
 
     pub(super) fn mark_node_down(
@@ -61,9 +59,23 @@ impl ClusterState {
         id: &NodeId,
         observed_ms: u64,
     ) -> Response {
+        let change = (NodeStatus::Down, AllocStatus::Lost, "node down");
+        self.mark_node(index, now_ms, id, observed_ms, change)
+    }
+
+    /// A liveness decision: the node takes `node_status`, its unfinished
+    /// allocations `alloc_status`.
+    fn mark_node(
+        &mut self,
+        index: u64,
+        now_ms: u64,
+        id: &NodeId,
+        observed_ms: u64,
+        (node_status, alloc_status, why): (NodeStatus, AllocStatus, &str),
+    ) -> Response {
         self.check_liveness_decision(id, observed_ms)?;
-        self.set_node_status(index, id, NodeStatus::Down);
-        self.mark_node_allocs(index, now_ms, id, AllocStatus::Lost, "node down");
+        self.set_node_status(index, id, node_status);
+        self.mark_node_allocs(index, now_ms, id, alloc_status, why);
         Ok(Success::NodeUpdated)
     }
 
