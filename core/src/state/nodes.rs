@@ -48,7 +48,11 @@ impl ClusterState {
         id: &NodeId,
         observed_ms: u64,
     ) -> Response {
-        let change = (NodeStatus::Disconnected, AllocStatus::Unknown, "node disconnected");
+        let change = (
+            NodeStatus::Disconnected,
+            AllocStatus::Unknown,
+            "node disconnected",
+        );
         self.mark_node(index, now_ms, id, observed_ms, change)
     }
 
