@@ -97,6 +97,8 @@ pub struct Node {
     /// Leader-stamped time of the last heartbeat, in Unix milliseconds.
     pub last_heartbeat_ms: u64,
     pub registered_ms: u64,
+    /// When `status` last changed; the leader paces liveness decisions by it.
+    pub status_changed_ms: u64,
     /// Log index of the last command that changed this node.
     pub modify_index: u64,
 }
@@ -114,6 +116,7 @@ impl Node {
             draining: false,
             last_heartbeat_ms: now_ms,
             registered_ms: now_ms,
+            status_changed_ms: now_ms,
             modify_index: index,
         }
     }

@@ -55,6 +55,10 @@ struct Data {
     jobs: BTreeMap<JobId, Job>,
     allocs: BTreeMap<AllocId, Allocation>,
     next_alloc: u64,
+    /// Each pool's nodes in the order they joined it. Replicated (not
+    /// derived) because the scheduler walks it by position: every replica,
+    /// restored or not, must hold the same order.
+    pool_members: BTreeMap<String, Vec<NodeId>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -124,6 +128,15 @@ impl ClusterState {
 
     pub fn node(&self, id: &NodeId) -> Option<&Node> {
         self.data.nodes.get(id)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.data.nodes.len()
+    }
+
+    /// The nodes of a pool, in the order they joined it.
+    pub fn pool_members(&self, pool: &str) -> &[NodeId] {
+        self.data.pool_members.get(pool).map_or(&[], Vec::as_slice)
     }
 
     pub fn jobs(&self) -> impl Iterator<Item = &Job> {

@@ -1,5 +1,7 @@
 //! Node membership and liveness: register, heartbeat, disconnect, down, drain.
 
+use std::collections::BTreeSet;
+
 use super::{ApplyError, ClusterState, Response, Success};
 use crate::alloc::{AllocStatus, Allocation};
 use crate::ids::{NodeId, check_name};
@@ -15,9 +17,14 @@ impl ClusterState {
         check_registration(&reg)?;
         let existed = self.data.nodes.contains_key(&reg.id);
         let mut node = Node::from_registration(reg, now_ms, index);
+        let old_pools = self.data.nodes.get(&node.id).map(|old| old.pools.clone());
+        self.update_pool_members(&node.id, &old_pools.unwrap_or_default(), &node.pools);
         if let Some(old) = self.data.nodes.get(&node.id) {
             node.registered_ms = old.registered_ms;
             node.draining = old.draining;
+            if old.status == NodeStatus::Ready {
+                node.status_changed_ms = old.status_changed_ms;
+            }
         }
         self.data.nodes.insert(node.id.clone(), node);
         Ok(if existed {
@@ -25,6 +32,21 @@ impl ClusterState {
         } else {
             Success::NodeRegistered
         })
+    }
+
+    fn update_pool_members(&mut self, id: &NodeId, old: &BTreeSet<String>, new: &BTreeSet<String>) {
+        for left in old.difference(new) {
+            if let Some(members) = self.data.pool_members.get_mut(left) {
+                members.retain(|m| m != id);
+            }
+        }
+        for joined in new.difference(old) {
+            self.data
+                .pool_members
+                .entry(joined.clone())
+                .or_default()
+                .push(id.clone());
+        }
     }
 
     /// A heartbeat brings a disconnected or down node back to ready; its
@@ -36,7 +58,10 @@ impl ClusterState {
             .get_mut(id)
             .ok_or_else(|| ApplyError::UnknownNode(id.clone()))?;
         node.last_heartbeat_ms = now_ms;
-        node.status = NodeStatus::Ready;
+        if node.status != NodeStatus::Ready {
+            node.status = NodeStatus::Ready;
+            node.status_changed_ms = now_ms;
+        }
         node.modify_index = index;
         Ok(Success::NodeUpdated)
     }
@@ -78,7 +103,7 @@ impl ClusterState {
         (node_status, alloc_status, why): (NodeStatus, AllocStatus, &str),
     ) -> Response {
         self.check_liveness_decision(id, observed_ms)?;
-        self.set_node_status(index, id, node_status);
+        self.set_node_status(index, now_ms, id, node_status);
         self.mark_node_allocs(index, now_ms, id, alloc_status, why);
         Ok(Success::NodeUpdated)
     }
@@ -114,8 +139,11 @@ impl ClusterState {
         Ok(())
     }
 
-    fn set_node_status(&mut self, index: u64, id: &NodeId, status: NodeStatus) {
+    fn set_node_status(&mut self, index: u64, now_ms: u64, id: &NodeId, status: NodeStatus) {
         if let Some(node) = self.data.nodes.get_mut(id) {
+            if node.status != status {
+                node.status_changed_ms = now_ms;
+            }
             node.status = status;
             node.modify_index = index;
         }

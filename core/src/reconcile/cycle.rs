@@ -1,0 +1,124 @@
+//! One turn of the leader's control loop, minus the I/O: reconcile, ask the
+//! scheduler for nodes, and hand back the commands to propose.
+
+use std::collections::BTreeMap;
+
+use super::{Leadership, ReconcileConfig, Reconciliation, reconcile};
+use crate::ids::{AllocId, JobId};
+use crate::scheduler::{Scheduler, SchedulerConfig, seed_for};
+use crate::state::{ClusterState, CommandKind, Placement, Plan, PlanStop};
+
+/// Commands to propose, and why any job still waits for room.
+#[derive(Debug, Clone, Default)]
+pub struct Cycle {
+    pub commands: Vec<CommandKind>,
+    /// Per job with unplaced allocations: one line per rejection reason.
+    pub pending: BTreeMap<JobId, Vec<String>>,
+    pub reconciliation: Reconciliation,
+}
+
+pub fn plan_cycle(
+    state: &ClusterState,
+    now_ms: u64,
+    config: &ReconcileConfig,
+    leadership: Leadership,
+    scheduler_config: SchedulerConfig,
+) -> Cycle {
+    let rec = reconcile(state, now_ms, config, leadership);
+    let mut commands: Vec<CommandKind> = Vec::new();
+    for (node, last_heartbeat_ms) in &rec.mark_disconnected {
+        commands.push(CommandKind::MarkNodeDisconnected {
+            node: node.clone(),
+            last_heartbeat_ms: *last_heartbeat_ms,
+        });
+    }
+    for (node, last_heartbeat_ms) in &rec.mark_down {
+        commands.push(CommandKind::MarkNodeDown {
+            node: node.clone(),
+            last_heartbeat_ms: *last_heartbeat_ms,
+        });
+    }
+    let mut scheduler = Scheduler::new(state, scheduler_config);
+    let mut plan = Plan::default();
+    for (alloc, why) in &rec.stop {
+        if let Some(a) = state.alloc(*alloc) {
+            scheduler.release(a);
+        }
+        plan.stops.push(PlanStop {
+            alloc: *alloc,
+            reason: why.as_str().to_string(),
+        });
+    }
+    let mut pending = BTreeMap::new();
+    for (job_id, previous) in requests(&rec) {
+        let Some(job) = state.job(job_id) else {
+            continue;
+        };
+        let count = u32::try_from(previous.len()).unwrap_or(u32::MAX);
+        let placed = scheduler.place(&job.spec, count, seed_for(job_id, state.index()));
+        for (node, previous) in placed.nodes.into_iter().zip(previous) {
+            plan.placements.push(Placement {
+                job: job_id.clone(),
+                job_version: job.spec.version,
+                node,
+                previous,
+            });
+        }
+        if placed.metrics.unplaced > 0 {
+            pending.insert(job_id.clone(), placed.metrics.explain(&job.spec));
+        }
+    }
+    for (job_id, node_id, previous) in &rec.place_on {
+        let (Some(job), Some(node)) = (state.job(job_id), state.node(node_id)) else {
+            continue;
+        };
+        match scheduler.place_on(&job.spec, node) {
+            Ok(()) => plan.placements.push(Placement {
+                job: job_id.clone(),
+                job_version: job.spec.version,
+                node: node_id.clone(),
+                previous: *previous,
+            }),
+            Err(why) => {
+                let mut metrics = crate::scheduler::PlacementMetrics {
+                    need: job.spec.task.resources,
+                    best_free: scheduler.free(node),
+                    ..Default::default()
+                };
+                metrics.rejected.insert(why, 1);
+                let lines = pending.entry(job_id.clone()).or_insert_with(Vec::new);
+                lines.extend(
+                    metrics
+                        .explain(&job.spec)
+                        .into_iter()
+                        .map(|line| format!("{node_id}: {line}")),
+                );
+            }
+        }
+    }
+    if !plan.stops.is_empty() || !plan.placements.is_empty() {
+        commands.push(CommandKind::ApplyPlan(plan));
+    }
+    Cycle {
+        commands,
+        pending,
+        reconciliation: rec,
+    }
+}
+
+/// Placement requests grouped by job, in job order: replacements first
+/// (each naming what it replaces), then new allocations.
+fn requests(rec: &Reconciliation) -> BTreeMap<&JobId, Vec<Option<AllocId>>> {
+    let mut by_job: BTreeMap<&JobId, Vec<Option<AllocId>>> = BTreeMap::new();
+    for r in &rec.replace {
+        by_job.entry(&r.job).or_default().push(Some(r.previous));
+    }
+    for (job, count) in &rec.place {
+        let slots = by_job.entry(job).or_default();
+        slots.extend(std::iter::repeat_n(
+            None,
+            usize::try_from(*count).unwrap_or(0),
+        ));
+    }
+    by_job
+}

@@ -1,0 +1,231 @@
+//! Batch and service jobs: keep `want` slots filled, each by one live
+//! allocation; replace what was lost, failed or left behind; resolve
+//! reconnect and migration pairs; roll new versions out `max_parallel` at a
+//! time; move work off draining nodes.
+
+use std::collections::BTreeSet;
+
+use super::view::{Fate, JobView, fate};
+use super::{KeepPolicy, ReconcileConfig, Reconciliation, ReplaceReason, Replacement, StopReason};
+use crate::alloc::{AllocStatus, Allocation, DesiredStatus};
+use crate::ids::AllocId;
+use crate::job::JobKind;
+use crate::state::{ClusterState, Job};
+
+pub(super) fn reconcile(
+    state: &ClusterState,
+    job: &Job,
+    want: u32,
+    now_ms: u64,
+    config: &ReconcileConfig,
+    out: &mut Reconciliation,
+) {
+    let spec = &job.spec;
+    let batch = spec.kind == JobKind::Batch;
+    let view = JobView::new(state, &spec.id);
+    if batch && batch_done(&view, spec.version) {
+        for alloc in view.live() {
+            out.stop.push((alloc.id, StopReason::Surplus));
+        }
+        return;
+    }
+    let pairs = view.live_pairs();
+    let paired: BTreeSet<AllocId> = pairs.iter().flat_map(|(x, y)| [x.id, y.id]).collect();
+    for (original, replacement) in &pairs {
+        resolve_pair(state, original, replacement, config.keep, spec.version, out);
+    }
+    let mut singles: Vec<&Allocation> = view.live().filter(|a| !paired.contains(&a.id)).collect();
+    let mut incoming: Vec<Replacement> = view
+        .unknown_unreplaced()
+        .map(|a| replacement(job, a, ReplaceReason::Unknown))
+        .collect();
+    let mut deferred = Vec::new();
+    // Slots whose allocation failed for good stay filled by it: no fresh
+    // allocation takes their place (the job is degraded, or failed).
+    let mut given_up = 0usize;
+    for alloc in view.ended_unreplaced(batch) {
+        match fate(alloc, &spec.reschedule, spec.version, now_ms) {
+            Fate::ReplaceNow => incoming.push(replacement(job, alloc, reason_for(alloc))),
+            Fate::ReplaceAt(due) => deferred.push((alloc.id, due)),
+            Fate::GiveUp => given_up += 1,
+        }
+    }
+    let filled = singles.len() + pairs.len() + incoming.len() + deferred.len() + given_up;
+    let want = usize::try_from(want).unwrap_or(usize::MAX);
+    if filled < want {
+        let missing = u32::try_from(want - filled).unwrap_or(u32::MAX);
+        out.place.push((spec.id.clone(), missing));
+    }
+    let mut excess = filled.saturating_sub(want).saturating_sub(given_up);
+    while excess > 0 && (deferred.pop().is_some() || incoming.pop().is_some()) {
+        excess -= 1;
+    }
+    stop_surplus(&mut singles, excess, spec.version, out);
+    for (alloc, due) in deferred {
+        out.reschedule_later.push((alloc, due));
+        out.wake_at(due);
+    }
+    out.replace.extend(incoming);
+    let updated = roll_out(&view, &singles, job, out);
+    if !batch {
+        migrate(state, &singles, &updated, &pairs, job, out);
+    }
+}
+
+/// A batch job is done once an allocation of its current version exits cleanly.
+fn batch_done(view: &JobView, version: u64) -> bool {
+    view.allocs
+        .iter()
+        .any(|a| a.job_version == version && a.status == AllocStatus::Complete)
+}
+
+fn replacement(job: &Job, previous: &Allocation, reason: ReplaceReason) -> Replacement {
+    Replacement {
+        job: job.spec.id.clone(),
+        previous: previous.id,
+        reason,
+    }
+}
+
+fn reason_for(alloc: &Allocation) -> ReplaceReason {
+    match alloc.status {
+        AllocStatus::Lost => ReplaceReason::Lost,
+        AllocStatus::Stopped => ReplaceReason::StoppedByWorker,
+        _ => ReplaceReason::Failed,
+    }
+}
+
+/// Keeps one allocation of a live pair. The other is stopped only once the
+/// kept one runs, so the slot is never empty in between (nomad #10953).
+fn resolve_pair(
+    state: &ClusterState,
+    original: &Allocation,
+    replacement: &Allocation,
+    keep: KeepPolicy,
+    version: u64,
+    out: &mut Reconciliation,
+) {
+    let draining = state.node(&original.node).is_some_and(|n| n.draining);
+    let (kept, dropped, why) = if draining {
+        (replacement, original, StopReason::Drained)
+    } else if original.job_version < replacement.job_version {
+        (replacement, original, StopReason::Update)
+    } else {
+        let keep_original = match keep {
+            KeepPolicy::KeepOriginal => true,
+            KeepPolicy::KeepReplacement => false,
+            KeepPolicy::BestScore => {
+                score(original, version, true) >= score(replacement, version, false)
+            }
+        };
+        if keep_original {
+            (original, replacement, StopReason::Reconnected)
+        } else {
+            (replacement, original, StopReason::Reconnected)
+        }
+    };
+    if kept.status == AllocStatus::Running {
+        out.stop.push((dropped.id, why));
+    }
+}
+
+fn score(alloc: &Allocation, version: u64, original: bool) -> (bool, bool, bool) {
+    (
+        alloc.status == AllocStatus::Running,
+        alloc.job_version == version,
+        original,
+    )
+}
+
+/// Stops `excess` single allocations: old versions first, then those not yet
+/// running, then the newest.
+fn stop_surplus(
+    singles: &mut Vec<&Allocation>,
+    excess: usize,
+    version: u64,
+    out: &mut Reconciliation,
+) {
+    if excess == 0 {
+        return;
+    }
+    singles.sort_by_key(|a| {
+        (
+            a.job_version == version,
+            a.status == AllocStatus::Running,
+            std::cmp::Reverse(a.id),
+        )
+    });
+    for alloc in singles.drain(..excess.min(singles.len())) {
+        out.stop.push((alloc.id, StopReason::Surplus));
+    }
+}
+
+/// Replaces old-version allocations, `max_parallel` at a time: the next
+/// batch starts when the previous one runs; a failure of the new version
+/// halts the rollout. Returns the allocations rolled over now.
+fn roll_out(
+    view: &JobView,
+    singles: &[&Allocation],
+    job: &Job,
+    out: &mut Reconciliation,
+) -> BTreeSet<AllocId> {
+    let version = job.spec.version;
+    let mut old: Vec<&Allocation> = singles
+        .iter()
+        .copied()
+        .filter(|a| a.job_version < version)
+        .collect();
+    if old.is_empty() {
+        return BTreeSet::new();
+    }
+    let current = || {
+        view.allocs
+            .iter()
+            .filter(|a| a.job_version == version && a.desired == DesiredStatus::Run)
+    };
+    if current().any(|a| a.status == AllocStatus::Failed) {
+        return BTreeSet::new();
+    }
+    let starting = current()
+        .filter(|a| a.status == AllocStatus::Pending)
+        .count();
+    let budget = usize::try_from(job.spec.update.max_parallel)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(starting);
+    old.sort_by_key(|a| (a.status == AllocStatus::Running, a.id));
+    old.into_iter()
+        .take(budget)
+        .map(|alloc| {
+            out.stop.push((alloc.id, StopReason::Update));
+            out.replace
+                .push(replacement(job, alloc, ReplaceReason::Update));
+            alloc.id
+        })
+        .collect()
+}
+
+/// Starts replacements for allocations on draining nodes, `max_parallel`
+/// migrations in flight at a time; `resolve_pair` stops the originals once
+/// their replacements run.
+fn migrate(
+    state: &ClusterState,
+    singles: &[&Allocation],
+    updated: &BTreeSet<AllocId>,
+    pairs: &[(&Allocation, &Allocation)],
+    job: &Job,
+    out: &mut Reconciliation,
+) {
+    let draining = |a: &Allocation| state.node(&a.node).is_some_and(|n| n.draining);
+    let in_flight = pairs.iter().filter(|(x, _)| draining(x)).count();
+    let budget = usize::try_from(job.spec.update.max_parallel)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(in_flight);
+    for alloc in singles
+        .iter()
+        .filter(|a| draining(a) && !updated.contains(&a.id))
+        .take(budget)
+    {
+        out.replace
+            .push(replacement(job, alloc, ReplaceReason::Migrate));
+    }
+}

@@ -1,0 +1,135 @@
+//! Feasibility: can this node take one more allocation of this job? Checks
+//! run cheapest first and stop at the first failure, which is recorded.
+
+use std::collections::BTreeSet;
+
+use regex::Regex;
+
+use super::metrics::Rejection;
+use crate::job::{Attribute, ConstraintOp, JobSpec};
+use crate::node::{Node, NodeStatus};
+use crate::resources::Resources;
+use crate::version::{Version, VersionReq};
+
+/// A node attribute's values: one for most, every pool for `node.pool`.
+pub fn attribute_values<'n>(node: &'n Node, attribute: &Attribute) -> Vec<&'n str> {
+    match attribute {
+        Attribute::NodeId => vec![node.id.as_str()],
+        Attribute::Region => vec![node.region.as_str()],
+        Attribute::Pool => node.pools.iter().map(String::as_str).collect(),
+        Attribute::Label(key) => node
+            .labels
+            .get(key)
+            .map(String::as_str)
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// A constraint with its pattern or range compiled once per job.
+enum Compiled<'j> {
+    Eq(&'j str),
+    NotEq(&'j str),
+    In(BTreeSet<&'j str>),
+    NotIn(BTreeSet<&'j str>),
+    Exists,
+    Version(Option<VersionReq>),
+    Regex(Option<Regex>),
+}
+
+impl Compiled<'_> {
+    fn holds(&self, values: &[&str]) -> bool {
+        match self {
+            Self::Eq(want) => values.contains(want),
+            Self::NotEq(want) => !values.contains(want),
+            Self::In(set) => values.iter().any(|v| set.contains(v)),
+            Self::NotIn(set) => !values.iter().any(|v| set.contains(v)),
+            Self::Exists => !values.is_empty(),
+            Self::Version(req) => req.as_ref().is_some_and(|req| {
+                values
+                    .iter()
+                    .any(|v| Version::parse(v).is_ok_and(|v| req.matches(&v)))
+            }),
+            Self::Regex(re) => re
+                .as_ref()
+                .is_some_and(|re| values.iter().any(|v| re.is_match(v))),
+        }
+    }
+}
+
+pub struct Checker<'j> {
+    pub job: &'j JobSpec,
+    constraints: Vec<(&'j Attribute, Compiled<'j>)>,
+}
+
+impl<'j> Checker<'j> {
+    /// Compiles the job's constraints. A pattern or range that does not
+    /// compile (validation refuses those) matches no node.
+    pub fn new(job: &'j JobSpec) -> Self {
+        let constraints = job
+            .constraints
+            .iter()
+            .map(|c| {
+                let compiled = match &c.op {
+                    ConstraintOp::Eq(v) => Compiled::Eq(v),
+                    ConstraintOp::NotEq(v) => Compiled::NotEq(v),
+                    ConstraintOp::In(vs) => Compiled::In(vs.iter().map(String::as_str).collect()),
+                    ConstraintOp::NotIn(vs) => {
+                        Compiled::NotIn(vs.iter().map(String::as_str).collect())
+                    }
+                    ConstraintOp::Exists => Compiled::Exists,
+                    ConstraintOp::Version(range) => {
+                        Compiled::Version(VersionReq::parse(range).ok())
+                    }
+                    ConstraintOp::Regex(pattern) => Compiled::Regex(Regex::new(pattern).ok()),
+                };
+                (&c.attribute, compiled)
+            })
+            .collect();
+        Self { job, constraints }
+    }
+
+    /// Checks everything about the node except its free resources and how
+    /// many of the job's allocations it holds: what cannot change while a
+    /// plan is being built.
+    pub fn static_check(&self, node: &Node) -> Result<(), Rejection> {
+        if node.status != NodeStatus::Ready {
+            return Err(Rejection::NotReady);
+        }
+        if node.draining {
+            return Err(Rejection::Draining);
+        }
+        if !node.role.runs_work() {
+            return Err(Rejection::RunsNoWork);
+        }
+        if !node.pools.contains(&self.job.pool) {
+            return Err(Rejection::NotInPool);
+        }
+        for (i, (attribute, compiled)) in self.constraints.iter().enumerate() {
+            if !compiled.holds(&attribute_values(node, attribute)) {
+                return Err(Rejection::Constraint(u16::try_from(i).unwrap_or(u16::MAX)));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn count_check(&self, on_node: u32) -> Result<(), Rejection> {
+        match self.job.max_per_node {
+            Some(max) if on_node >= max => Err(Rejection::MaxPerNode),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn fit_check(&self, free: Resources) -> Result<(), Rejection> {
+        let need = self.job.task.resources;
+        if need.cpu_millis > free.cpu_millis {
+            Err(Rejection::Cpu)
+        } else if need.memory_mb > free.memory_mb {
+            Err(Rejection::Memory)
+        } else if need.gpus > free.gpus {
+            Err(Rejection::Gpus)
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Why nodes were passed over: every rejection is counted by reason, as
+//! Nomad's `AllocMetric` does, so a pending job can say what stands in its way.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::job::JobSpec;
+use crate::resources::Resources;
+
+/// Why one node could not take one allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Rejection {
+    NotReady,
+    Draining,
+    RunsNoWork,
+    NotInPool,
+    /// The job's constraint at this position does not hold.
+    Constraint(u16),
+    MaxPerNode,
+    Cpu,
+    Memory,
+    Gpus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementMetrics {
+    /// Nodes in the cluster when the job was considered.
+    pub nodes_total: u32,
+    /// Nodes the scheduler examined (pool members it walked to).
+    pub nodes_evaluated: u32,
+    pub rejected: BTreeMap<Rejection, u32>,
+    /// What one allocation asks for.
+    pub need: Resources,
+    /// Most free capacity, per dimension, among nodes that passed every
+    /// check but resources: the "best has" of an explanation.
+    pub best_free: Resources,
+    /// Allocations that found no node.
+    pub unplaced: u32,
+}
+
+impl PlacementMetrics {
+    pub(super) fn reject(&mut self, why: Rejection) {
+        *self.rejected.entry(why).or_default() += 1;
+    }
+
+    pub(super) fn saw_free(&mut self, free: Resources) {
+        self.best_free.cpu_millis = self.best_free.cpu_millis.max(free.cpu_millis);
+        self.best_free.memory_mb = self.best_free.memory_mb.max(free.memory_mb);
+        self.best_free.gpus = self.best_free.gpus.max(free.gpus);
+    }
+
+    /// One line per reason, most frequent first:
+    /// `12 nodes: not enough memory (need 2048 MiB, best has 1024 MiB)`.
+    pub fn explain(&self, job: &JobSpec) -> Vec<String> {
+        let mut reasons: Vec<(&Rejection, &u32)> = self.rejected.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        reasons
+            .into_iter()
+            .map(|(why, count)| {
+                let nodes = if *count == 1 { "node" } else { "nodes" };
+                format!("{count} {nodes}: {}", self.describe(*why, job))
+            })
+            .collect()
+    }
+
+    fn describe(&self, why: Rejection, job: &JobSpec) -> String {
+        let (need, best) = (self.need, self.best_free);
+        match why {
+            Rejection::NotReady => "not ready (disconnected or down)".into(),
+            Rejection::Draining => "draining".into(),
+            Rejection::RunsNoWork => "role runs no work (control or edge)".into(),
+            Rejection::NotInPool => format!("not in pool {}", job.pool),
+            Rejection::Constraint(i) => job.constraints.get(usize::from(i)).map_or_else(
+                || format!("constraint #{i}"),
+                |c| {
+                    format!(
+                        "constraint {} {} {}",
+                        c.attribute,
+                        c.op.symbol(),
+                        operand(&c.op)
+                    )
+                },
+            ),
+            Rejection::MaxPerNode => format!(
+                "already run max_per_node = {} of this job",
+                job.max_per_node.unwrap_or(0)
+            ),
+            Rejection::Cpu => format!(
+                "not enough CPU (need {} millicpu, best has {})",
+                need.cpu_millis, best.cpu_millis
+            ),
+            Rejection::Memory => format!(
+                "not enough memory (need {} MiB, best has {})",
+                need.memory_mb, best.memory_mb
+            ),
+            Rejection::Gpus => format!(
+                "not enough GPUs (need {}, best has {})",
+                need.gpus, best.gpus
+            ),
+        }
+    }
+}
+
+fn operand(op: &crate::job::ConstraintOp) -> String {
+    use crate::job::ConstraintOp as Op;
+    match op {
+        Op::Eq(v) | Op::NotEq(v) | Op::Version(v) | Op::Regex(v) => v.clone(),
+        Op::In(vs) | Op::NotIn(vs) => format!("[{}]", vs.join(", ")),
+        Op::Exists => String::new(),
+    }
+}

@@ -1,0 +1,244 @@
+//! The scheduler: where should each new allocation run? Pure functions over
+//! a read-only [`ClusterState`], split as Nomad splits them: feasibility
+//! (checkers, each rejection recorded) → ranking (bin-pack or least-loaded,
+//! spread, job anti-affinity) → selection (best score; ties broken by a hash
+//! seeded from replicated data).
+//!
+//! Cost: a batch of placements does not scan every node per placement.
+//! Candidates are a pool's members, visited in a seeded pseudo-random order
+//! (a Feistel permutation, O(1) per step, no shuffle); each placement ranks
+//! only the first `limit` feasible nodes it meets (Nomad's limit iterator:
+//! 2 for batch jobs, ⌈log₂ n⌉ otherwise, doubled with spread) and the walk
+//! carries on where the last placement stopped. Only a placement that finds
+//! nothing visits the whole pool — and it also ends the batch, since within
+//! one plan nodes only fill up. See docs/scheduler.md.
+
+mod feasible;
+mod metrics;
+mod permute;
+mod rank;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+pub use feasible::{Checker, attribute_values};
+pub use metrics::{PlacementMetrics, Rejection};
+pub use permute::{Permutation, hash_str, mix64};
+pub use rank::Algorithm;
+
+use crate::alloc::Allocation;
+use crate::ids::{AllocId, JobId, NodeId};
+use crate::job::{JobKind, JobSpec};
+use crate::node::Node;
+use crate::resources::Resources;
+use crate::state::ClusterState;
+use rank::{SpreadCounts, anti_affinity, fit_score};
+
+/// How many feasible candidates each placement ranks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateLimit {
+    /// Nomad's bounded sample (see the module docs).
+    #[default]
+    Sampled,
+    /// Rank every feasible node: best quality, O(nodes) per placement.
+    Exhaustive,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulerConfig {
+    pub algorithm: Algorithm,
+    pub limit: CandidateLimit,
+}
+
+/// The tie-break seed for one job's placements at one log index: derived
+/// from replicated data only, so any leader makes the same choices.
+pub fn seed_for(job: &JobId, index: u64) -> u64 {
+    mix64(hash_str(job.as_str()) ^ mix64(index))
+}
+
+/// Where a batch of one job's allocations went, and why the rest did not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobPlacement {
+    pub nodes: Vec<NodeId>,
+    pub metrics: PlacementMetrics,
+}
+
+/// Places allocations for one plan. Remembers what the plan already placed
+/// and released, so later jobs in the same plan see the capacity left.
+pub struct Scheduler<'s> {
+    state: &'s ClusterState,
+    config: SchedulerConfig,
+    added: BTreeMap<NodeId, Resources>,
+    released: BTreeMap<NodeId, Resources>,
+    released_allocs: BTreeSet<AllocId>,
+}
+
+impl<'s> Scheduler<'s> {
+    pub fn new(state: &'s ClusterState, config: SchedulerConfig) -> Self {
+        Self {
+            state,
+            config,
+            added: BTreeMap::new(),
+            released: BTreeMap::new(),
+            released_allocs: BTreeSet::new(),
+        }
+    }
+
+    /// The plan stops `alloc`: its room is free for later placements.
+    pub fn release(&mut self, alloc: &Allocation) {
+        if alloc.holds_resources() && self.released_allocs.insert(alloc.id) {
+            let freed = self.released.entry(alloc.node.clone()).or_default();
+            *freed = freed.checked_add(alloc.resources).unwrap_or(*freed);
+        }
+    }
+
+    /// Free capacity on `node` given the committed state and this plan.
+    pub fn free(&self, node: &Node) -> Resources {
+        let used = self.state.node_used(&node.id);
+        let added = self.added.get(&node.id).copied().unwrap_or_default();
+        let released = self.released.get(&node.id).copied().unwrap_or_default();
+        node.capacity
+            .checked_add(released)
+            .unwrap_or(node.capacity)
+            .saturating_sub(used)
+            .saturating_sub(added)
+    }
+
+    fn commit(&mut self, node: &NodeId, need: Resources) {
+        let added = self.added.entry(node.clone()).or_default();
+        *added = added.checked_add(need).unwrap_or(*added);
+    }
+
+    /// The job's live allocations per node, not counting those this plan stops.
+    fn job_counts(&self, job: &JobId) -> BTreeMap<NodeId, u32> {
+        let mut counts = BTreeMap::new();
+        for alloc in self.state.job_allocs(job) {
+            if alloc.holds_resources() && !self.released_allocs.contains(&alloc.id) {
+                *counts.entry(alloc.node.clone()).or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    /// Chooses nodes for `count` new allocations of `job`.
+    pub fn place(&mut self, job: &JobSpec, count: u32, seed: u64) -> JobPlacement {
+        let state = self.state;
+        let checker = Checker::new(job);
+        let members = state.pool_members(&job.pool);
+        let mut metrics = PlacementMetrics {
+            nodes_total: u32::try_from(state.node_count()).unwrap_or(u32::MAX),
+            need: job.task.resources,
+            ..PlacementMetrics::default()
+        };
+        let outside_pool = state.node_count().saturating_sub(members.len());
+        if outside_pool > 0 {
+            let outside = u32::try_from(outside_pool).unwrap_or(u32::MAX);
+            metrics.rejected.insert(Rejection::NotInPool, outside);
+        }
+        let mut per_node = self.job_counts(&job.id);
+        let existing: Vec<&Node> = per_node
+            .iter()
+            .filter_map(|(id, n)| {
+                state
+                    .node(id)
+                    .map(|node| std::iter::repeat_n(node, *n as usize))
+            })
+            .flatten()
+            .collect();
+        let mut spread = SpreadCounts::new(job, &existing);
+        let job_size = match job.kind {
+            JobKind::Service { replicas } => replicas,
+            JobKind::Batch | JobKind::System => count,
+        };
+        let n = members.len();
+        let limit = self.limit(job, n, !spread.is_empty());
+        let order = Permutation::new(n, seed);
+        let mut cursor = 0usize;
+        let mut placed = Vec::new();
+        for _ in 0..count {
+            let mut attempt = PlacementMetrics::default();
+            let mut best: Option<(i64, u64, &Node)> = None;
+            let mut feasible = 0usize;
+            let mut visited = 0usize;
+            while visited < n && feasible < limit {
+                let id = &members[order.at(cursor % n)];
+                cursor = cursor.wrapping_add(1);
+                visited += 1;
+                let Some(node) = state.node(id) else { continue };
+                let on_node = per_node.get(id).copied().unwrap_or(0);
+                let free = self.free(node);
+                let verdict = checker
+                    .static_check(node)
+                    .and_then(|()| checker.count_check(on_node))
+                    .and_then(|()| {
+                        attempt.saw_free(free);
+                        checker.fit_check(free)
+                    });
+                if let Err(why) = verdict {
+                    attempt.reject(why);
+                    continue;
+                }
+                feasible += 1;
+                let used_after = node
+                    .capacity
+                    .saturating_sub(free)
+                    .checked_add(job.task.resources);
+                let score = fit_score(
+                    node.capacity,
+                    used_after.unwrap_or(node.capacity),
+                    self.config.algorithm,
+                ) + anti_affinity(on_node, job_size)
+                    + spread.score(node);
+                let tie = mix64(seed ^ hash_str(id.as_str()));
+                if best.is_none_or(|(s, t, _)| (score, tie) > (s, t)) {
+                    best = Some((score, tie, node));
+                }
+            }
+            metrics.nodes_evaluated = metrics
+                .nodes_evaluated
+                .saturating_add(u32::try_from(visited).unwrap_or(u32::MAX));
+            let Some((_, _, node)) = best else {
+                for (why, n) in attempt.rejected {
+                    *metrics.rejected.entry(why).or_default() += n;
+                }
+                metrics.best_free = attempt.best_free;
+                metrics.unplaced = count - u32::try_from(placed.len()).unwrap_or(u32::MAX);
+                break;
+            };
+            self.commit(&node.id, job.task.resources);
+            *per_node.entry(node.id.clone()).or_default() += 1;
+            spread.record(node);
+            placed.push(node.id.clone());
+        }
+        JobPlacement {
+            nodes: placed,
+            metrics,
+        }
+    }
+
+    /// Checks one specific node (system jobs run one instance per node);
+    /// reserves its room on success.
+    pub fn place_on(&mut self, job: &JobSpec, node: &Node) -> Result<(), Rejection> {
+        let checker = Checker::new(job);
+        let on_node = self.job_counts(&job.id).get(&node.id).copied().unwrap_or(0);
+        checker.static_check(node)?;
+        checker.count_check(on_node)?;
+        checker.fit_check(self.free(node))?;
+        self.commit(&node.id, job.task.resources);
+        Ok(())
+    }
+
+    fn limit(&self, job: &JobSpec, n: usize, spread: bool) -> usize {
+        if self.config.limit == CandidateLimit::Exhaustive {
+            return n.max(1);
+        }
+        let log2 = usize::try_from(usize::BITS - n.leading_zeros()).unwrap_or(1);
+        let base = match job.kind {
+            JobKind::Batch => 2,
+            JobKind::Service { .. } | JobKind::System => log2.max(2),
+        };
+        if spread { base * 2 } else { base }
+    }
+}
