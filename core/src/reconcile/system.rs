@@ -28,8 +28,9 @@ pub(super) fn reconcile(state: &ClusterState, job: &Job, now_ms: u64, out: &mut 
     let mut update_budget = usize::try_from(spec.update.max_parallel)
         .unwrap_or(usize::MAX)
         .saturating_sub(starting);
-    for id in state.pool_members(&spec.pool) {
-        let Some(node) = state.node(id) else { continue };
+    for slot in state.pool_members(&spec.pool) {
+        let node = state.node_at(*slot);
+        let id = &node.id;
         let here = active.remove(id).unwrap_or_default();
         if checker.static_check(node).is_err() {
             stop_on_ineligible(node, &here, out);

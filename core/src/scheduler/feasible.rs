@@ -11,6 +11,16 @@ use crate::node::{Node, NodeStatus};
 use crate::resources::Resources;
 use crate::version::{Version, VersionReq};
 
+/// A node attribute's first value, without allocating: what spread counts.
+pub fn first_value<'n>(node: &'n Node, attribute: &Attribute) -> Option<&'n str> {
+    match attribute {
+        Attribute::NodeId => Some(node.id.as_str()),
+        Attribute::Region => Some(node.region.as_str()),
+        Attribute::Pool => node.pools.iter().next().map(String::as_str),
+        Attribute::Label(key) => node.labels.get(key).map(String::as_str),
+    }
+}
+
 /// A node attribute's values: one for most, every pool for `node.pool`.
 pub fn attribute_values<'n>(node: &'n Node, attribute: &Attribute) -> Vec<&'n str> {
     match attribute {
@@ -93,18 +103,18 @@ impl<'j> Checker<'j> {
     /// many of the job's allocations it holds: what cannot change while a
     /// plan is being built.
     pub fn static_check(&self, node: &Node) -> Result<(), Rejection> {
-        if node.status != NodeStatus::Ready {
-            return Err(Rejection::NotReady);
-        }
-        if node.draining {
-            return Err(Rejection::Draining);
-        }
-        if !node.role.runs_work() {
-            return Err(Rejection::RunsNoWork);
-        }
         if !node.pools.contains(&self.job.pool) {
             return Err(Rejection::NotInPool);
         }
+        readiness_check(node)?;
+        self.constraint_check(node)
+    }
+
+    pub fn has_constraints(&self) -> bool {
+        !self.constraints.is_empty()
+    }
+
+    pub fn constraint_check(&self, node: &Node) -> Result<(), Rejection> {
         for (i, (attribute, compiled)) in self.constraints.iter().enumerate() {
             if !compiled.holds(&attribute_values(node, attribute)) {
                 return Err(Rejection::Constraint(u16::try_from(i).unwrap_or(u16::MAX)));
@@ -131,5 +141,18 @@ impl<'j> Checker<'j> {
         } else {
             Ok(())
         }
+    }
+}
+
+/// Ready, not draining, and of a role that runs work; the reason if not.
+pub fn readiness_check(node: &Node) -> Result<(), Rejection> {
+    if node.status != NodeStatus::Ready {
+        Err(Rejection::NotReady)
+    } else if node.draining {
+        Err(Rejection::Draining)
+    } else if !node.role.runs_work() {
+        Err(Rejection::RunsNoWork)
+    } else {
+        Ok(())
     }
 }

@@ -67,11 +67,12 @@ pub struct JobPlacement {
 
 /// Places allocations for one plan. Remembers what the plan already placed
 /// and released, so later jobs in the same plan see the capacity left.
+/// Works on node slots (positions, O(1) to look up) rather than names.
 pub struct Scheduler<'s> {
     state: &'s ClusterState,
     config: SchedulerConfig,
-    added: BTreeMap<NodeId, Resources>,
-    released: BTreeMap<NodeId, Resources>,
+    added: BTreeMap<u32, Resources>,
+    released: BTreeMap<u32, Resources>,
     released_allocs: BTreeSet<AllocId>,
 }
 
@@ -88,35 +89,45 @@ impl<'s> Scheduler<'s> {
 
     /// The plan stops `alloc`: its room is free for later placements.
     pub fn release(&mut self, alloc: &Allocation) {
+        let Some(slot) = self.state.slot_of(&alloc.node) else {
+            return;
+        };
         if alloc.holds_resources() && self.released_allocs.insert(alloc.id) {
-            let freed = self.released.entry(alloc.node.clone()).or_default();
+            let freed = self.released.entry(slot).or_default();
             *freed = freed.checked_add(alloc.resources).unwrap_or(*freed);
         }
     }
 
     /// Free capacity on `node` given the committed state and this plan.
     pub fn free(&self, node: &Node) -> Resources {
-        let used = self.state.node_used(&node.id);
-        let added = self.added.get(&node.id).copied().unwrap_or_default();
-        let released = self.released.get(&node.id).copied().unwrap_or_default();
-        node.capacity
+        self.state
+            .slot_of(&node.id)
+            .map_or(Resources::ZERO, |slot| self.free_at(slot))
+    }
+
+    fn free_at(&self, slot: u32) -> Resources {
+        let info = self.state.slot_info(slot);
+        let added = self.added.get(&slot).copied().unwrap_or_default();
+        let released = self.released.get(&slot).copied().unwrap_or_default();
+        info.capacity
             .checked_add(released)
-            .unwrap_or(node.capacity)
-            .saturating_sub(used)
+            .unwrap_or(info.capacity)
+            .saturating_sub(info.used)
             .saturating_sub(added)
     }
 
-    fn commit(&mut self, node: &NodeId, need: Resources) {
-        let added = self.added.entry(node.clone()).or_default();
+    fn commit(&mut self, slot: u32, need: Resources) {
+        let added = self.added.entry(slot).or_default();
         *added = added.checked_add(need).unwrap_or(*added);
     }
 
-    /// The job's live allocations per node, not counting those this plan stops.
-    fn job_counts(&self, job: &JobId) -> BTreeMap<NodeId, u32> {
+    /// The job's live allocations per node slot, not counting those this plan stops.
+    fn job_counts(&self, job: &JobId) -> BTreeMap<u32, u32> {
         let mut counts = BTreeMap::new();
         for alloc in self.state.job_allocs(job) {
-            if alloc.holds_resources() && !self.released_allocs.contains(&alloc.id) {
-                *counts.entry(alloc.node.clone()).or_default() += 1;
+            let counted = alloc.holds_resources() && !self.released_allocs.contains(&alloc.id);
+            if let Some(slot) = self.state.slot_of(&alloc.node).filter(|_| counted) {
+                *counts.entry(slot).or_default() += 1;
             }
         }
         counts
@@ -140,12 +151,7 @@ impl<'s> Scheduler<'s> {
         let mut per_node = self.job_counts(&job.id);
         let existing: Vec<&Node> = per_node
             .iter()
-            .filter_map(|(id, n)| {
-                state
-                    .node(id)
-                    .map(|node| std::iter::repeat_n(node, *n as usize))
-            })
-            .flatten()
+            .flat_map(|(slot, n)| std::iter::repeat_n(state.node_at(*slot), *n as usize))
             .collect();
         let mut spread = SpreadCounts::new(job, &existing);
         let job_size = match job.kind {
@@ -159,18 +165,32 @@ impl<'s> Scheduler<'s> {
         let mut placed = Vec::new();
         for _ in 0..count {
             let mut attempt = PlacementMetrics::default();
-            let mut best: Option<(i64, u64, &Node)> = None;
+            let mut best: Option<(i64, u64, u32)> = None;
             let mut feasible = 0usize;
             let mut visited = 0usize;
             while visited < n && feasible < limit {
-                let id = &members[order.at(cursor % n)];
+                let slot = members[order.at(cursor % n)];
                 cursor = cursor.wrapping_add(1);
                 visited += 1;
-                let Some(node) = state.node(id) else { continue };
-                let on_node = per_node.get(id).copied().unwrap_or(0);
-                let free = self.free(node);
-                let verdict = checker
-                    .static_check(node)
+                // The dense slot summary answers most candidates; the full
+                // node record is read only for constraints, spread, or to
+                // name why a node is not ready.
+                let info = state.slot_info(slot);
+                let on_node = per_node.get(&slot).copied().unwrap_or(0);
+                let free = self.free_at(slot);
+                let verdict = if info.accepts_work {
+                    Ok(())
+                } else {
+                    feasible::readiness_check(state.node_at(slot)).and(Err(Rejection::NotReady))
+                };
+                let verdict = verdict
+                    .and_then(|()| {
+                        if checker.has_constraints() {
+                            checker.constraint_check(state.node_at(slot))
+                        } else {
+                            Ok(())
+                        }
+                    })
                     .and_then(|()| checker.count_check(on_node))
                     .and_then(|()| {
                         attempt.saw_free(free);
@@ -181,25 +201,25 @@ impl<'s> Scheduler<'s> {
                     continue;
                 }
                 feasible += 1;
-                let used_after = node
+                let used_after = info
                     .capacity
                     .saturating_sub(free)
-                    .checked_add(job.task.resources);
-                let score = fit_score(
-                    node.capacity,
-                    used_after.unwrap_or(node.capacity),
-                    self.config.algorithm,
-                ) + anti_affinity(on_node, job_size)
-                    + spread.score(node);
-                let tie = mix64(seed ^ hash_str(id.as_str()));
+                    .checked_add(job.task.resources)
+                    .unwrap_or(info.capacity);
+                let mut score = fit_score(info.capacity, used_after, self.config.algorithm)
+                    + anti_affinity(on_node, job_size);
+                if !spread.is_empty() {
+                    score += spread.score(state.node_at(slot));
+                }
+                let tie = mix64(seed ^ u64::from(slot));
                 if best.is_none_or(|(s, t, _)| (score, tie) > (s, t)) {
-                    best = Some((score, tie, node));
+                    best = Some((score, tie, slot));
                 }
             }
             metrics.nodes_evaluated = metrics
                 .nodes_evaluated
                 .saturating_add(u32::try_from(visited).unwrap_or(u32::MAX));
-            let Some((_, _, node)) = best else {
+            let Some((_, _, slot)) = best else {
                 for (why, n) in attempt.rejected {
                     *metrics.rejected.entry(why).or_default() += n;
                 }
@@ -207,8 +227,9 @@ impl<'s> Scheduler<'s> {
                 metrics.unplaced = count - u32::try_from(placed.len()).unwrap_or(u32::MAX);
                 break;
             };
-            self.commit(&node.id, job.task.resources);
-            *per_node.entry(node.id.clone()).or_default() += 1;
+            self.commit(slot, job.task.resources);
+            *per_node.entry(slot).or_default() += 1;
+            let node = state.node_at(slot);
             spread.record(node);
             placed.push(node.id.clone());
         }
@@ -222,11 +243,14 @@ impl<'s> Scheduler<'s> {
     /// reserves its room on success.
     pub fn place_on(&mut self, job: &JobSpec, node: &Node) -> Result<(), Rejection> {
         let checker = Checker::new(job);
-        let on_node = self.job_counts(&job.id).get(&node.id).copied().unwrap_or(0);
+        let Some(slot) = self.state.slot_of(&node.id) else {
+            return Err(Rejection::NotReady);
+        };
+        let on_node = self.job_counts(&job.id).get(&slot).copied().unwrap_or(0);
         checker.static_check(node)?;
         checker.count_check(on_node)?;
-        checker.fit_check(self.free(node))?;
-        self.commit(&node.id, job.task.resources);
+        checker.fit_check(self.free_at(slot))?;
+        self.commit(slot, job.task.resources);
         Ok(())
     }
 

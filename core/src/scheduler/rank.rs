@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::feasible::attribute_values;
+use super::feasible::first_value;
 use crate::job::{JobSpec, Spread};
 use crate::node::Node;
 use crate::resources::Resources;
@@ -51,12 +51,12 @@ pub fn anti_affinity(already_on_node: u32, job_size: u32) -> i64 {
 
 /// Running counts of a job's instances per attribute value, one table per
 /// spread block, kept up to date as the plan places instances.
-pub struct SpreadCounts<'j> {
-    blocks: Vec<(&'j Spread, BTreeMap<String, u32>, u32)>,
+pub struct SpreadCounts<'j, 'n> {
+    blocks: Vec<(&'j Spread, BTreeMap<&'n str, u32>, u32)>,
 }
 
-impl<'j> SpreadCounts<'j> {
-    pub fn new(job: &'j JobSpec, existing: &[&Node]) -> Self {
+impl<'j, 'n> SpreadCounts<'j, 'n> {
+    pub fn new(job: &'j JobSpec, existing: &[&'n Node]) -> Self {
         let blocks = job
             .spread
             .iter()
@@ -64,8 +64,8 @@ impl<'j> SpreadCounts<'j> {
                 let mut counts = BTreeMap::new();
                 let mut total = 0;
                 for node in existing {
-                    if let Some(value) = attribute_values(node, &spread.attribute).first() {
-                        *counts.entry((*value).to_string()).or_default() += 1;
+                    if let Some(value) = first_value(node, &spread.attribute) {
+                        *counts.entry(value).or_default() += 1;
                         total += 1;
                     }
                 }
@@ -79,10 +79,10 @@ impl<'j> SpreadCounts<'j> {
         self.blocks.is_empty()
     }
 
-    pub fn record(&mut self, node: &Node) {
+    pub fn record(&mut self, node: &'n Node) {
         for (spread, counts, total) in &mut self.blocks {
-            if let Some(value) = attribute_values(node, &spread.attribute).first() {
-                *counts.entry((*value).to_string()).or_default() += 1;
+            if let Some(value) = first_value(node, &spread.attribute) {
+                *counts.entry(value).or_default() += 1;
                 *total += 1;
             }
         }
@@ -93,7 +93,7 @@ impl<'j> SpreadCounts<'j> {
         self.blocks
             .iter()
             .map(|(spread, counts, total)| {
-                let value = attribute_values(node, &spread.attribute).first().copied();
+                let value = first_value(node, &spread.attribute);
                 let score = match value {
                     None => -1000,
                     Some(v) if spread.targets.is_empty() => even_score(counts, v),
@@ -106,7 +106,7 @@ impl<'j> SpreadCounts<'j> {
 }
 
 /// Without targets: values with the fewest instances score highest.
-fn even_score(counts: &BTreeMap<String, u32>, value: &str) -> i64 {
+fn even_score(counts: &BTreeMap<&str, u32>, value: &str) -> i64 {
     let max = counts.values().copied().max().unwrap_or(0);
     if max == 0 {
         return 1000;
@@ -117,14 +117,14 @@ fn even_score(counts: &BTreeMap<String, u32>, value: &str) -> i64 {
 
 /// With targets: how far the value is below its desired share, relative to
 /// that share. Values without a target share what the targets leave.
-fn target_score(spread: &Spread, counts: &BTreeMap<String, u32>, total: u32, value: &str) -> i64 {
+fn target_score(spread: &Spread, counts: &BTreeMap<&str, u32>, total: u32, value: &str) -> i64 {
     let targeted: u32 = spread.targets.iter().map(|t| u32::from(t.percent)).sum();
     let percent = if let Some(target) = spread.targets.iter().find(|t| t.value == value) {
         u32::from(target.percent)
     } else {
         let others = counts
             .keys()
-            .filter(|k| k.as_str() != value && !spread.targets.iter().any(|t| t.value == **k))
+            .filter(|k| **k != value && !spread.targets.iter().any(|t| t.value == **k))
             .count();
         let sharing = u32::try_from(others + 1).unwrap_or(u32::MAX);
         100u32.saturating_sub(targeted) / sharing

@@ -1,27 +1,72 @@
-//! Secondary indexes over allocations, derived from the replicated data and
-//! rebuilt after a restore. Resource use is kept as a running sum so that a
-//! plan check costs O(placements), not O(allocations).
+//! Secondary indexes, derived from the replicated data and rebuilt after a
+//! restore: node slots by id, allocations by job and by node, and resource
+//! use per node kept as a running sum, so that a plan check costs
+//! O(placements) and the scheduler reads a node's use by slot in O(1).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::alloc::Allocation;
 use crate::ids::{AllocId, JobId, NodeId};
+use crate::node::Node;
 use crate::resources::Resources;
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct Indexes {
+    slots: BTreeMap<NodeId, u32>,
     by_job: BTreeMap<JobId, BTreeSet<AllocId>>,
     by_node: BTreeMap<NodeId, BTreeSet<AllocId>>,
-    used: BTreeMap<NodeId, Resources>,
+    /// By node slot.
+    info: Vec<SlotInfo>,
+}
+
+/// What the scheduler reads about a node for every candidate, packed
+/// densely by slot so that a candidate costs one cache line, not a walk
+/// through the node's record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SlotInfo {
+    pub capacity: Resources,
+    /// Held by unfinished allocations that are wanted running.
+    pub used: Resources,
+    /// Ready, not draining, of a role that runs work.
+    pub accepts_work: bool,
 }
 
 impl Indexes {
-    pub fn rebuild<'a>(allocs: impl Iterator<Item = &'a Allocation>) -> Self {
+    pub fn rebuild<'a>(nodes: &[Node], allocs: impl Iterator<Item = &'a Allocation>) -> Self {
         let mut indexes = Self::default();
+        for node in nodes {
+            indexes.add_node(node);
+        }
         for alloc in allocs {
             indexes.insert(alloc);
         }
         indexes
+    }
+
+    /// Gives a new node the next slot.
+    pub fn add_node(&mut self, node: &Node) -> u32 {
+        let slot = u32::try_from(self.info.len()).expect("fewer than 2^32 nodes");
+        self.slots.insert(node.id.clone(), slot);
+        self.info.push(SlotInfo::default());
+        self.refresh(slot, node);
+        slot
+    }
+
+    /// Re-reads what the summary keeps of a node after it changed.
+    pub fn refresh(&mut self, slot: u32, node: &Node) {
+        if let Some(info) = self.info.get_mut(slot as usize) {
+            info.capacity = node.capacity;
+            info.accepts_work = node.accepts_work();
+        }
+    }
+
+    pub fn slot(&self, id: &NodeId) -> Option<u32> {
+        self.slots.get(id).copied()
+    }
+
+    /// Slots in node-id order.
+    pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots.values().copied()
     }
 
     pub fn insert(&mut self, alloc: &Allocation) {
@@ -33,8 +78,7 @@ impl Indexes {
             .entry(alloc.node.clone())
             .or_default()
             .insert(alloc.id);
-        if alloc.holds_resources() {
-            let used = self.used.entry(alloc.node.clone()).or_default();
+        if let Some(used) = self.used_mut(alloc) {
             // Saturating: capacity checks keep real sums far below u64::MAX.
             used.cpu_millis = used.cpu_millis.saturating_add(alloc.resources.cpu_millis);
             used.memory_mb = used.memory_mb.saturating_add(alloc.resources.memory_mb);
@@ -49,13 +93,17 @@ impl Indexes {
         if let Some(ids) = self.by_node.get_mut(&alloc.node) {
             ids.remove(&alloc.id);
         }
-        if let Some(used) = self
-            .used
-            .get_mut(&alloc.node)
-            .filter(|_| alloc.holds_resources())
-        {
+        if let Some(used) = self.used_mut(alloc) {
             *used = used.saturating_sub(alloc.resources);
         }
+    }
+
+    fn used_mut(&mut self, alloc: &Allocation) -> Option<&mut Resources> {
+        if !alloc.holds_resources() {
+            return None;
+        }
+        let slot = self.slot(&alloc.node)?;
+        self.info.get_mut(slot as usize).map(|info| &mut info.used)
     }
 
     pub fn by_job(&self, job: &JobId) -> impl Iterator<Item = AllocId> + '_ {
@@ -66,7 +114,7 @@ impl Indexes {
         self.by_node.get(node).into_iter().flatten().copied()
     }
 
-    pub fn used(&self, node: &NodeId) -> Resources {
-        self.used.get(node).copied().unwrap_or_default()
+    pub fn info(&self, slot: u32) -> SlotInfo {
+        self.info.get(slot as usize).copied().unwrap_or_default()
     }
 }

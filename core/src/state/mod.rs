@@ -27,6 +27,7 @@ use crate::job::JobSpec;
 use crate::node::Node;
 use crate::resources::Resources;
 use index::Indexes;
+pub use index::SlotInfo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,14 +52,16 @@ pub struct Job {
 struct Data {
     /// Log index of the last command that applied successfully.
     index: u64,
-    nodes: BTreeMap<NodeId, Node>,
+    /// Every node ever registered, in registration order: a node keeps its
+    /// slot for life, so slots are the same on every replica.
+    nodes: Vec<Node>,
     jobs: BTreeMap<JobId, Job>,
     allocs: BTreeMap<AllocId, Allocation>,
     next_alloc: u64,
     /// Each pool's nodes in the order they joined it. Replicated (not
     /// derived) because the scheduler walks it by position: every replica,
     /// restored or not, must hold the same order.
-    pool_members: BTreeMap<String, Vec<NodeId>>,
+    pool_members: BTreeMap<String, Vec<u32>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -122,20 +125,45 @@ impl ClusterState {
         self.data.index
     }
 
+    /// Nodes in id order.
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
-        self.data.nodes.values()
+        self.indexes.slots().map(|slot| self.node_at(slot))
     }
 
     pub fn node(&self, id: &NodeId) -> Option<&Node> {
-        self.data.nodes.get(id)
+        self.indexes.slot(id).map(|slot| self.node_at(slot))
     }
 
     pub fn node_count(&self) -> usize {
         self.data.nodes.len()
     }
 
-    /// The nodes of a pool, in the order they joined it.
-    pub fn pool_members(&self, pool: &str) -> &[NodeId] {
+    /// A node's slot: its fixed position among all nodes.
+    pub fn slot_of(&self, id: &NodeId) -> Option<u32> {
+        self.indexes.slot(id)
+    }
+
+    /// The node in `slot`. Slots come from this state, so they are in range.
+    pub fn node_at(&self, slot: u32) -> &Node {
+        &self.data.nodes[slot as usize]
+    }
+
+    /// Changes a node, keeping its slot summary in step.
+    fn update_node<R>(&mut self, id: &NodeId, change: impl FnOnce(&mut Node) -> R) -> Option<R> {
+        let slot = self.indexes.slot(id)?;
+        let node = self.data.nodes.get_mut(slot as usize)?;
+        let result = change(node);
+        self.indexes.refresh(slot, node);
+        Some(result)
+    }
+
+    /// The scheduler's dense view of the node in `slot`.
+    pub fn slot_info(&self, slot: u32) -> SlotInfo {
+        self.indexes.info(slot)
+    }
+
+    /// The slots of a pool's nodes, in the order they joined it.
+    pub fn pool_members(&self, pool: &str) -> &[u32] {
         self.data.pool_members.get(pool).map_or(&[], Vec::as_slice)
     }
 
@@ -171,12 +199,19 @@ impl ClusterState {
 
     /// Resources held on `node` by allocations that have not finished.
     pub fn node_used(&self, node: &NodeId) -> Resources {
-        self.indexes.used(node)
+        self.indexes
+            .slot(node)
+            .map_or(Resources::ZERO, |slot| self.indexes.info(slot).used)
+    }
+
+    /// [`ClusterState::node_used`] by slot.
+    pub fn used_at(&self, slot: u32) -> Resources {
+        self.indexes.info(slot).used
     }
 
     /// What `node` can still take.
     pub fn node_free(&self, node: &NodeId) -> Resources {
-        self.data.nodes.get(node).map_or(Resources::ZERO, |n| {
+        self.node(node).map_or(Resources::ZERO, |n| {
             n.capacity.saturating_sub(self.node_used(node))
         })
     }

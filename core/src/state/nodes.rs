@@ -15,29 +15,30 @@ impl ClusterState {
         reg: NodeRegistration,
     ) -> Response {
         check_registration(&reg)?;
-        let existed = self.data.nodes.contains_key(&reg.id);
         let mut node = Node::from_registration(reg, now_ms, index);
-        let old_pools = self.data.nodes.get(&node.id).map(|old| old.pools.clone());
-        self.update_pool_members(&node.id, &old_pools.unwrap_or_default(), &node.pools);
-        if let Some(old) = self.data.nodes.get(&node.id) {
-            node.registered_ms = old.registered_ms;
-            node.draining = old.draining;
-            if old.status == NodeStatus::Ready {
-                node.status_changed_ms = old.status_changed_ms;
-            }
+        let Some(slot) = self.slot_of(&node.id) else {
+            let slot = self.indexes.add_node(&node);
+            self.update_pool_members(slot, &BTreeSet::new(), &node.pools);
+            self.data.nodes.push(node);
+            return Ok(Success::NodeRegistered);
+        };
+        let old = &self.data.nodes[slot as usize];
+        node.registered_ms = old.registered_ms;
+        node.draining = old.draining;
+        if old.status == NodeStatus::Ready {
+            node.status_changed_ms = old.status_changed_ms;
         }
-        self.data.nodes.insert(node.id.clone(), node);
-        Ok(if existed {
-            Success::NodeUpdated
-        } else {
-            Success::NodeRegistered
-        })
+        let old_pools = old.pools.clone();
+        self.update_pool_members(slot, &old_pools, &node.pools);
+        self.indexes.refresh(slot, &node);
+        self.data.nodes[slot as usize] = node;
+        Ok(Success::NodeUpdated)
     }
 
-    fn update_pool_members(&mut self, id: &NodeId, old: &BTreeSet<String>, new: &BTreeSet<String>) {
+    fn update_pool_members(&mut self, slot: u32, old: &BTreeSet<String>, new: &BTreeSet<String>) {
         for left in old.difference(new) {
             if let Some(members) = self.data.pool_members.get_mut(left) {
-                members.retain(|m| m != id);
+                members.retain(|m| *m != slot);
             }
         }
         for joined in new.difference(old) {
@@ -45,24 +46,22 @@ impl ClusterState {
                 .pool_members
                 .entry(joined.clone())
                 .or_default()
-                .push(id.clone());
+                .push(slot);
         }
     }
 
     /// A heartbeat brings a disconnected or down node back to ready; its
     /// `unknown` allocations stay so until the worker reports on them.
     pub(super) fn heartbeat(&mut self, index: u64, now_ms: u64, id: &NodeId) -> Response {
-        let node = self
-            .data
-            .nodes
-            .get_mut(id)
-            .ok_or_else(|| ApplyError::UnknownNode(id.clone()))?;
-        node.last_heartbeat_ms = now_ms;
-        if node.status != NodeStatus::Ready {
-            node.status = NodeStatus::Ready;
-            node.status_changed_ms = now_ms;
-        }
-        node.modify_index = index;
+        self.update_node(id, |node| {
+            node.last_heartbeat_ms = now_ms;
+            if node.status != NodeStatus::Ready {
+                node.status = NodeStatus::Ready;
+                node.status_changed_ms = now_ms;
+            }
+            node.modify_index = index;
+        })
+        .ok_or_else(|| ApplyError::UnknownNode(id.clone()))?;
         Ok(Success::NodeUpdated)
     }
 
@@ -110,24 +109,22 @@ impl ClusterState {
 
     pub(super) fn drain_node(&mut self, index: u64, id: &NodeId, enable: bool) -> Response {
         let node = self
-            .data
-            .nodes
-            .get_mut(id)
+            .node(id)
             .ok_or_else(|| ApplyError::UnknownNode(id.clone()))?;
         if node.draining == enable {
             return Ok(Success::Unchanged);
         }
-        node.draining = enable;
-        node.modify_index = index;
+        self.update_node(id, |node| {
+            node.draining = enable;
+            node.modify_index = index;
+        });
         Ok(Success::NodeUpdated)
     }
 
     /// Refuses a liveness decision made before the node's latest heartbeat.
     fn check_liveness_decision(&self, id: &NodeId, observed_ms: u64) -> Result<(), ApplyError> {
         let node = self
-            .data
-            .nodes
-            .get(id)
+            .node(id)
             .ok_or_else(|| ApplyError::UnknownNode(id.clone()))?;
         if node.last_heartbeat_ms > observed_ms {
             return Err(ApplyError::StaleHeartbeat {
@@ -140,13 +137,13 @@ impl ClusterState {
     }
 
     fn set_node_status(&mut self, index: u64, now_ms: u64, id: &NodeId, status: NodeStatus) {
-        if let Some(node) = self.data.nodes.get_mut(id) {
+        self.update_node(id, |node| {
             if node.status != status {
                 node.status_changed_ms = now_ms;
             }
             node.status = status;
             node.modify_index = index;
-        }
+        });
     }
 
     /// Moves the node's unfinished allocations to `status`.

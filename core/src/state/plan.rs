@@ -67,11 +67,7 @@ impl ClusterState {
                 current: job.spec.version,
             });
         }
-        let node = self
-            .data
-            .nodes
-            .get(&p.node)
-            .ok_or(PlanRefusal::UnknownNode)?;
+        let node = self.node(&p.node).ok_or(PlanRefusal::UnknownNode)?;
         if !node.accepts_work() {
             return Err(PlanRefusal::NodeNotAcceptingWork);
         }

@@ -88,7 +88,7 @@ impl ClusterState {
                 "trailing bytes after the body",
             ));
         }
-        let indexes = Indexes::rebuild(data.allocs.values());
+        let indexes = Indexes::rebuild(&data.nodes, data.allocs.values());
         Ok(Self { data, indexes })
     }
 }
