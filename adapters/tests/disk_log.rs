@@ -212,3 +212,13 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn out_of_order_appends_are_refused_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    log.append(&records(1, 3, 1)).unwrap();
+    assert!(log.append(&[record(5, 1)]).is_err());
+    drop(log);
+    assert_eq!(all(&open(dir.path())), records(1, 3, 1));
+}

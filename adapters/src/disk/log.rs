@@ -233,20 +233,30 @@ impl<F: FileSystem> DiskLog<F> {
     /// Appends records and makes them durable before returning. Indexes
     /// must continue the log.
     pub fn append(&mut self, batch: &[LogRecord]) -> Result<(), DiskError> {
-        let mut expected = self
+        let first = self
             .last()
             .map_or(batch.first().map_or(1, |r| r.index), |(i, _)| i + 1);
         let mut bytes = Vec::new();
         let mut starts = Vec::with_capacity(batch.len());
-        for record in batch {
-            assert_eq!(record.index, expected, "log appends must be consecutive");
-            assert!(
-                record.payload.len() + BODY_PREFIX_LEN <= MAX_RECORD_BYTES as usize,
-                "record larger than MAX_RECORD_BYTES"
-            );
+        for (expected, record) in (first..).zip(batch) {
+            let refuse = |why: String| {
+                let error = std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+                Err(DiskError::io(&self.path, error))
+            };
+            if record.index != expected {
+                return refuse(format!(
+                    "append of index {} where {expected} is next",
+                    record.index
+                ));
+            }
+            if record.payload.len() + BODY_PREFIX_LEN > MAX_RECORD_BYTES as usize {
+                return refuse(format!(
+                    "a record of {} bytes is over the limit",
+                    record.payload.len()
+                ));
+            }
             starts.push(self.len + bytes.len() as u64);
             bytes.extend_from_slice(&encode(record));
-            expected += 1;
         }
         self.file
             .append(&bytes)
