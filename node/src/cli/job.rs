@@ -2,12 +2,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use drover_core::spec::{Format, SpecErrors, parse_job_spec};
-use serde_json::json;
+use drover_node::client::{connect, status_message};
+use drover_proto::v1::{Empty, JobRef, SubmitJobRequest};
+use serde_json::{Value, json};
 
-use super::{EXIT_INVALID, EXIT_TROUBLE};
+use super::cluster::{parse, text};
+use super::{EXIT_INVALID, EXIT_TROUBLE, Target, block_on, table};
 
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
@@ -16,6 +20,37 @@ pub enum JobCommand {
     /// Exits 0 and prints a summary when the spec is valid; otherwise prints
     /// every error with its field path and line:column, and exits 1.
     Validate(ValidateArgs),
+    /// Submit a job (or a new version of it) and follow it until placed
+    /// or finished.
+    Run {
+        /// The job spec file (TOML, or JSON with a `.json` name).
+        file: PathBuf,
+        /// Return once the job is accepted.
+        #[arg(long)]
+        detach: bool,
+        /// Give up following after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        wait: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// A job's allocations — where, in what state — and why anything is pending.
+    Status {
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// All jobs.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Stop a job and all its allocations.
+    Stop {
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -30,7 +65,217 @@ pub struct ValidateArgs {
 pub fn run(cmd: JobCommand) -> ExitCode {
     match cmd {
         JobCommand::Validate(args) => validate(&args),
+        JobCommand::Run {
+            file,
+            detach,
+            wait,
+            target,
+        } => block_on(submit(file, detach, Duration::from_secs(wait), target)),
+        JobCommand::Status { id, target } => block_on(status(id, target)),
+        JobCommand::List { target } => block_on(list(target)),
+        JobCommand::Stop { id, target } => block_on(stop(id, target)),
     }
+}
+
+async fn submit(file: PathBuf, detach: bool, wait: Duration, target: Target) -> Result<(), String> {
+    let spec = read_spec(&file)?;
+    let mut api = connect(&target.addr).await?;
+    let request = SubmitJobRequest {
+        spec,
+        file_name: file.display().to_string(),
+    };
+    let reply = api
+        .submit_job(request)
+        .await
+        .map_err(|e| status_message(&e))?
+        .into_inner();
+    if target.json && detach {
+        println!(
+            "{}",
+            json!({ "job": reply.job, "version": reply.version, "index": reply.index })
+        );
+        return Ok(());
+    }
+    println!(
+        "job {} version {} committed at index {}",
+        reply.job, reply.version, reply.index
+    );
+    if detach {
+        return Ok(());
+    }
+    follow(&mut api, &reply.job, wait, target.json).await
+}
+
+/// Prints each change of the job's allocations until all are placed and
+/// running (services), one has finished (batch), or time runs out.
+async fn follow(
+    api: &mut drover_proto::v1::api_client::ApiClient<tonic::transport::Channel>,
+    job: &str,
+    wait: Duration,
+    json_output: bool,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let mut last = String::new();
+    loop {
+        let doc = job_doc(api, job).await?;
+        let line = progress(&doc);
+        if line != last {
+            if !json_output {
+                println!("{line}");
+            }
+            last = line;
+        }
+        if settled(&doc) {
+            if json_output {
+                println!("{doc}");
+            }
+            return Ok(());
+        }
+        if started.elapsed() >= wait {
+            for reason in doc["pending"].as_array().into_iter().flatten() {
+                println!("  pending: {}", text(reason));
+            }
+            return Err(format!(
+                "job {job} not settled after {}s; see `drover job status {job}`",
+                wait.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn job_doc(
+    api: &mut drover_proto::v1::api_client::ApiClient<tonic::transport::Channel>,
+    job: &str,
+) -> Result<Value, String> {
+    let reply = api
+        .job_status(JobRef {
+            job: job.to_string(),
+        })
+        .await
+        .map_err(|e| status_message(&e))?;
+    parse(&reply.into_inner().json)
+}
+
+fn allocations(doc: &Value) -> impl Iterator<Item = &Value> {
+    doc["allocations"].as_array().into_iter().flatten()
+}
+
+fn progress(doc: &Value) -> String {
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for alloc in allocations(doc) {
+        *counts.entry(text(&alloc["status"])).or_default() += 1;
+    }
+    let states: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let pending = doc["pending"].as_array().map_or(0, Vec::len);
+    let mut line = format!(
+        "{}: {}",
+        text(&doc["id"]),
+        if states.is_empty() {
+            "no allocations yet".to_string()
+        } else {
+            states.join(", ")
+        }
+    );
+    if pending > 0 {
+        line.push_str("; waiting for room");
+    }
+    line
+}
+
+fn settled(doc: &Value) -> bool {
+    if doc["kind"] == "batch" {
+        return allocations(doc).any(|a| {
+            matches!(a["status"].as_str(), Some("complete" | "failed"))
+                && a["version"] == doc["version"]
+        });
+    }
+    let wanted: Vec<&Value> = allocations(doc).filter(|a| a["desired"] == "run").collect();
+    !wanted.is_empty()
+        && wanted.iter().all(|a| a["status"] == "running")
+        && doc["pending"].as_array().is_none_or(Vec::is_empty)
+}
+
+async fn status(id: String, target: Target) -> Result<(), String> {
+    let mut api = connect(&target.addr).await?;
+    let doc = job_doc(&mut api, &id).await?;
+    if target.json {
+        println!("{doc}");
+        return Ok(());
+    }
+    println!(
+        "{} — {}, version {}",
+        text(&doc["summary"]),
+        text(&doc["status"]),
+        text(&doc["version"])
+    );
+    let rows: Vec<Vec<String>> = allocations(&doc)
+        .map(|a| {
+            [
+                "id",
+                "node",
+                "version",
+                "desired",
+                "status",
+                "exit_code",
+                "message",
+            ]
+            .iter()
+            .map(|k| text(&a[*k]))
+            .collect()
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("no allocations");
+    } else {
+        table::print(
+            &[
+                "alloc", "node", "version", "desired", "status", "exit", "message",
+            ],
+            &rows,
+        );
+    }
+    for reason in doc["pending"].as_array().into_iter().flatten() {
+        println!("pending: {}", text(reason));
+    }
+    Ok(())
+}
+
+async fn list(target: Target) -> Result<(), String> {
+    let mut api = connect(&target.addr).await?;
+    let reply = api
+        .list_jobs(Empty {})
+        .await
+        .map_err(|e| status_message(&e))?;
+    let doc = parse(&reply.into_inner().json)?;
+    if target.json {
+        println!("{doc}");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = doc["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|j| {
+            ["id", "kind", "version", "status", "running"]
+                .iter()
+                .map(|k| text(&j[*k]))
+                .collect()
+        })
+        .collect();
+    table::print(&["id", "kind", "version", "status", "running"], &rows);
+    Ok(())
+}
+
+async fn stop(id: String, target: Target) -> Result<(), String> {
+    let mut api = connect(&target.addr).await?;
+    let reply = api
+        .stop_job(JobRef { job: id.clone() })
+        .await
+        .map_err(|e| status_message(&e))?
+        .into_inner();
+    println!("job {id} stopping (committed at index {})", reply.index);
+    Ok(())
 }
 
 fn validate(args: &ValidateArgs) -> ExitCode {

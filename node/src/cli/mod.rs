@@ -1,14 +1,20 @@
 //! Command-line interface: one module per verb group.
 
+mod cluster;
+mod dev;
 mod job;
+mod table;
 
+use std::future::Future;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use drover_node::client::DEFAULT_ADDR;
 
 /// Exit status for input the user must fix (an invalid spec).
 pub const EXIT_INVALID: u8 = 1;
-/// Exit status for a command that could not run (unreadable file, bad usage).
+/// Exit status for a command that could not run (unreadable file, no node).
 pub const EXIT_TROUBLE: u8 = 2;
 
 #[derive(Debug, Parser)]
@@ -22,17 +28,85 @@ pub struct Cli {
     command: Top,
 }
 
+/// Where the API is; any node will do.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// A Drover node's API address.
+    #[arg(long, env = "DROVER_ADDR", default_value = DEFAULT_ADDR, global = true)]
+    addr: String,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Top {
+    /// Run a node.
+    Agent {
+        /// The node's configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run a local 3-node cluster on loopback with temporary data.
+    Dev(dev::DevArgs),
     /// Work with jobs.
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// Work with nodes.
+    #[command(subcommand)]
+    Node(cluster::NodeCommand),
+    /// The control plane.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Top::Agent { config } => block_on(agent(config)),
+        Top::Dev(args) => block_on(dev::run(args)),
         Top::Job(cmd) => job::run(cmd),
+        Top::Node(cmd) => block_on(cluster::node(cmd)),
+        Top::Cluster(cmd) => block_on(cluster::cluster(cmd)),
     }
+}
+
+/// Runs an async command on a fresh runtime; its error is one line.
+fn block_on(command: impl Future<Output = Result<(), String>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("drover: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_TROUBLE);
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("drover: {message}");
+            ExitCode::from(EXIT_TROUBLE)
+        }
+    }
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+async fn agent(path: PathBuf) -> Result<(), String> {
+    init_logs();
+    let config = drover_node::config::NodeConfig::load(&path)?;
+    drover_node::agent::run(config, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
 }
 
 /// A bug must still end in one readable line, never a backtrace dump.

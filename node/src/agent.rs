@@ -1,0 +1,128 @@
+//! Starting a node: open the disk, start Raft, serve gRPC, join or form
+//! the cluster, and run the background loops until shutdown.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use drover_adapters::disk::RealFs;
+use drover_core::reconcile::ReconcileConfig;
+use drover_proto::v1::api_server::ApiServer;
+use drover_proto::v1::internal_server::InternalServer;
+use openraft::{BasicNode, Config, SnapshotPolicy};
+use tracing::{info, warn};
+
+use crate::api::ApiService;
+use crate::config::NodeConfig;
+use crate::control::{leader_loop, membership_loop};
+use crate::internal::InternalService;
+use crate::propose::Proposer;
+use crate::raft::{Connections, LogStore, Raft, SharedState, StateMachine};
+
+/// A running node's handles.
+#[derive(Clone)]
+pub struct Node {
+    pub raft: Raft,
+    pub proposer: Proposer,
+    pub state: SharedState,
+}
+
+pub fn raft_config() -> Result<Config, String> {
+    Config {
+        cluster_name: "drover".into(),
+        heartbeat_interval: 200,
+        election_timeout_min: 1000,
+        election_timeout_max: 2000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(5000),
+        max_in_snapshot_log_to_keep: 1000,
+        ..Config::default()
+    }
+    .validate()
+    .map_err(|e| format!("raft configuration: {e}"))
+}
+
+/// Opens storage and starts Raft; does not serve yet.
+pub async fn start(config: &NodeConfig) -> Result<Node, String> {
+    let fs = RealFs;
+    let raft_dir = config.data_dir.join("raft");
+    let (log, recovery) = LogStore::open(fs, &raft_dir).map_err(|e| e.to_string())?;
+    if let Some((offset, bytes)) = recovery.truncated {
+        warn!(
+            "{}: cut off a torn tail of {bytes} bytes at byte {offset} (a write interrupted by a crash, never acknowledged)",
+            raft_dir.join("raft.log").display()
+        );
+    }
+    let state_machine =
+        StateMachine::open(fs, &config.data_dir.join("raft")).map_err(|e| e.to_string())?;
+    let state = state_machine.shared();
+    let raft = Raft::new(
+        config.id,
+        Arc::new(raft_config()?),
+        Connections,
+        log,
+        state_machine,
+    )
+    .await
+    .map_err(|e| format!("starting raft: {e}"))?;
+    let proposer = Proposer::new(raft.clone());
+    Ok(Node {
+        raft,
+        proposer,
+        state,
+    })
+}
+
+/// Runs a node until `shutdown` completes.
+pub async fn run(
+    config: NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let registration = config.registration()?;
+    let node = start(&config).await?;
+    let internal = InternalService {
+        raft: node.raft.clone(),
+        proposer: node.proposer.clone(),
+    };
+    let api = ApiService {
+        raft: node.raft.clone(),
+        proposer: node.proposer.clone(),
+        state: node.state.clone(),
+    };
+    let listen = config.listen;
+    let server = tonic::transport::Server::builder()
+        .add_service(InternalServer::new(internal))
+        .add_service(ApiServer::new(api))
+        .serve_with_shutdown(listen, shutdown);
+    if !config.peers.is_empty() {
+        let members: BTreeMap<_, _> = config
+            .peers
+            .iter()
+            .map(|p| (p.id, BasicNode::new(p.addr.to_string())))
+            .collect();
+        // Every initial voter initialises with the same membership, so a
+        // partition right after the first election cannot strand a node
+        // as a learner. Only a node with an empty log may do it.
+        match node.raft.initialize(members).await {
+            Ok(()) => info!("formed a new cluster of {} voters", config.peers.len()),
+            Err(e) => info!("joining the existing cluster ({e})"),
+        }
+    }
+    let background = [
+        tokio::spawn(membership_loop(node.proposer.clone(), registration)),
+        tokio::spawn(leader_loop(
+            node.raft.clone(),
+            node.proposer.clone(),
+            node.state.clone(),
+            ReconcileConfig::default(),
+        )),
+    ];
+    info!(id = config.id, %listen, "serving");
+    let outcome = server
+        .await
+        .map_err(|e| format!("serving on {listen}: {e}"));
+    for task in background {
+        task.abort();
+    }
+    let _ = node.raft.shutdown().await;
+    outcome
+}

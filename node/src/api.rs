@@ -1,0 +1,248 @@
+//! The public API. Any node answers: reads come from its own replica of the
+//! state, writes are forwarded to the leader and answered once committed.
+//! Structured answers are JSON documents, the same the REST API will serve.
+
+use drover_core::reconcile::{Leadership, ReconcileConfig, plan_cycle};
+use drover_core::scheduler::SchedulerConfig;
+use drover_core::spec::{Format, parse_job_spec};
+use drover_core::state::{ApplyError, JobStatus, Success};
+use drover_core::{CommandKind, JobId};
+use drover_proto::v1::api_server::Api;
+use drover_proto::v1::{DrainRequest, Empty, JobRef, JsonReply, SubmitJobReply, SubmitJobRequest};
+use serde_json::{Value, json};
+use tonic::{Request, Response, Status};
+
+use crate::propose::Proposer;
+use crate::raft::{Raft, SharedState};
+use crate::time::now_ms;
+
+pub struct ApiService {
+    pub raft: Raft,
+    pub proposer: Proposer,
+    pub state: SharedState,
+}
+
+fn job_id(raw: &str) -> Result<JobId, Status> {
+    JobId::new(raw).map_err(|e| Status::invalid_argument(format!("job id {e}")))
+}
+
+fn reply(value: &Value) -> Response<JsonReply> {
+    Response::new(JsonReply {
+        json: value.to_string(),
+    })
+}
+
+fn committed(
+    index: u64,
+    outcome: drover_core::Response,
+) -> Result<Response<SubmitJobReply>, Status> {
+    match outcome {
+        Ok(Success::JobAccepted { job, version }) => Ok(Response::new(SubmitJobReply {
+            job: job.to_string(),
+            version,
+            index,
+        })),
+        Ok(Success::JobStopped { job }) => Ok(Response::new(SubmitJobReply {
+            job: job.to_string(),
+            version: 0,
+            index,
+        })),
+        Ok(other) => Ok(Response::new(SubmitJobReply {
+            job: format!("{other:?}"),
+            version: 0,
+            index,
+        })),
+        Err(ApplyError::InvalidSpec(errors)) => Err(Status::invalid_argument(errors.to_string())),
+        Err(ApplyError::UnknownJob(job)) => Err(Status::not_found(format!("no job {job}"))),
+        Err(e) => Err(Status::failed_precondition(e.to_string())),
+    }
+}
+
+#[tonic::async_trait]
+impl Api for ApiService {
+    /// Submits a new job, or a new version of an existing one (as `nomad job run`).
+    async fn submit_job(
+        &self,
+        request: Request<SubmitJobRequest>,
+    ) -> Result<Response<SubmitJobReply>, Status> {
+        let request = request.into_inner();
+        let name = if request.file_name.is_empty() {
+            "spec"
+        } else {
+            &request.file_name
+        };
+        let spec = parse_job_spec(&request.spec, Format::detect(name, &request.spec))
+            .map_err(|errors| Status::invalid_argument(errors.render(name)))?;
+        let id = spec.id.clone();
+        let (index, outcome) = self
+            .proposer
+            .propose(CommandKind::SubmitJob(spec.clone()))
+            .await
+            .map_err(Status::unavailable)?;
+        if let Err(ApplyError::JobExists(_)) = outcome {
+            let update = CommandKind::UpdateJob {
+                spec,
+                expected_version: None,
+            };
+            let (index, outcome) = self
+                .proposer
+                .propose(update)
+                .await
+                .map_err(Status::unavailable)?;
+            return match outcome {
+                Ok(Success::Unchanged) => {
+                    let state = self.state.read().await;
+                    let version = state.state.job(&id).map_or(0, |j| j.spec.version);
+                    Ok(Response::new(SubmitJobReply {
+                        job: id.to_string(),
+                        version,
+                        index,
+                    }))
+                }
+                other => committed(index, other),
+            };
+        }
+        committed(index, outcome)
+    }
+
+    async fn stop_job(&self, request: Request<JobRef>) -> Result<Response<SubmitJobReply>, Status> {
+        let job = job_id(&request.into_inner().job)?;
+        let (index, outcome) = self
+            .proposer
+            .propose(CommandKind::StopJob { job })
+            .await
+            .map_err(Status::unavailable)?;
+        committed(index, outcome)
+    }
+
+    async fn job_status(&self, request: Request<JobRef>) -> Result<Response<JsonReply>, Status> {
+        let id = job_id(&request.into_inner().job)?;
+        let applied = self.state.read().await;
+        let state = &applied.state;
+        let job = state
+            .job(&id)
+            .ok_or_else(|| Status::not_found(format!("no job {id}")))?;
+        let allocations: Vec<Value> = state
+            .job_allocs(&id)
+            .map(|a| {
+                json!({
+                    "id": a.id.to_string(),
+                    "node": a.node.as_str(),
+                    "version": a.job_version,
+                    "desired": a.desired,
+                    "status": a.status.as_str(),
+                    "exit_code": a.exit_code,
+                    "message": a.message,
+                })
+            })
+            .collect();
+        // Why anything is pending: what the scheduler would say now.
+        let cycle = plan_cycle(
+            state,
+            now_ms(),
+            &ReconcileConfig::default(),
+            Leadership::default(),
+            SchedulerConfig::default(),
+        );
+        let pending = cycle.pending.get(&id).cloned().unwrap_or_default();
+        Ok(reply(&json!({
+            "id": id.as_str(),
+            "summary": job.spec.summary(),
+            "kind": job.spec.kind.name(),
+            "version": job.spec.version,
+            "status": match job.status { JobStatus::Active => "active", JobStatus::Stopped => "stopped" },
+            "allocations": allocations,
+            "pending": pending,
+        })))
+    }
+
+    async fn list_jobs(&self, _request: Request<Empty>) -> Result<Response<JsonReply>, Status> {
+        let applied = self.state.read().await;
+        let jobs: Vec<Value> = applied
+            .state
+            .jobs()
+            .map(|job| {
+                let running = applied
+                    .state
+                    .job_allocs(&job.spec.id)
+                    .filter(|a| a.status == drover_core::AllocStatus::Running)
+                    .count();
+                json!({
+                    "id": job.spec.id.as_str(),
+                    "kind": job.spec.kind.name(),
+                    "version": job.spec.version,
+                    "status": match job.status { JobStatus::Active => "active", JobStatus::Stopped => "stopped" },
+                    "running": running,
+                })
+            })
+            .collect();
+        Ok(reply(&json!({ "jobs": jobs })))
+    }
+
+    async fn list_nodes(&self, _request: Request<Empty>) -> Result<Response<JsonReply>, Status> {
+        let applied = self.state.read().await;
+        let nodes: Vec<Value> = applied
+            .state
+            .nodes()
+            .map(|n| {
+                json!({
+                    "id": n.id.as_str(),
+                    "region": n.region,
+                    "role": n.role.as_str(),
+                    "status": n.status.to_string(),
+                    "draining": n.draining,
+                    "capacity": n.capacity.to_string(),
+                    "used": applied.state.node_used(&n.id).to_string(),
+                })
+            })
+            .collect();
+        Ok(reply(&json!({ "nodes": nodes })))
+    }
+
+    async fn drain_node(
+        &self,
+        request: Request<DrainRequest>,
+    ) -> Result<Response<JsonReply>, Status> {
+        let request = request.into_inner();
+        let node = drover_core::NodeId::new(request.node)
+            .map_err(|e| Status::invalid_argument(format!("node id {e}")))?;
+        let kind = CommandKind::DrainNode {
+            node: node.clone(),
+            enable: request.enable,
+        };
+        let (index, outcome) = self
+            .proposer
+            .propose(kind)
+            .await
+            .map_err(Status::unavailable)?;
+        match outcome {
+            Ok(_) => Ok(reply(
+                &json!({ "node": node.as_str(), "draining": request.enable, "index": index }),
+            )),
+            Err(ApplyError::UnknownNode(_)) => Err(Status::not_found(format!("no node {node}"))),
+            Err(e) => Err(Status::failed_precondition(e.to_string())),
+        }
+    }
+
+    async fn cluster_status(
+        &self,
+        _request: Request<Empty>,
+    ) -> Result<Response<JsonReply>, Status> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let members: Vec<Value> = metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, node)| json!({ "id": id, "addr": node.addr }))
+            .collect();
+        Ok(reply(&json!({
+            "node": metrics.id,
+            "state": format!("{:?}", metrics.state),
+            "leader": metrics.current_leader,
+            "term": metrics.current_term,
+            "last_log_index": metrics.last_log_index,
+            "commit_index": metrics.last_applied.map(|id| id.index),
+            "members": members,
+        })))
+    }
+}

@@ -1,0 +1,145 @@
+//! `drover node …` and `drover cluster …`
+
+use clap::Subcommand;
+use drover_node::client::{connect, status_message};
+use drover_proto::v1::{DrainRequest, Empty};
+use serde_json::Value;
+
+use super::{Target, table};
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// List nodes, their status and use.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Stop placing work on a node and move its work elsewhere.
+    Drain {
+        /// The node's name.
+        id: String,
+        /// End the drain instead.
+        #[arg(long)]
+        disable: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Members, leader, term and commit index, as this node sees them.
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+pub fn parse(json: &str) -> Result<Value, String> {
+    serde_json::from_str(json).map_err(|e| format!("unreadable answer from the node: {e}"))
+}
+
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+pub async fn node(cmd: NodeCommand) -> Result<(), String> {
+    match cmd {
+        NodeCommand::List { target } => {
+            let mut api = connect(&target.addr).await?;
+            let reply = api
+                .list_nodes(Empty {})
+                .await
+                .map_err(|e| status_message(&e))?;
+            let doc = parse(&reply.into_inner().json)?;
+            if target.json {
+                println!("{doc}");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = doc["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|n| {
+                    [
+                        "id", "region", "role", "status", "draining", "capacity", "used",
+                    ]
+                    .iter()
+                    .map(|k| text(&n[*k]))
+                    .collect()
+                })
+                .collect();
+            table::print(
+                &[
+                    "id", "region", "role", "status", "draining", "capacity", "used",
+                ],
+                &rows,
+            );
+            Ok(())
+        }
+        NodeCommand::Drain {
+            id,
+            disable,
+            target,
+        } => {
+            let mut api = connect(&target.addr).await?;
+            let request = DrainRequest {
+                node: id.clone(),
+                enable: !disable,
+            };
+            let reply = api
+                .drain_node(request)
+                .await
+                .map_err(|e| status_message(&e))?;
+            if target.json {
+                println!("{}", reply.into_inner().json);
+            } else if disable {
+                println!("node {id}: drain ended");
+            } else {
+                println!("node {id}: draining; its work moves elsewhere");
+            }
+            Ok(())
+        }
+    }
+}
+
+pub async fn cluster(cmd: ClusterCommand) -> Result<(), String> {
+    let ClusterCommand::Status { target } = cmd;
+    let mut api = connect(&target.addr).await?;
+    let reply = api
+        .cluster_status(Empty {})
+        .await
+        .map_err(|e| status_message(&e))?;
+    let doc = parse(&reply.into_inner().json)?;
+    if target.json {
+        println!("{doc}");
+        return Ok(());
+    }
+    println!(
+        "node {} is {}; leader {}; term {}; commit index {}",
+        text(&doc["node"]),
+        text(&doc["state"]).to_lowercase(),
+        text(&doc["leader"]),
+        text(&doc["term"]),
+        text(&doc["commit_index"]),
+    );
+    let rows: Vec<Vec<String>> = doc["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let leader = if m["id"] == doc["leader"] {
+                "leader"
+            } else {
+                ""
+            };
+            vec![text(&m["id"]), text(&m["addr"]), leader.to_string()]
+        })
+        .collect();
+    table::print(&["member", "addr", "role"], &rows);
+    Ok(())
+}

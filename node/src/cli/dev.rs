@@ -1,0 +1,94 @@
+//! `drover dev`: a 3-node hybrid cluster on loopback, in one process, with
+//! temporary data directories removed on exit.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use drover_node::config::{NodeConfig, Peer};
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// The first node's port; the others take the next ones.
+    #[arg(long, default_value_t = 7401)]
+    port: u16,
+    /// How many nodes (an odd number keeps a clear majority).
+    #[arg(long, default_value_t = 3)]
+    nodes: u16,
+    /// Keep data here instead of a temporary directory (not removed).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+pub async fn run(args: DevArgs) -> Result<(), String> {
+    super::init_logs();
+    let temporary = args.data_dir.is_none();
+    let root = args
+        .data_dir
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("drover-dev-{}", std::process::id())));
+    let peers: Vec<Peer> = (0..args.nodes)
+        .map(|i| Peer {
+            id: u64::from(i) + 1,
+            addr: ([127, 0, 0, 1], args.port + i).into(),
+        })
+        .collect();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut nodes = Vec::new();
+    for peer in &peers {
+        let config = NodeConfig {
+            id: peer.id,
+            name: None,
+            listen: peer.addr,
+            advertise: None,
+            data_dir: root.join(format!("node-{}", peer.id)),
+            role: drover_core::NodeRole::Hybrid,
+            region: "dev".into(),
+            labels: std::collections::BTreeMap::new(),
+            pools: vec!["default".into()],
+            capacity: None,
+            peers: peers.clone(),
+        };
+        let mut stop = stop_rx.clone();
+        nodes.push(tokio::spawn(drover_node::agent::run(config, async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        })));
+    }
+    let addrs: Vec<String> = peers.iter().map(|p| p.addr.to_string()).collect();
+    println!(
+        "drover dev: {} nodes at {} (data in {})",
+        peers.len(),
+        addrs.join(", "),
+        root.display()
+    );
+    println!(
+        "try: drover job run examples/batch.toml   (DROVER_ADDR={})",
+        addrs[0]
+    );
+    println!(
+        "Ctrl-C stops the cluster{}",
+        if temporary {
+            " and removes its data"
+        } else {
+            ""
+        }
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    println!("stopping");
+    let _ = stop_tx.send(true);
+    let mut failures = Vec::new();
+    for node in nodes {
+        match node.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failures.push(e),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    if temporary {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    if failures.is_empty() {
+        println!("stopped");
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
+}

@@ -1,0 +1,154 @@
+//! `node.toml`: what a node is and where it lives. Unknown keys are errors,
+//! and errors name the key, line and column.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use drover_core::units::{parse_cpu_cores, parse_memory_mb};
+use drover_core::{NodeId, NodeRegistration, NodeRole, Resources};
+use serde::Deserialize;
+
+use crate::raft::RaftId;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Raft id, unique in the cluster and never reused.
+    pub id: RaftId,
+    /// The node's name in the cluster; defaults to `node-<id>`.
+    pub name: Option<String>,
+    /// gRPC address for the API and for other nodes.
+    pub listen: SocketAddr,
+    /// The address others reach this node at; defaults to `listen`.
+    pub advertise: Option<SocketAddr>,
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub role: NodeRole,
+    #[serde(default = "default_region")]
+    pub region: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default = "default_pools")]
+    pub pools: Vec<String>,
+    /// Defaults to what the machine has.
+    pub capacity: Option<Capacity>,
+    /// The initial voters, this node included; nodes with the same list
+    /// form a cluster on first start.
+    #[serde(default)]
+    pub peers: Vec<Peer>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    /// Cores, like `"4"` or `"0.5"`.
+    pub cpu: String,
+    /// With a binary unit, like `"8GiB"`.
+    pub memory: String,
+    #[serde(default)]
+    pub gpus: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    pub id: RaftId,
+    pub addr: SocketAddr,
+}
+
+fn default_region() -> String {
+    "default".into()
+}
+
+fn default_pools() -> Vec<String> {
+    vec!["default".into()]
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Self =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        config.registration()?;
+        Ok(config)
+    }
+
+    pub fn name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("node-{}", self.id))
+    }
+
+    pub fn advertise(&self) -> SocketAddr {
+        self.advertise.unwrap_or(self.listen)
+    }
+
+    /// How the node describes itself to the cluster.
+    pub fn registration(&self) -> Result<NodeRegistration, String> {
+        let id = NodeId::new(self.name()).map_err(|e| format!("name: node name {e}"))?;
+        let capacity = match &self.capacity {
+            Some(c) => Resources::new(
+                parse_cpu_cores(&c.cpu).map_err(|e| format!("capacity.cpu: {e}"))?,
+                parse_memory_mb(&c.memory).map_err(|e| format!("capacity.memory: {e}"))?,
+                c.gpus,
+            ),
+            None => machine_capacity(),
+        };
+        Ok(NodeRegistration {
+            id,
+            region: self.region.clone(),
+            labels: self.labels.clone(),
+            role: self.role,
+            capacity,
+            pools: self.pools.iter().cloned().collect::<BTreeSet<_>>(),
+        })
+    }
+}
+
+/// The machine's cores and memory, as the default capacity.
+pub fn machine_capacity() -> Resources {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let memory_mb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(1024, |kb| kb / 1024);
+    Resources::new(cores as u64 * 1000, memory_mb, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minimal_config_has_defaults() {
+        let config =
+            NodeConfig::parse("id = 1\nlisten = \"127.0.0.1:7401\"\ndata_dir = \"/tmp/x\"\n")
+                .unwrap();
+        assert_eq!(config.name(), "node-1");
+        assert_eq!(config.role, NodeRole::Hybrid);
+        assert_eq!(config.pools, ["default"]);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let err = NodeConfig::parse(
+            "id = 1\nlisten = \"127.0.0.1:7401\"\ndata_dir = \"/x\"\nrole = \"boss\"\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("line 4"), "{err}");
+        assert!(err.contains("role") || err.contains("boss"), "{err}");
+        let err = NodeConfig::parse("id = 1\nlisten = \"127.0.0.1:7401\"\ndata_dir = \"/x\"\ncapacity = { cpu = \"2\", memory = \"4GB\" }\n").unwrap_err();
+        assert!(err.contains("capacity.memory"), "{err}");
+    }
+}

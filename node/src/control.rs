@@ -1,0 +1,90 @@
+//! The node's background loops: it registers itself and heartbeats; and
+//! while it leads, it reconciles and proposes plans — woken by commits and
+//! by a timer, never more often than a floor interval.
+
+use std::time::Duration;
+
+use drover_core::reconcile::{Leadership, ReconcileConfig, plan_cycle};
+use drover_core::scheduler::SchedulerConfig;
+use drover_core::{CommandKind, NodeRegistration};
+use openraft::ServerState;
+use tracing::{debug, info, warn};
+
+use crate::propose::Proposer;
+use crate::raft::{Raft, SharedState};
+use crate::time::now_ms;
+
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
+const RECONCILE_FLOOR: Duration = Duration::from_millis(200);
+const RECONCILE_CEILING: Duration = Duration::from_secs(2);
+
+/// Registers the node, then heartbeats until the process ends.
+pub async fn membership_loop(proposer: Proposer, registration: NodeRegistration) {
+    let node = registration.id.clone();
+    loop {
+        match proposer
+            .propose(CommandKind::RegisterNode(registration.clone()))
+            .await
+        {
+            Ok((index, _)) => {
+                info!(%node, index, "registered");
+                break;
+            }
+            Err(e) => debug!(%node, "registration not committed yet: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    loop {
+        tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+        if let Err(e) = proposer
+            .propose(CommandKind::Heartbeat { node: node.clone() })
+            .await
+        {
+            debug!(%node, "heartbeat not committed: {e}");
+        }
+    }
+}
+
+/// While this node leads: reconcile the committed state and propose what
+/// the reconciler and scheduler decide.
+pub async fn leader_loop(
+    raft: Raft,
+    proposer: Proposer,
+    state: SharedState,
+    config: ReconcileConfig,
+) {
+    let mut metrics = raft.metrics();
+    let mut leader_since_ms: Option<u64> = None;
+    loop {
+        let leading = metrics.borrow().state == ServerState::Leader;
+        if !leading {
+            leader_since_ms = None;
+            let _ = tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await;
+            continue;
+        }
+        let since_ms = *leader_since_ms.get_or_insert_with(now_ms);
+        let cycle = {
+            let applied = state.read().await;
+            plan_cycle(
+                &applied.state,
+                now_ms(),
+                &config,
+                Leadership { since_ms },
+                SchedulerConfig::default(),
+            )
+        };
+        for command in cycle.commands {
+            let what = command.name();
+            match proposer.propose_here(command).await {
+                Ok((index, Ok(_))) => debug!(index, what, "applied"),
+                Ok((index, Err(e))) => warn!(index, what, "refused: {e}"),
+                Err(e) => {
+                    debug!(what, "not proposed: {e}");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(RECONCILE_FLOOR).await;
+        let _ = tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await;
+    }
+}

@@ -1,0 +1,13 @@
+//! The Drover node runtime: Raft over a durable disk, the gRPC services, and
+//! the leader's control loop. The `drover` binary (`main.rs`) is the shell
+//! around it; the simulator runs the same code.
+
+pub mod agent;
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod control;
+pub mod internal;
+pub mod propose;
+pub mod raft;
+pub mod time;

@@ -1,0 +1,174 @@
+//! openraft's log storage over the adapters' durable log: entries are
+//! postcard-encoded into checksummed records; the vote is an atomic small
+//! file. Every append is fsynced before openraft hears it is flushed.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use drover_adapters::disk::{DiskLog, FileSystem, LogRecord, read_small_file, write_small_file};
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{CommittedLeaderId, RaftLogReader, StorageError, StorageIOError, Vote};
+use tokio::sync::Mutex;
+
+use super::{LogId, RaftId, TypeConfig, io_error};
+
+const VOTE_MAGIC: &[u8; 8] = b"DRVRVOTE";
+const VOTE_VERSION: u32 = 1;
+
+type Entry = openraft::Entry<TypeConfig>;
+type Result<T> = std::result::Result<T, StorageError<RaftId>>;
+
+struct Inner<F: FileSystem> {
+    fs: F,
+    log: DiskLog<F>,
+    vote_path: PathBuf,
+}
+
+/// The Raft log and vote of one node. Clones share the same files.
+pub struct LogStore<F: FileSystem> {
+    inner: Arc<Mutex<Inner<F>>>,
+}
+
+impl<F: FileSystem> Clone for LogStore<F> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+fn log_id(index: u64, term: u64) -> LogId {
+    LogId::new(CommittedLeaderId::new(term, 0), index)
+}
+
+impl<F: FileSystem + Clone> LogStore<F> {
+    /// Opens the log in `dir`; returns what recovery found so the caller
+    /// can report a cut-off torn tail.
+    pub fn open(
+        fs: F,
+        dir: &Path,
+    ) -> std::result::Result<
+        (Self, drover_adapters::disk::Recovery),
+        drover_adapters::disk::DiskError,
+    > {
+        let (log, recovery) = DiskLog::open(fs.clone(), dir)?;
+        let inner = Inner {
+            fs,
+            log,
+            vote_path: dir.join("raft.vote"),
+        };
+        Ok((
+            Self {
+                inner: Arc::new(Mutex::new(inner)),
+            },
+            recovery,
+        ))
+    }
+}
+
+fn bounds(range: &impl RangeBounds<u64>) -> (u64, u64) {
+    let from = match range.start_bound() {
+        Bound::Included(i) => *i,
+        Bound::Excluded(i) => i + 1,
+        Bound::Unbounded => 0,
+    };
+    let to = match range.end_bound() {
+        Bound::Included(i) => i + 1,
+        Bound::Excluded(i) => *i,
+        Bound::Unbounded => u64::MAX,
+    };
+    (from, to)
+}
+
+impl<F: FileSystem + Clone> RaftLogReader<TypeConfig> for LogStore<F> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>> {
+        let (from, to) = bounds(&range);
+        let inner = self.inner.lock().await;
+        inner
+            .log
+            .range(from, to)
+            .map(|record| {
+                postcard::from_bytes(&record.payload).map_err(|e| {
+                    StorageIOError::read_log_at_index(record.index, &io_error(e)).into()
+                })
+            })
+            .collect()
+    }
+}
+
+impl<F: FileSystem + Clone> RaftLogStorage<TypeConfig> for LogStore<F> {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>> {
+        let inner = self.inner.lock().await;
+        Ok(LogState {
+            last_purged_log_id: inner.log.purged().map(|(i, t)| log_id(i, t)),
+            last_log_id: inner.log.last().map(|(i, t)| log_id(i, t)),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<RaftId>) -> Result<()> {
+        let inner = self.inner.lock().await;
+        let body =
+            postcard::to_stdvec(vote).map_err(|e| StorageIOError::write_vote(&io_error(e)))?;
+        write_small_file(&inner.fs, &inner.vote_path, VOTE_MAGIC, VOTE_VERSION, &body)
+            .map_err(|e| StorageIOError::write_vote(&e).into())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<RaftId>>> {
+        let inner = self.inner.lock().await;
+        let body = read_small_file(&inner.fs, &inner.vote_path, VOTE_MAGIC, VOTE_VERSION)
+            .map_err(|e| StorageIOError::read_vote(&e))?;
+        body.map(|b| {
+            postcard::from_bytes(&b).map_err(|e| StorageIOError::read_vote(&io_error(e)).into())
+        })
+        .transpose()
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<()>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut records = Vec::new();
+        for entry in entries {
+            let payload = postcard::to_stdvec(&entry)
+                .map_err(|e| StorageIOError::write_logs(&io_error(e)))?;
+            records.push(LogRecord {
+                index: entry.log_id.index,
+                term: entry.log_id.leader_id.term,
+                payload,
+            });
+        }
+        let mut inner = self.inner.lock().await;
+        let written = inner.log.append(&records);
+        let flushed = written.as_ref().copied().map_err(io_error);
+        callback.log_io_completed(flushed);
+        written.map_err(|e| StorageIOError::write_logs(&e).into())
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<()> {
+        let mut inner = self.inner.lock().await;
+        inner
+            .log
+            .truncate_from(log_id.index)
+            .map_err(|e| StorageIOError::write_logs(&e).into())
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<()> {
+        let mut inner = self.inner.lock().await;
+        inner
+            .log
+            .purge_upto(log_id.index, log_id.leader_id.term)
+            .map_err(|e| StorageIOError::write_logs(&e).into())
+    }
+}

@@ -1,0 +1,199 @@
+//! openraft's state machine: Drover's core `ClusterState`, applied in log
+//! order, snapshotted to an atomic, checksummed file that the log is then
+//! compacted behind. Readers (the API) share it behind a lock.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use drover_adapters::disk::{DiskError, FileSystem, read_small_file, write_small_file};
+use drover_core::ClusterState;
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    EntryPayload, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+
+use super::{LogId, RaftId, TypeConfig, io_error};
+
+const SNAPSHOT_MAGIC: &[u8; 8] = b"DRVRSNPF";
+const SNAPSHOT_VERSION: u32 = 1;
+
+type Result<T> = std::result::Result<T, StorageError<RaftId>>;
+type Membership = StoredMembership<RaftId, openraft::BasicNode>;
+
+/// What the API reads: the cluster state and how far it has applied.
+#[derive(Default)]
+pub struct Replica {
+    pub state: ClusterState,
+    pub last_applied: Option<LogId>,
+    pub membership: Membership,
+}
+
+pub type SharedState = Arc<RwLock<Replica>>;
+
+/// A snapshot file: Raft's bookkeeping plus the core's own snapshot bytes
+/// (which carry their own version header and checksum).
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: SnapshotMeta<RaftId, openraft::BasicNode>,
+    state: Vec<u8>,
+}
+
+pub struct StateMachine<F: FileSystem> {
+    fs: F,
+    shared: SharedState,
+    snapshot_path: PathBuf,
+}
+
+impl<F: FileSystem + Clone> StateMachine<F> {
+    /// Opens the state machine in `dir`, starting from the last snapshot.
+    pub fn open(fs: F, dir: &Path) -> std::result::Result<Self, DiskError> {
+        let snapshot_path = dir.join("state.snapshot");
+        let mut applied = Replica::default();
+        if let Some(file) = read_snapshot_file(&fs, &snapshot_path)? {
+            applied.state = ClusterState::restore(&file.state)
+                .map_err(|e| DiskError::corrupt(&snapshot_path, 24, e.to_string()))?;
+            applied.last_applied = file.meta.last_log_id;
+            applied.membership = file.meta.last_membership;
+        }
+        Ok(Self {
+            fs,
+            shared: Arc::new(RwLock::new(applied)),
+            snapshot_path,
+        })
+    }
+
+    pub fn shared(&self) -> SharedState {
+        self.shared.clone()
+    }
+}
+
+fn read_snapshot_file<F: FileSystem>(
+    fs: &F,
+    path: &Path,
+) -> std::result::Result<Option<SnapshotFile>, DiskError> {
+    let Some(body) = read_small_file(fs, path, SNAPSHOT_MAGIC, SNAPSHOT_VERSION)? else {
+        return Ok(None);
+    };
+    postcard::from_bytes(&body)
+        .map(Some)
+        .map_err(|e| DiskError::corrupt(path, 24, format!("undecodable snapshot: {e}")))
+}
+
+impl<F: FileSystem + Clone> RaftStateMachine<TypeConfig> for StateMachine<F> {
+    type SnapshotBuilder = SnapshotBuilder<F>;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, Membership)> {
+        let applied = self.shared.read().await;
+        Ok((applied.last_applied, applied.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<drover_core::Response>>
+    where
+        I: IntoIterator<Item = openraft::Entry<TypeConfig>> + Send,
+        I::IntoIter: Send,
+    {
+        let mut applied = self.shared.write().await;
+        let mut responses = Vec::new();
+        for entry in entries {
+            applied.last_applied = Some(entry.log_id);
+            let response = match entry.payload {
+                EntryPayload::Normal(command) => applied.state.apply(entry.log_id.index, command),
+                EntryPayload::Membership(membership) => {
+                    applied.membership = StoredMembership::new(Some(entry.log_id), membership);
+                    Ok(drover_core::state::Success::Unchanged)
+                }
+                EntryPayload::Blank => Ok(drover_core::state::Success::Unchanged),
+            };
+            responses.push(response);
+        }
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder {
+            fs: self.fs.clone(),
+            shared: self.shared.clone(),
+            path: self.snapshot_path.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<RaftId, openraft::BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<()> {
+        let state_bytes = snapshot.into_inner();
+        let state = ClusterState::restore(&state_bytes)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &io_error(e)))?;
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            state: state_bytes,
+        };
+        persist(&self.fs, &self.snapshot_path, &file)?;
+        let mut applied = self.shared.write().await;
+        applied.state = state;
+        applied.last_applied = meta.last_log_id;
+        applied.membership = meta.last_membership.clone();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>> {
+        let file = read_snapshot_file(&self.fs, &self.snapshot_path)
+            .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        Ok(file.map(|f| Snapshot {
+            meta: f.meta,
+            snapshot: Box::new(Cursor::new(f.state)),
+        }))
+    }
+}
+
+fn persist<F: FileSystem>(fs: &F, path: &Path, file: &SnapshotFile) -> Result<()> {
+    let body = postcard::to_stdvec(file)
+        .map_err(|e| StorageIOError::write_snapshot(Some(file.meta.signature()), &io_error(e)))?;
+    write_small_file(fs, path, SNAPSHOT_MAGIC, SNAPSHOT_VERSION, &body)
+        .map_err(|e| StorageIOError::write_snapshot(Some(file.meta.signature()), &e).into())
+}
+
+pub struct SnapshotBuilder<F: FileSystem> {
+    fs: F,
+    shared: SharedState,
+    path: PathBuf,
+}
+
+impl<F: FileSystem + Clone> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<F> {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>> {
+        let (state, last_applied, membership) = {
+            let applied = self.shared.read().await;
+            (
+                applied.state.snapshot(),
+                applied.last_applied,
+                applied.membership.clone(),
+            )
+        };
+        let snapshot_id = last_applied.map_or_else(
+            || "empty".to_string(),
+            |id| format!("{}-{}", id.leader_id.term, id.index),
+        );
+        let meta = SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership: membership,
+            snapshot_id,
+        };
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            state,
+        };
+        persist(&self.fs, &self.path, &file)?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(file.state)),
+        })
+    }
+}
