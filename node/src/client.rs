@@ -9,7 +9,7 @@ use tonic::transport::Channel;
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7401";
 
 pub async fn connect(addr: &str) -> Result<ApiClient<Channel>, String> {
-    let endpoint = Channel::from_shared(format!("http://{addr}"))
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| format!("bad address {addr}: {e}"))?
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(30));
@@ -19,6 +19,9 @@ pub async fn connect(addr: &str) -> Result<ApiClient<Channel>, String> {
         .map_err(|e| format!("cannot reach a Drover node at {addr}: {e} (is `drover dev` or `drover agent` running? set DROVER_ADDR)"))?;
     Ok(ApiClient::new(channel))
 }
+
+/// How [`status_message`] begins for input the user must fix.
+pub const INVALID: &str = "invalid: ";
 
 /// A gRPC error as one line for a terminal.
 pub fn status_message(status: &tonic::Status) -> String {
@@ -31,7 +34,7 @@ pub fn status_message(status: &tonic::Status) -> String {
 
 fn code_name(code: tonic::Code) -> &'static str {
     match code {
-        tonic::Code::InvalidArgument => "invalid",
+        tonic::Code::InvalidArgument => INVALID.trim_end_matches(": "),
         tonic::Code::NotFound => "not found",
         tonic::Code::Unavailable => "unavailable",
         tonic::Code::FailedPrecondition => "refused",

@@ -86,7 +86,9 @@ fn block_on(command: impl Future<Output = Result<(), String>>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("drover: {message}");
-            ExitCode::from(EXIT_TROUBLE)
+            // Input the user must fix exits 1, as `job validate` does.
+            let invalid = message.starts_with(drover_node::client::INVALID);
+            ExitCode::from(if invalid { EXIT_INVALID } else { EXIT_TROUBLE })
         }
     }
 }

@@ -77,7 +77,7 @@ pub async fn call_internal<Req: Serialize, Resp: DeserializeOwned>(
 }
 
 pub async fn connect(addr: &str) -> Result<InternalClient<Channel>, std::io::Error> {
-    let endpoint = Channel::from_shared(format!("http://{addr}"))
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(io_error)?
         .connect_timeout(Duration::from_secs(2));
     let channel = endpoint.connect().await.map_err(io_error)?;
