@@ -1,0 +1,49 @@
+//! Executors run allocations' tasks on a worker. The worker drives them
+//! without blocking: `start` and `stop` return at once, and `poll` reports
+//! what finished. The process executor (`exec` driver) is here; the Docker
+//! driver and the simulator's executor implement the same trait.
+
+mod limits;
+mod process;
+
+use std::time::Duration;
+
+use drover_core::AllocId;
+use drover_core::job::TaskSpec;
+
+pub use limits::{LimitMechanism, detect_limits};
+pub use process::ProcessExecutor;
+
+/// How a task ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// `None` when the status could not be learned (the task was killed
+    /// before its wrapper recorded one).
+    pub code: Option<i32>,
+    pub message: String,
+}
+
+impl Exit {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+pub trait Executor {
+    /// Starts the task; an error says why it could not start.
+    fn start(&mut self, alloc: AllocId, task: &TaskSpec) -> Result<(), String>;
+    /// Asks the task to stop: SIGTERM now, SIGKILL once `grace` has passed.
+    fn stop(&mut self, alloc: AllocId, grace: Duration);
+    /// Tasks that ended since the last poll.
+    fn poll(&mut self) -> Vec<(AllocId, Exit)>;
+    /// Allocations with a live task.
+    fn running(&self) -> Vec<AllocId>;
+    /// A slice of the task's output (`stderr` or stdout) from `offset`.
+    fn output(
+        &self,
+        alloc: AllocId,
+        stderr: bool,
+        offset: u64,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, String>;
+}

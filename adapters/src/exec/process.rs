@@ -1,0 +1,295 @@
+//! The `exec` driver: a task is a process group under a small `sh` wrapper
+//! that applies the memory limit, runs the command, and records its exit
+//! status in the allocation's directory. Because the status is on disk, a
+//! worker that restarts can still learn how a task ended.
+//!
+//! Allocation directory (`<root>/<alloc>/`): `work/` (the task's working
+//! directory), `stdout`, `stderr`, `pid`, `exit` (written when it ends).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use drover_core::AllocId;
+use drover_core::job::{Driver, TaskSpec};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use super::{Executor, Exit, LimitMechanism};
+
+/// `$1` exit file, `$2` limit (cgroup directory or KiB), then the command.
+/// The wrapper outlives a SIGTERM (passing it on) so that it can record
+/// how the task ended; only SIGKILL after the grace period takes it too.
+const WRAPPER: &str = r#"exit_file=$1; limit=$2; shift 2
+LIMIT
+"$@" &
+task=$!
+trap 'kill -TERM "$task" 2>/dev/null' TERM INT
+wait "$task"; code=$?
+while kill -0 "$task" 2>/dev/null; do wait "$task"; code=$?; done
+printf '%s' "$code" > "$exit_file.tmp" && mv "$exit_file.tmp" "$exit_file"
+exit "$code""#;
+
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct Task {
+    /// `None` for a task adopted after a worker restart.
+    child: Option<Child>,
+    pid: i32,
+    kill_at: Option<Instant>,
+}
+
+pub struct ProcessExecutor {
+    root: PathBuf,
+    limits: LimitMechanism,
+    tasks: BTreeMap<AllocId, Task>,
+}
+
+impl ProcessExecutor {
+    /// Uses `root` for allocation directories, adopting tasks a previous
+    /// worker process left running there.
+    pub fn new(root: &Path, limits: LimitMechanism) -> Result<Self, String> {
+        std::fs::create_dir_all(root)
+            .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        let mut executor = Self {
+            root: root.to_path_buf(),
+            limits,
+            tasks: BTreeMap::new(),
+        };
+        executor.adopt();
+        Ok(executor)
+    }
+
+    pub fn limits(&self) -> &LimitMechanism {
+        &self.limits
+    }
+
+    fn dir(&self, alloc: AllocId) -> PathBuf {
+        dir_of(&self.root, alloc)
+    }
+
+    fn adopt(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let Some(alloc) = parse_alloc(&dir) else {
+                continue;
+            };
+            let pid = std::fs::read_to_string(dir.join("pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok());
+            if let Some(pid) = pid.filter(|pid| alive(*pid) && !dir.join("exit").exists()) {
+                self.tasks.insert(
+                    alloc,
+                    Task {
+                        child: None,
+                        pid,
+                        kill_at: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// How an allocation that is no longer running ended, from its directory.
+    pub fn recorded_exit(&self, alloc: AllocId) -> Option<Exit> {
+        let dir = self.dir(alloc);
+        dir.exists().then(|| read_exit(&dir, None))
+    }
+
+    fn spawn(&self, alloc: AllocId, task: &TaskSpec) -> Result<Task, String> {
+        let dir = self.dir(alloc);
+        let work = dir.join("work");
+        std::fs::create_dir_all(&work)
+            .map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+        let _ = std::fs::remove_file(dir.join("exit"));
+        let stdout = File::create(dir.join("stdout")).map_err(|e| e.to_string())?;
+        let stderr = File::create(dir.join("stderr")).map_err(|e| e.to_string())?;
+        let memory_bytes = task.resources.memory_mb * 1024 * 1024;
+        let (limit_line, limit) = match &self.limits {
+            LimitMechanism::CgroupV2(groups) => {
+                let group = groups.join(alloc.to_string());
+                std::fs::create_dir_all(&group)
+                    .map_err(|e| format!("cgroup {}: {e}", group.display()))?;
+                let quota = task.resources.cpu_millis * 100;
+                std::fs::write(group.join("memory.max"), memory_bytes.to_string())
+                    .and_then(|()| std::fs::write(group.join("cpu.max"), format!("{quota} 100000")))
+                    .map_err(|e| format!("cgroup {}: {e}", group.display()))?;
+                (
+                    r#"echo $$ > "$limit/cgroup.procs" || exit 125"#,
+                    group.display().to_string(),
+                )
+            }
+            LimitMechanism::Rlimit => (
+                r#"ulimit -v "$limit" || exit 125"#,
+                (memory_bytes / 1024).to_string(),
+            ),
+        };
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(WRAPPER.replace("LIMIT", limit_line))
+            .arg("drover-task")
+            .arg(dir.join("exit"))
+            .arg(limit)
+            .args(&task.command)
+            .current_dir(&work)
+            .env_clear()
+            .env("PATH", PATH)
+            .env("HOME", &work)
+            .env("DROVER_ALLOC_ID", alloc.to_string())
+            .envs(&task.env)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot start /bin/sh for the task: {e}"))?;
+        let pid = i32::try_from(child.id()).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("pid"), pid.to_string()).map_err(|e| e.to_string())?;
+        Ok(Task {
+            child: Some(child),
+            pid,
+            kill_at: None,
+        })
+    }
+
+    fn cleanup(&self, alloc: AllocId) {
+        if let LimitMechanism::CgroupV2(groups) = &self.limits {
+            let _ = std::fs::remove_dir(groups.join(alloc.to_string()));
+        }
+    }
+}
+
+fn dir_of(root: &Path, alloc: AllocId) -> PathBuf {
+    root.join(alloc.to_string())
+}
+
+fn parse_alloc(dir: &Path) -> Option<AllocId> {
+    let name = dir.file_name()?.to_str()?;
+    name.strip_prefix('a')?.parse().ok().map(AllocId)
+}
+
+/// Running, as opposed to gone or a zombie awaiting a parent that is no
+/// longer this process.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+/// The recorded exit status, with the last line of stderr as the message.
+fn read_exit(dir: &Path, fallback: Option<i32>) -> Exit {
+    let recorded = std::fs::read_to_string(dir.join("exit"))
+        .ok()
+        .and_then(|c| c.trim().parse().ok());
+    let code = recorded.or(fallback);
+    let last_line = std::fs::read_to_string(dir.join("stderr"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::to_string)
+        })
+        .map(|l| l.chars().take(200).collect::<String>());
+    let message = match (code, last_line) {
+        (Some(0), _) => "exited 0".to_string(),
+        (Some(code), Some(line)) => format!("exited {code}: {line}"),
+        (Some(code), None) => format!("exited {code}"),
+        (None, _) => "killed before its exit status was recorded".to_string(),
+    };
+    Exit { code, message }
+}
+
+impl Executor for ProcessExecutor {
+    fn start(&mut self, alloc: AllocId, task: &TaskSpec) -> Result<(), String> {
+        if task.driver != Driver::Exec {
+            return Err(format!(
+                "this worker's exec driver cannot run a {} task",
+                task.driver
+            ));
+        }
+        if task.command.is_empty() {
+            return Err("the task has no command".into());
+        }
+        if self.tasks.contains_key(&alloc) {
+            return Ok(());
+        }
+        let started = self.spawn(alloc, task)?;
+        self.tasks.insert(alloc, started);
+        Ok(())
+    }
+
+    fn stop(&mut self, alloc: AllocId, grace: Duration) {
+        let task = self.tasks.get_mut(&alloc).filter(|t| t.kill_at.is_none());
+        if let Some(task) = task {
+            let _ = killpg(Pid::from_raw(task.pid), Signal::SIGTERM);
+            task.kill_at = Some(Instant::now() + grace);
+        }
+    }
+
+    fn poll(&mut self) -> Vec<(AllocId, Exit)> {
+        let now = Instant::now();
+        let mut ended = Vec::new();
+        for (alloc, task) in &mut self.tasks {
+            let status = match &mut task.child {
+                Some(child) => match child.try_wait() {
+                    Ok(Some(status)) => Some(status.code()),
+                    Ok(None) => None,
+                    Err(_) => Some(None),
+                },
+                None => (dir_of(&self.root, *alloc).join("exit").exists() || !alive(task.pid))
+                    .then_some(None),
+            };
+            match status {
+                Some(fallback) => ended.push((*alloc, fallback)),
+                None => {
+                    if task.kill_at.is_some_and(|at| now >= at) {
+                        let _ = killpg(Pid::from_raw(task.pid), Signal::SIGKILL);
+                    }
+                }
+            }
+        }
+        ended
+            .into_iter()
+            .map(|(alloc, fallback)| {
+                self.tasks.remove(&alloc);
+                self.cleanup(alloc);
+                (alloc, read_exit(&self.dir(alloc), fallback))
+            })
+            .collect()
+    }
+
+    fn running(&self) -> Vec<AllocId> {
+        self.tasks.keys().copied().collect()
+    }
+
+    fn output(
+        &self,
+        alloc: AllocId,
+        stderr: bool,
+        offset: u64,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, String> {
+        let path = self
+            .dir(alloc)
+            .join(if stderr { "stderr" } else { "stdout" });
+        let mut file =
+            File::open(&path).map_err(|e| format!("no output for {alloc} on this node: {e}"))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        file.take(max_bytes as u64)
+            .read_to_end(&mut bytes)
+            .map_err(|e| e.to_string())?;
+        Ok(bytes)
+    }
+}
