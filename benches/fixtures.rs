@@ -40,6 +40,7 @@ pub fn cluster(nodes: usize, regions: usize) -> ClusterState {
     for i in 0..nodes {
         log.apply(CommandKind::RegisterNode(NodeRegistration {
             id: NodeId::new(format!("n{i:06}")).expect("valid name"),
+            address: format!("10.0.{}.{}:7401", i / 256, i % 256),
             region: format!("r{}", i % regions.max(1)),
             labels: BTreeMap::from([("rack".into(), format!("k{}", i % 40))]),
             role: NodeRole::Worker,

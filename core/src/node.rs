@@ -75,6 +75,8 @@ impl fmt::Display for NodeStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeRegistration {
     pub id: NodeId,
+    /// Where other nodes reach this one (`host:port`), e.g. to fetch output.
+    pub address: String,
     pub region: String,
     pub labels: BTreeMap<String, String>,
     pub role: NodeRole,
@@ -86,6 +88,7 @@ pub struct NodeRegistration {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     pub id: NodeId,
+    pub address: String,
     pub region: String,
     pub labels: BTreeMap<String, String>,
     pub role: NodeRole,
@@ -107,6 +110,7 @@ impl Node {
     pub fn from_registration(reg: NodeRegistration, now_ms: u64, index: u64) -> Self {
         Self {
             id: reg.id,
+            address: reg.address,
             region: reg.region,
             labels: reg.labels,
             role: reg.role,

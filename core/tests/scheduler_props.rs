@@ -28,6 +28,7 @@ fn node(i: usize) -> impl Strategy<Value = NodeRegistration> {
     )
         .prop_map(move |(region, arch, kernel, role, (cpu, mem), pools)| NodeRegistration {
             id: node_id(&format!("n{i}")),
+            address: format!("127.0.0.1:{}", 7000 + i),
             region: region.into(),
             labels: BTreeMap::from([("arch".into(), arch.into()), ("kernel".into(), kernel.into())]),
             role,

@@ -47,6 +47,7 @@ fn registration() -> impl Strategy<Value = NodeRegistration> {
     )
         .prop_map(
             |(id, region, role, (cpu, mem, gpus), pools, labels)| NodeRegistration {
+                address: format!("{id}:7401"),
                 id,
                 region: region.into(),
                 labels: labels

@@ -3,7 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use drover_adapters::exec::{ProcessExecutor, detect_limits};
+use tokio::sync::watch;
 
 use drover_adapters::disk::RealFs;
 use drover_core::reconcile::ReconcileConfig;
@@ -18,6 +24,7 @@ use crate::control::{leader_loop, membership_loop};
 use crate::internal::InternalService;
 use crate::propose::Proposer;
 use crate::raft::{Connections, LogStore, Raft, SharedState, StateMachine};
+use crate::worker::Worker;
 
 /// A running node's handles.
 #[derive(Clone)]
@@ -25,6 +32,7 @@ pub struct Node {
     pub raft: Raft,
     pub proposer: Proposer,
     pub state: SharedState,
+    pub applied: watch::Receiver<u64>,
 }
 
 pub fn raft_config() -> Result<Config, String> {
@@ -55,6 +63,7 @@ pub async fn start(config: &NodeConfig) -> Result<Node, String> {
     let state_machine =
         StateMachine::open(fs, &config.data_dir.join("raft")).map_err(|e| e.to_string())?;
     let state = state_machine.shared();
+    let applied = state_machine.watch();
     let raft = Raft::new(
         config.id,
         Arc::new(raft_config()?),
@@ -69,6 +78,7 @@ pub async fn start(config: &NodeConfig) -> Result<Node, String> {
         raft,
         proposer,
         state,
+        applied,
     })
 }
 
@@ -79,9 +89,20 @@ pub async fn run(
 ) -> Result<(), String> {
     let registration = config.registration()?;
     let node = start(&config).await?;
+    let executor = if config.role.runs_work() {
+        let limits = detect_limits(Path::new("/sys/fs/cgroup"));
+        info!("exec driver resource limits: {limits}");
+        let executor = ProcessExecutor::new(&config.data_dir.join("allocs"), limits)?;
+        Some(Arc::new(Mutex::new(executor)))
+    } else {
+        None
+    };
     let internal = InternalService {
         raft: node.raft.clone(),
         proposer: node.proposer.clone(),
+        state: node.state.clone(),
+        applied: node.applied.clone(),
+        executor: executor.clone(),
     };
     let api = ApiService {
         raft: node.raft.clone(),
@@ -107,8 +128,16 @@ pub async fn run(
             Err(e) => info!("joining the existing cluster ({e})"),
         }
     }
-    let background = [
-        tokio::spawn(membership_loop(node.proposer.clone(), registration)),
+    let mut control: Vec<SocketAddr> = vec![config.advertise()];
+    control.extend(
+        config
+            .peers
+            .iter()
+            .map(|p| p.addr)
+            .filter(|a| *a != config.advertise()),
+    );
+    let mut background = vec![
+        tokio::spawn(membership_loop(node.proposer.clone(), registration.clone())),
         tokio::spawn(leader_loop(
             node.raft.clone(),
             node.proposer.clone(),
@@ -116,6 +145,16 @@ pub async fn run(
             ReconcileConfig::default(),
         )),
     ];
+    if let Some(executor) = executor {
+        let worker = Worker {
+            node: registration.id.clone(),
+            control,
+            proposer: node.proposer.clone(),
+            executor,
+            max_disconnect: Duration::from_millis(ReconcileConfig::default().max_disconnect_ms),
+        };
+        background.push(tokio::spawn(worker.run()));
+    }
     info!(id = config.id, %listen, "serving");
     let outcome = server
         .await

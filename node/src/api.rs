@@ -8,12 +8,20 @@ use drover_core::spec::{Format, parse_job_spec};
 use drover_core::state::{ApplyError, JobStatus, Success};
 use drover_core::{CommandKind, JobId};
 use drover_proto::v1::api_server::Api;
-use drover_proto::v1::{DrainRequest, Empty, JobRef, JsonReply, SubmitJobReply, SubmitJobRequest};
+use drover_proto::v1::{
+    DrainRequest, Empty, JobRef, JsonReply, LogsReply, LogsRequest, SubmitJobReply,
+    SubmitJobRequest,
+};
 use serde_json::{Value, json};
 use tonic::{Request, Response, Status};
 
+use std::time::Duration;
+
 use crate::propose::Proposer;
-use crate::raft::{Raft, SharedState};
+use crate::raft::{Raft, Rpc, SharedState, call_internal, connect};
+use crate::work::OutputRequest;
+
+const LOG_CHUNK_BYTES: u32 = 256 * 1024;
 use crate::time::now_ms;
 
 pub struct ApiService {
@@ -222,6 +230,58 @@ impl Api for ApiService {
             Err(ApplyError::UnknownNode(_)) => Err(Status::not_found(format!("no node {node}"))),
             Err(e) => Err(Status::failed_precondition(e.to_string())),
         }
+    }
+
+    /// A slice of an allocation's output, fetched from the worker that ran it.
+    async fn job_logs(&self, request: Request<LogsRequest>) -> Result<Response<LogsReply>, Status> {
+        let request = request.into_inner();
+        let job = job_id(&request.job)?;
+        let (alloc, address, finished) = {
+            let replica = self.state.read().await;
+            let state = &replica.state;
+            let alloc = if request.alloc.is_empty() {
+                state.job_allocs(&job).max_by_key(|a| a.id)
+            } else {
+                state
+                    .job_allocs(&job)
+                    .find(|a| a.id.to_string() == request.alloc)
+            }
+            .ok_or_else(|| {
+                Status::not_found(format!("job {job} has no allocation {}", request.alloc))
+            })?;
+            let node = state
+                .node(&alloc.node)
+                .ok_or_else(|| Status::not_found(format!("node {} is gone", alloc.node)))?;
+            (alloc.id, node.address.clone(), alloc.status.is_terminal())
+        };
+        let fetch = OutputRequest {
+            alloc,
+            stderr: request.stderr,
+            offset: request.offset,
+            max_bytes: LOG_CHUNK_BYTES,
+        };
+        let mut client = connect(&address).await.map_err(|e| {
+            Status::unavailable(format!(
+                "cannot reach the node that ran {alloc} at {address}: {e}"
+            ))
+        })?;
+        let slice: Result<Vec<u8>, String> = call_internal(
+            &mut client,
+            Rpc::FetchOutput,
+            &fetch,
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|e| {
+            Status::unavailable(format!("fetching output of {alloc} from {address}: {e}"))
+        })?;
+        let data = slice.map_err(Status::not_found)?;
+        Ok(Response::new(LogsReply {
+            alloc: alloc.to_string(),
+            next_offset: request.offset + data.len() as u64,
+            finished: finished && data.is_empty(),
+            data,
+        }))
     }
 
     async fn cluster_status(

@@ -102,6 +102,7 @@ impl NodeConfig {
         };
         Ok(NodeRegistration {
             id,
+            address: self.advertise().to_string(),
             region: self.region.clone(),
             labels: self.labels.clone(),
             role: self.role,

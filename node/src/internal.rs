@@ -1,19 +1,31 @@
-//! The internal gRPC service: Raft RPCs from peers, and commands forwarded
-//! to this node as leader.
+//! The internal gRPC service: Raft RPCs from peers, commands forwarded to
+//! this node as leader, workers' long polls, and output fetches.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use drover_adapters::exec::{Executor, ProcessExecutor};
 use drover_core::CommandKind;
 use drover_proto::v1::Blob;
 use drover_proto::v1::internal_server::Internal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::propose::Proposer;
-use crate::raft::Raft;
+use crate::raft::{Raft, SharedState};
+use crate::work::{Assignment, OutputRequest, PollReply, PollRequest};
+
+const MAX_POLL_WAIT: Duration = Duration::from_secs(30);
 
 pub struct InternalService {
     pub raft: Raft,
     pub proposer: Proposer,
+    pub state: SharedState,
+    pub applied: watch::Receiver<u64>,
+    /// This node's executor, when it runs work.
+    pub executor: Option<Arc<Mutex<ProcessExecutor>>>,
 }
 
 fn decode<T: DeserializeOwned>(request: Request<Blob>) -> Result<T, Status> {
@@ -47,5 +59,48 @@ impl Internal for InternalService {
     async fn propose(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
         let kind: CommandKind = decode(request)?;
         encode(&self.proposer.propose_here(kind).await)
+    }
+
+    /// Answers when the state moves past `after_index`, or when the wait ends.
+    async fn poll(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        let request: PollRequest = decode(request)?;
+        let wait = Duration::from_millis(request.wait_ms).min(MAX_POLL_WAIT);
+        let mut applied = self.applied.clone();
+        let _ = tokio::time::timeout(wait, applied.wait_for(|index| *index > request.after_index))
+            .await;
+        let replica = self.state.read().await;
+        let state = &replica.state;
+        let assignments = state
+            .node_allocs(&request.node)
+            .filter(|a| !a.status.is_terminal())
+            .map(|a| Assignment {
+                alloc: a.id,
+                desired: a.desired,
+                status: a.status,
+                task: state
+                    .job(&a.job)
+                    .filter(|job| job.spec.version == a.job_version)
+                    .map(|job| job.spec.task.clone()),
+            })
+            .collect();
+        let index = replica.last_applied.map_or(0, |id| id.index);
+        encode(&PollReply { index, assignments })
+    }
+
+    async fn fetch_output(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        let request: OutputRequest = decode(request)?;
+        let Some(executor) = &self.executor else {
+            return Err(Status::failed_precondition("this node runs no work"));
+        };
+        let executor = executor
+            .lock()
+            .map_err(|_| Status::internal("executor lock poisoned"))?;
+        let slice = executor.output(
+            request.alloc,
+            request.stderr,
+            request.offset,
+            request.max_bytes as usize,
+        );
+        encode(&slice)
     }
 }

@@ -11,3 +11,5 @@ pub mod internal;
 pub mod propose;
 pub mod raft;
 pub mod time;
+pub mod work;
+pub mod worker;

@@ -37,6 +37,7 @@ pub fn job_id(name: &str) -> JobId {
 pub fn registration(name: &str, region: &str, cpu_millis: u64, memory_mb: u64) -> NodeRegistration {
     NodeRegistration {
         id: node_id(name),
+        address: format!("{name}:7401"),
         region: region.into(),
         labels: BTreeMap::new(),
         role: NodeRole::Hybrid,

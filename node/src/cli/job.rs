@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use drover_core::spec::{Format, SpecErrors, parse_job_spec};
 use drover_node::client::{connect, status_message};
-use drover_proto::v1::{Empty, JobRef, SubmitJobRequest};
+use drover_proto::v1::{Empty, JobRef, LogsRequest, SubmitJobRequest};
 use serde_json::{Value, json};
 
 use super::cluster::{parse, text};
@@ -45,6 +45,21 @@ pub enum JobCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Print a job's output, fetched from the worker that ran it.
+    Logs {
+        id: String,
+        /// Which allocation (default: the job's latest).
+        #[arg(long)]
+        alloc: Option<String>,
+        /// Standard error instead of standard output.
+        #[arg(long)]
+        stderr: bool,
+        /// Keep printing new output until the allocation finishes.
+        #[arg(short, long)]
+        follow: bool,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Stop a job and all its allocations.
     Stop {
         id: String,
@@ -74,6 +89,13 @@ pub fn run(cmd: JobCommand) -> ExitCode {
         JobCommand::Status { id, target } => block_on(status(id, target)),
         JobCommand::List { target } => block_on(list(target)),
         JobCommand::Stop { id, target } => block_on(stop(id, target)),
+        JobCommand::Logs {
+            id,
+            alloc,
+            stderr,
+            follow,
+            target,
+        } => block_on(logs(id, alloc.unwrap_or_default(), stderr, follow, target)),
     }
 }
 
@@ -265,6 +287,41 @@ async fn list(target: Target) -> Result<(), String> {
         .collect();
     table::print(&["id", "kind", "version", "status", "running"], &rows);
     Ok(())
+}
+
+async fn logs(
+    job: String,
+    alloc: String,
+    stderr: bool,
+    follow: bool,
+    target: Target,
+) -> Result<(), String> {
+    use std::io::Write;
+    let mut api = connect(&target.addr).await?;
+    let mut request = LogsRequest {
+        job,
+        alloc,
+        stderr,
+        offset: 0,
+    };
+    loop {
+        let reply = api
+            .job_logs(request.clone())
+            .await
+            .map_err(|e| status_message(&e))?
+            .into_inner();
+        let mut out = std::io::stdout().lock();
+        out.write_all(&reply.data).map_err(|e| e.to_string())?;
+        out.flush().map_err(|e| e.to_string())?;
+        request.alloc = reply.alloc;
+        request.offset = reply.next_offset;
+        if !follow || reply.finished {
+            return Ok(());
+        }
+        if reply.data.is_empty() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
 }
 
 async fn stop(id: String, target: Target) -> Result<(), String> {

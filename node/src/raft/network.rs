@@ -50,6 +50,8 @@ pub enum Rpc {
     Vote,
     Snapshot,
     Propose,
+    Poll,
+    FetchOutput,
 }
 
 /// One internal call to `addr`, with a deadline.
@@ -67,6 +69,8 @@ pub async fn call_internal<Req: Serialize, Resp: DeserializeOwned>(
             Rpc::Vote => client.raft_vote(blob).await,
             Rpc::Snapshot => client.raft_snapshot(blob).await,
             Rpc::Propose => client.propose(blob).await,
+            Rpc::Poll => client.poll(blob).await,
+            Rpc::FetchOutput => client.fetch_output(blob).await,
         }
     };
     let reply = tokio::time::timeout(timeout, call)

@@ -13,7 +13,7 @@ use openraft::{
     EntryPayload, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::RwLock;
+use tokio::sync::{RwLock, watch};
 
 use super::{LogId, RaftId, TypeConfig, io_error};
 
@@ -45,6 +45,8 @@ pub struct StateMachine<F: FileSystem> {
     fs: F,
     shared: SharedState,
     snapshot_path: PathBuf,
+    /// The last applied log index, for long polls.
+    applied: watch::Sender<u64>,
 }
 
 impl<F: FileSystem + Clone> StateMachine<F> {
@@ -58,15 +60,22 @@ impl<F: FileSystem + Clone> StateMachine<F> {
             applied.last_applied = file.meta.last_log_id;
             applied.membership = file.meta.last_membership;
         }
+        let index = applied.last_applied.map_or(0, |id| id.index);
         Ok(Self {
             fs,
             shared: Arc::new(RwLock::new(applied)),
             snapshot_path,
+            applied: watch::Sender::new(index),
         })
     }
 
     pub fn shared(&self) -> SharedState {
         self.shared.clone()
+    }
+
+    /// Follows the last applied log index.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
     }
 }
 
@@ -109,6 +118,9 @@ impl<F: FileSystem + Clone> RaftStateMachine<TypeConfig> for StateMachine<F> {
             };
             responses.push(response);
         }
+        if let Some(id) = applied.last_applied {
+            self.applied.send_replace(id.index);
+        }
         Ok(responses)
     }
 
@@ -141,6 +153,8 @@ impl<F: FileSystem + Clone> RaftStateMachine<TypeConfig> for StateMachine<F> {
         applied.state = state;
         applied.last_applied = meta.last_log_id;
         applied.membership = meta.last_membership.clone();
+        self.applied
+            .send_replace(meta.last_log_id.map_or(0, |id| id.index));
         Ok(())
     }
 
