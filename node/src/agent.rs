@@ -82,12 +82,19 @@ pub async fn start(config: &NodeConfig) -> Result<Node, String> {
     })
 }
 
+/// A third of the TTL, so two heartbeats may be lost before it expires;
+/// at most every 3 s.
+fn heartbeat_interval(config: &ReconcileConfig) -> Duration {
+    Duration::from_millis((config.heartbeat_ttl_ms / 3).min(3000))
+}
+
 /// Runs a node until `shutdown` completes.
 pub async fn run(
     config: NodeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let registration = config.registration()?;
+    let reconcile = config.liveness.reconcile_config()?;
     let node = start(&config).await?;
     let executor = if config.role.runs_work() {
         let limits = detect_limits(Path::new("/sys/fs/cgroup"));
@@ -137,12 +144,16 @@ pub async fn run(
             .filter(|a| *a != config.advertise()),
     );
     let mut background = vec![
-        tokio::spawn(membership_loop(node.proposer.clone(), registration.clone())),
+        tokio::spawn(membership_loop(
+            node.proposer.clone(),
+            registration.clone(),
+            heartbeat_interval(&reconcile),
+        )),
         tokio::spawn(leader_loop(
             node.raft.clone(),
             node.proposer.clone(),
             node.state.clone(),
-            ReconcileConfig::default(),
+            reconcile,
         )),
     ];
     if let Some(executor) = executor {
@@ -151,7 +162,7 @@ pub async fn run(
             control,
             proposer: node.proposer.clone(),
             executor,
-            max_disconnect: Duration::from_millis(ReconcileConfig::default().max_disconnect_ms),
+            max_disconnect: Duration::from_millis(reconcile.max_disconnect_ms),
         };
         background.push(tokio::spawn(worker.run()));
     }

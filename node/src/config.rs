@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use drover_core::units::{parse_cpu_cores, parse_memory_mb};
+use drover_core::reconcile::ReconcileConfig;
+use drover_core::units::{parse_cpu_cores, parse_duration_ms, parse_memory_mb};
 use drover_core::{NodeId, NodeRegistration, NodeRole, Resources};
 use serde::Deserialize;
 
@@ -37,6 +38,56 @@ pub struct NodeConfig {
     /// form a cluster on first start.
     #[serde(default)]
     pub peers: Vec<Peer>,
+    /// When nodes count as gone; the same on every node.
+    #[serde(default)]
+    pub liveness: Liveness,
+}
+
+/// Durations with units (`"15s"`, `"5m"`); defaults in `ReconcileConfig`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Liveness {
+    pub heartbeat_ttl: Option<String>,
+    pub max_disconnect: Option<String>,
+    pub failover_grace: Option<String>,
+    pub decision_interval: Option<String>,
+}
+
+impl Liveness {
+    pub fn reconcile_config(&self) -> Result<ReconcileConfig, String> {
+        let mut config = ReconcileConfig::default();
+        let fields = [
+            (
+                "heartbeat_ttl",
+                &self.heartbeat_ttl,
+                &mut config.heartbeat_ttl_ms,
+            ),
+            (
+                "max_disconnect",
+                &self.max_disconnect,
+                &mut config.max_disconnect_ms,
+            ),
+            (
+                "failover_grace",
+                &self.failover_grace,
+                &mut config.failover_grace_ms,
+            ),
+            (
+                "decision_interval",
+                &self.decision_interval,
+                &mut config.decision_interval_ms,
+            ),
+        ];
+        for (name, text, target) in fields {
+            if let Some(text) = text {
+                *target = parse_duration_ms(text).map_err(|e| format!("liveness.{name}: {e}"))?;
+            }
+        }
+        if config.heartbeat_ttl_ms < 1000 {
+            return Err("liveness.heartbeat_ttl: at least 1s, or healthy nodes would flap".into());
+        }
+        Ok(config)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +127,7 @@ impl NodeConfig {
         let config: Self =
             toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
         config.registration()?;
+        config.liveness.reconcile_config()?;
         Ok(config)
     }
 

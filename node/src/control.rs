@@ -14,12 +14,11 @@ use crate::propose::Proposer;
 use crate::raft::{Raft, SharedState};
 use crate::time::now_ms;
 
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
 const RECONCILE_FLOOR: Duration = Duration::from_millis(200);
 const RECONCILE_CEILING: Duration = Duration::from_secs(2);
 
 /// Registers the node, then heartbeats until the process ends.
-pub async fn membership_loop(proposer: Proposer, registration: NodeRegistration) {
+pub async fn membership_loop(proposer: Proposer, registration: NodeRegistration, every: Duration) {
     let node = registration.id.clone();
     loop {
         match proposer
@@ -35,7 +34,7 @@ pub async fn membership_loop(proposer: Proposer, registration: NodeRegistration)
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     loop {
-        tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+        tokio::time::sleep(every).await;
         if let Err(e) = proposer
             .propose(CommandKind::Heartbeat { node: node.clone() })
             .await

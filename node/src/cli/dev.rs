@@ -46,6 +46,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
             pools: vec!["default".into()],
             capacity: None,
             peers: peers.clone(),
+            liveness: drover_node::config::Liveness::default(),
         };
         let mut stop = stop_rx.clone();
         nodes.push(tokio::spawn(drover_node::agent::run(config, async move {

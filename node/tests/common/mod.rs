@@ -1,0 +1,179 @@
+//! A cluster of real `drover agent` processes on loopback for end-to-end
+//! tests. Every process a test starts — agents and the tasks they ran — is
+//! killed when the test ends.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn drover() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_drover"))
+}
+
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// A running agent; killed when dropped, so no test leaves a process behind.
+pub struct Agent {
+    pub id: u64,
+    pub port: u16,
+    pub config: PathBuf,
+    pub data: PathBuf,
+    pub child: Option<Child>,
+}
+
+impl Agent {
+    pub fn start(&mut self) {
+        let log = std::fs::File::create(self.config.with_extension("log")).unwrap();
+        let child = drover()
+            .args(["agent", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info,openraft=error")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("agent starts");
+        self.child = Some(child);
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+        kill_tasks(&self.data);
+    }
+}
+
+/// Kills the process groups of tasks an agent started (a SIGKILLed agent
+/// leaves them running, as a crashed worker would).
+pub fn kill_tasks(data: &Path) {
+    let Ok(allocs) = std::fs::read_dir(data.join("allocs")) else {
+        return;
+    };
+    for alloc in allocs.flatten() {
+        if let Ok(pid) = std::fs::read_to_string(alloc.path().join("pid")) {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", pid.trim())])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+pub fn cluster(dir: &Path) -> Vec<Agent> {
+    cluster_with(dir, "")
+}
+
+/// Three agents; `extra` is appended to every node's configuration.
+pub fn cluster_with(dir: &Path, extra: &str) -> Vec<Agent> {
+    let ports = free_ports(3);
+    let peers: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("[[peers]]\nid = {}\naddr = \"127.0.0.1:{p}\"\n", i + 1))
+        .collect();
+    let peers = peers.concat();
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let id = i as u64 + 1;
+            let config = dir.join(format!("node-{id}.toml"));
+            let data = dir.join(format!("data-{id}"));
+            std::fs::write(
+                &config,
+                format!(
+                    "id = {id}\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{extra}\n[capacity]\ncpu = \"64\"\nmemory = \"64GiB\"\n{peers}",
+                    data.display()
+                ),
+            )
+            .unwrap();
+            let mut agent = Agent { id, port: *port, config, data, child: None };
+            agent.start();
+            agent
+        })
+        .collect()
+}
+
+pub fn cli(addr: &str, args: &[&str]) -> Output {
+    drover()
+        .args(args)
+        .env("DROVER_ADDR", addr)
+        .output()
+        .unwrap()
+}
+
+pub fn json(addr: &str, args: &[&str]) -> Option<serde_json::Value> {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = cli(addr, &all);
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).ok())
+        .flatten()
+}
+
+pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn leader(agents: &[Agent]) -> u64 {
+    wait_for("a leader", Duration::from_secs(20), || {
+        agents
+            .iter()
+            .filter(|a| a.child.is_some())
+            .find_map(|a| json(&a.addr(), &["cluster", "status"]))
+            .and_then(|doc| doc["leader"].as_u64())
+    })
+}
+
+pub fn job_ids(addr: &str) -> Option<Vec<String>> {
+    let doc = json(addr, &["job", "list"])?;
+    Some(
+        doc["jobs"]
+            .as_array()?
+            .iter()
+            .map(|j| j["id"].as_str().unwrap_or_default().to_string())
+            .collect(),
+    )
+}
+
+pub fn submit(dir: &Path, addr: &str, n: usize) -> bool {
+    let spec = dir.join(format!("job-{n}.toml"));
+    std::fs::write(
+        &spec,
+        format!("id = \"job-{n}\"\nkind = \"batch\"\n[task]\ndriver = \"exec\"\ncommand = [\"echo\", \"{n}\"]\n"),
+    )
+    .unwrap();
+    cli(addr, &["job", "run", "--detach", spec.to_str().unwrap()])
+        .status
+        .success()
+}

@@ -1,0 +1,164 @@
+//! Workers running real processes under a real 3-node cluster: batch jobs
+//! run exactly to completion and their output is readable from any node,
+//! through a leader crash; services keep their replicas when a worker dies.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Agent, cli, cluster_with, json, leader, wait_for};
+use serde_json::Value;
+
+/// Short liveness settings, so node loss is noticed within seconds.
+const FAST: &str =
+    "[liveness]\nheartbeat_ttl = \"3s\"\nfailover_grace = \"2s\"\ndecision_interval = \"1s\"\n";
+
+fn run_job(dir: &Path, addr: &str, name: &str, spec: &str) -> bool {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, spec).unwrap();
+    cli(addr, &["job", "run", "--detach", path.to_str().unwrap()])
+        .status
+        .success()
+}
+
+fn status(addr: &str, job: &str) -> Option<Value> {
+    json(addr, &["job", "status", job])
+}
+
+fn live_addr(agents: &[Agent]) -> String {
+    agents.iter().find(|a| a.child.is_some()).unwrap().addr()
+}
+
+#[test]
+fn batch_jobs_complete_through_a_leader_crash_and_their_output_is_read_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agents = cluster_with(dir.path(), FAST);
+    let first = leader(&agents);
+    let jobs: Vec<String> = (0..50).map(|n| format!("echo-{n}")).collect();
+    for (n, job) in jobs.iter().enumerate() {
+        if n == 25 {
+            agents[usize::try_from(first).unwrap() - 1].kill();
+        }
+        let spec = format!(
+            "id = \"{job}\"\nkind = \"batch\"\n[task]\ndriver = \"exec\"\ncommand = [\"echo\", \"output of {job}\"]\n"
+        );
+        let accepted = (0..60).any(|attempt| {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            let live: Vec<String> = agents
+                .iter()
+                .filter(|a| a.child.is_some())
+                .map(Agent::addr)
+                .collect();
+            run_job(dir.path(), &live[(n + attempt) % live.len()], job, &spec)
+        });
+        assert!(accepted, "{job} never acknowledged");
+    }
+    // The crashed node comes back, so output it holds can be read too.
+    agents[usize::try_from(first).unwrap() - 1].start();
+    let addr = live_addr(&agents);
+    for job in &jobs {
+        let done = wait_for(
+            &format!("{job} to complete"),
+            Duration::from_secs(90),
+            || {
+                let doc = status(&addr, job)?;
+                let allocs = doc["allocations"].as_array()?.clone();
+                allocs
+                    .iter()
+                    .any(|a| a["status"] == "complete")
+                    .then_some(allocs)
+            },
+        );
+        let complete: Vec<&Value> = done.iter().filter(|a| a["status"] == "complete").collect();
+        assert_eq!(
+            complete.len(),
+            1,
+            "{job} recorded exactly one completion: {done:?}"
+        );
+        let ran_on = complete[0]["node"].as_str().unwrap().to_string();
+        let other = agents
+            .iter()
+            .find(|a| a.child.is_some() && format!("node-{}", a.id) != ran_on)
+            .unwrap()
+            .addr();
+        let out = wait_for(&format!("output of {job}"), Duration::from_secs(30), || {
+            let out = cli(
+                &other,
+                &[
+                    "job",
+                    "logs",
+                    job,
+                    "--alloc",
+                    complete[0]["id"].as_str().unwrap(),
+                ],
+            );
+            out.status.success().then_some(out.stdout)
+        });
+        assert_eq!(String::from_utf8_lossy(&out), format!("output of {job}\n"));
+    }
+}
+
+#[test]
+fn a_service_keeps_its_replicas_when_a_worker_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agents = cluster_with(dir.path(), FAST);
+    let leader_id = leader(&agents);
+    let addr = agents[usize::try_from(leader_id).unwrap() - 1].addr();
+    // At most 2 per node: a follower always holds a replica to lose.
+    let spec = "id = \"web\"\nkind = \"service\"\nreplicas = 3\nmax_per_node = 2\n[task]\ndriver = \"exec\"\ncommand = [\"sleep\", \"1000\"]\n";
+    assert!(run_job(dir.path(), &addr, "web", spec));
+    let running = |doc: &Value| -> Vec<(String, String)> {
+        doc["allocations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["status"] == "running" && a["desired"] == "run")
+            .map(|a| {
+                (
+                    a["id"].as_str().unwrap().to_string(),
+                    a["node"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let before = wait_for("3 running replicas", Duration::from_secs(30), || {
+        let r = running(&status(&addr, "web")?);
+        (r.len() == 3).then_some(r)
+    });
+    // Kill a worker that is not the leader and runs a replica.
+    let victim = agents
+        .iter_mut()
+        .find(|a| {
+            a.id != leader_id
+                && before
+                    .iter()
+                    .any(|(_, node)| *node == format!("node-{}", a.id))
+        })
+        .expect("a replica on a follower");
+    let victim_name = format!("node-{}", victim.id);
+    victim.kill();
+    let after = wait_for(
+        "3 running replicas on the surviving nodes",
+        Duration::from_secs(60),
+        || {
+            let r: Vec<_> = running(&status(&addr, "web")?)
+                .into_iter()
+                .filter(|(_, node)| *node != victim_name)
+                .collect();
+            (r.len() == 3).then_some(r)
+        },
+    );
+    let kept: BTreeSet<_> = before
+        .iter()
+        .filter(|(_, n)| *n != victim_name)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        kept.iter().all(|id| after.iter().any(|(a, _)| a == *id)),
+        "survivors were not restarted"
+    );
+}
