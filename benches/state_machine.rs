@@ -20,6 +20,7 @@ fn apply_plan(c: &mut Criterion) {
         seed_for(&job.id, state.index()),
     );
     let plan = Plan {
+        based_on_index: Some(state.index()),
         stops: Vec::new(),
         placements: placed
             .nodes

@@ -495,3 +495,37 @@ fn a_stale_plan_applies_what_still_holds() {
         drover_core::state::PlanRefusal::NodeNotAcceptingWork
     );
 }
+
+/// Two leaders planning from the same state (the old one's plan committed
+/// late) must not both place the job: the second plan is stale.
+#[test]
+fn a_plan_made_before_another_placed_the_job_is_refused() {
+    let mut c = Cluster::new();
+    c.add_nodes(3, "eu", 4000, 8192);
+    c.submit(batch("once", 100, 64));
+    let old_leader = drover_core::reconcile::plan_cycle(
+        &c.state,
+        c.now_ms,
+        &c.config,
+        c.leadership,
+        c.scheduler,
+    );
+    let new_leader = drover_core::reconcile::plan_cycle(
+        &c.state,
+        c.now_ms,
+        &c.config,
+        c.leadership,
+        c.scheduler,
+    );
+    for plan in [old_leader, new_leader]
+        .into_iter()
+        .filter_map(|cycle| cycle.commands.into_iter().last())
+    {
+        let _ = c.apply(plan);
+    }
+    assert_eq!(
+        c.state.job_allocs(&job_id("once")).count(),
+        1,
+        "placed once"
+    );
+}

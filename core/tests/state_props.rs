@@ -114,7 +114,11 @@ fn plan() -> impl Strategy<Value = Plan> {
         prop::collection::vec(stop, 0..3),
         prop::collection::vec(placement, 0..6),
     )
-        .prop_map(|(stops, placements)| Plan { stops, placements })
+        .prop_map(|(stops, placements)| Plan {
+            stops,
+            placements,
+            based_on_index: None,
+        })
 }
 
 fn status() -> impl Strategy<Value = AllocStatus> {

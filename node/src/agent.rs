@@ -73,7 +73,13 @@ pub async fn start(config: &NodeConfig) -> Result<Node, String> {
     )
     .await
     .map_err(|e| format!("starting raft: {e}"))?;
-    let proposer = Proposer::new(raft.clone());
+    let control = config
+        .peers
+        .iter()
+        .filter(|p| p.id != config.id)
+        .map(|p| p.addr.to_string())
+        .collect();
+    let proposer = Proposer::new(raft.clone(), control);
     Ok(Node {
         raft,
         proposer,
@@ -111,17 +117,22 @@ pub async fn run(
         applied: node.applied.clone(),
         executor: executor.clone(),
     };
+    // Voters hold a replica and answer from it; worker and edge nodes hold
+    // none and relay the public API to the control nodes.
+    let member = config.role.is_voter() && config.peers.iter().any(|p| p.id == config.id);
+    let peers: Vec<String> = config.peers.iter().map(|p| p.addr.to_string()).collect();
     let api = ApiService {
         raft: node.raft.clone(),
         proposer: node.proposer.clone(),
         state: node.state.clone(),
+        upstream: (!member).then(|| peers.clone()),
     };
     let listen = config.listen;
     let server = tonic::transport::Server::builder()
         .add_service(InternalServer::new(internal))
         .add_service(ApiServer::new(api))
         .serve_with_shutdown(listen, shutdown);
-    if !config.peers.is_empty() {
+    if member {
         let members: BTreeMap<_, _> = config
             .peers
             .iter()
@@ -135,7 +146,11 @@ pub async fn run(
             Err(e) => info!("joining the existing cluster ({e})"),
         }
     }
-    let mut control: Vec<SocketAddr> = vec![config.advertise()];
+    // A worker polls its own replica first when it has one.
+    let mut control: Vec<SocketAddr> = Vec::new();
+    if member {
+        control.push(config.advertise());
+    }
     control.extend(
         config
             .peers

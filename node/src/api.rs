@@ -7,12 +7,14 @@ use drover_core::scheduler::SchedulerConfig;
 use drover_core::spec::{Format, parse_job_spec};
 use drover_core::state::{ApplyError, JobStatus, Success};
 use drover_core::{CommandKind, JobId};
+use drover_proto::v1::api_client::ApiClient;
 use drover_proto::v1::api_server::Api;
 use drover_proto::v1::{
     DrainRequest, Empty, JobRef, JsonReply, LogsReply, LogsRequest, SubmitJobReply,
     SubmitJobRequest,
 };
 use serde_json::{Value, json};
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use std::time::Duration;
@@ -28,6 +30,34 @@ pub struct ApiService {
     pub raft: Raft,
     pub proposer: Proposer,
     pub state: SharedState,
+    /// Control nodes to relay every call to, on a node without a replica.
+    pub upstream: Option<Vec<String>>,
+}
+
+impl ApiService {
+    /// A client to a control node when this node relays; `None` when it answers itself.
+    async fn upstream(&self) -> Result<Option<ApiClient<Channel>>, Status> {
+        let Some(addrs) = &self.upstream else {
+            return Ok(None);
+        };
+        for addr in addrs {
+            if let Ok(client) = crate::client::connect(addr).await {
+                return Ok(Some(client));
+            }
+        }
+        Err(Status::unavailable(
+            "no control node reachable from this node",
+        ))
+    }
+}
+
+/// Relays the call to a control node when this node has no replica.
+macro_rules! relay {
+    ($self:ident, $method:ident, $request:ident) => {
+        if let Some(mut upstream) = $self.upstream().await? {
+            return upstream.$method($request.into_inner()).await;
+        }
+    };
 }
 
 fn job_id(raw: &str) -> Result<JobId, Status> {
@@ -73,6 +103,7 @@ impl Api for ApiService {
         &self,
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<SubmitJobReply>, Status> {
+        relay!(self, submit_job, request);
         let request = request.into_inner();
         let name = if request.file_name.is_empty() {
             "spec"
@@ -114,6 +145,7 @@ impl Api for ApiService {
     }
 
     async fn stop_job(&self, request: Request<JobRef>) -> Result<Response<SubmitJobReply>, Status> {
+        relay!(self, stop_job, request);
         let job = job_id(&request.into_inner().job)?;
         let (index, outcome) = self
             .proposer
@@ -124,6 +156,7 @@ impl Api for ApiService {
     }
 
     async fn job_status(&self, request: Request<JobRef>) -> Result<Response<JsonReply>, Status> {
+        relay!(self, job_status, request);
         let id = job_id(&request.into_inner().job)?;
         let applied = self.state.read().await;
         let state = &applied.state;
@@ -165,6 +198,7 @@ impl Api for ApiService {
     }
 
     async fn list_jobs(&self, _request: Request<Empty>) -> Result<Response<JsonReply>, Status> {
+        relay!(self, list_jobs, _request);
         let applied = self.state.read().await;
         let jobs: Vec<Value> = applied
             .state
@@ -188,6 +222,7 @@ impl Api for ApiService {
     }
 
     async fn list_nodes(&self, _request: Request<Empty>) -> Result<Response<JsonReply>, Status> {
+        relay!(self, list_nodes, _request);
         let applied = self.state.read().await;
         let nodes: Vec<Value> = applied
             .state
@@ -211,6 +246,7 @@ impl Api for ApiService {
         &self,
         request: Request<DrainRequest>,
     ) -> Result<Response<JsonReply>, Status> {
+        relay!(self, drain_node, request);
         let request = request.into_inner();
         let node = drover_core::NodeId::new(request.node)
             .map_err(|e| Status::invalid_argument(format!("node id {e}")))?;
@@ -234,6 +270,7 @@ impl Api for ApiService {
 
     /// A slice of an allocation's output, fetched from the worker that ran it.
     async fn job_logs(&self, request: Request<LogsRequest>) -> Result<Response<LogsReply>, Status> {
+        relay!(self, job_logs, request);
         let request = request.into_inner();
         let job = job_id(&request.job)?;
         let (alloc, address, finished) = {
@@ -288,6 +325,7 @@ impl Api for ApiService {
         &self,
         _request: Request<Empty>,
     ) -> Result<Response<JsonReply>, Status> {
+        relay!(self, cluster_status, _request);
         let metrics = self.raft.metrics().borrow().clone();
         let members: Vec<Value> = metrics
             .membership_config

@@ -61,7 +61,17 @@ pub async fn leader_loop(
             let _ = tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await;
             continue;
         }
-        let since_ms = *leader_since_ms.get_or_insert_with(now_ms);
+        if leader_since_ms.is_none() {
+            // A barrier, as Nomad's leader takes before scheduling: entries
+            // a previous leader left uncommitted may still commit, and a
+            // plan made without them would place the same work twice.
+            if let Err(e) = raft.ensure_linearizable().await {
+                debug!("not leading after all: {e}");
+                continue;
+            }
+            leader_since_ms = Some(now_ms());
+        }
+        let since_ms = leader_since_ms.unwrap_or_default();
         let cycle = {
             let applied = state.read().await;
             plan_cycle(

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drover_adapters::exec::{Executor, ProcessExecutor};
-use drover_core::CommandKind;
 use drover_proto::v1::Blob;
 use drover_proto::v1::internal_server::Internal;
 use serde::Serialize;
@@ -13,7 +12,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
-use crate::propose::Proposer;
+use crate::propose::{Forwarded, Proposer};
 use crate::raft::{Raft, SharedState};
 use crate::work::{Assignment, OutputRequest, PollReply, PollRequest};
 
@@ -57,8 +56,8 @@ impl Internal for InternalService {
     }
 
     async fn propose(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
-        let kind: CommandKind = decode(request)?;
-        encode(&self.proposer.propose_here(kind).await)
+        let forwarded: Forwarded = decode(request)?;
+        encode(&self.proposer.propose_forwarded(forwarded).await)
     }
 
     /// Answers when the state moves past `after_index`, or when the wait ends.

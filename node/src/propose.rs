@@ -1,65 +1,101 @@
 //! Getting a command committed from any node: proposed locally on the
-//! leader, forwarded to the leader otherwise. The leader stamps the time.
-//! A caller is answered only after the command committed on a quorum.
+//! leader, forwarded to the leader otherwise — or, from a node outside the
+//! Raft group (a worker or edge node), to a control node, which forwards it
+//! on. The leader stamps the time. A caller is answered only after the
+//! command committed on a quorum.
 
 use std::time::Duration;
 
 use drover_core::{Command, CommandKind, Response};
 use openraft::error::{ClientWriteError, RaftError};
+use serde::{Deserialize, Serialize};
 
-use crate::raft::{Raft, Rpc, call_internal, connect};
+use crate::raft::{Raft, RaftId, Rpc, call_internal, connect};
 use crate::time::now_ms;
 
 /// A committed command: its log index and what applying it said.
 pub type Committed = (u64, Response);
 
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Enough to go edge → control → leader; more means leadership is moving.
+const MAX_HOPS: u8 = 2;
+
+/// A command travelling towards the leader.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Forwarded {
+    pub kind: CommandKind,
+    pub hops: u8,
+}
 
 #[derive(Clone)]
 pub struct Proposer {
     raft: Raft,
+    /// Control nodes to hand commands to when this node knows no leader.
+    control: Vec<String>,
 }
 
 impl Proposer {
-    pub fn new(raft: Raft) -> Self {
-        Self { raft }
+    pub fn new(raft: Raft, control: Vec<String>) -> Self {
+        Self { raft, control }
     }
 
-    /// Commits on this node if it leads; errors otherwise (no forwarding:
-    /// what the internal `Propose` RPC serves).
+    /// Commits only if this node leads: for the leader's own control loop,
+    /// whose decisions are not to be carried out by a later leader.
     pub async fn propose_here(&self, kind: CommandKind) -> Result<Committed, String> {
-        let command = Command::new(now_ms(), kind);
-        match self.raft.client_write(command).await {
+        match self.raft.client_write(Command::new(now_ms(), kind)).await {
             Ok(reply) => Ok((reply.log_id.index, reply.data)),
             Err(e) => Err(describe(&e)),
         }
     }
 
-    /// Commits from any node, forwarding to the leader when needed.
+    /// Commits from any node, forwarding towards the leader when needed.
     pub async fn propose(&self, kind: CommandKind) -> Result<Committed, String> {
-        let command = Command::new(now_ms(), kind.clone());
-        let forward = match self.raft.client_write(command).await {
+        self.propose_forwarded(Forwarded { kind, hops: 0 }).await
+    }
+
+    /// What the internal `Propose` RPC serves: commit here if leading,
+    /// otherwise pass the command on, at most `MAX_HOPS` times in all.
+    pub async fn propose_forwarded(&self, forwarded: Forwarded) -> Result<Committed, String> {
+        let command = Command::new(now_ms(), forwarded.kind.clone());
+        let leader = match self.raft.client_write(command).await {
             Ok(reply) => return Ok((reply.log_id.index, reply.data)),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f,
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                f.leader_node.map(|n| n.addr)
+            }
             Err(e) => return Err(describe(&e)),
         };
-        let Some(leader) = forward.leader_node else {
-            return Err("no leader is known yet; retry shortly".into());
+        if forwarded.hops >= MAX_HOPS {
+            return Err("no leader reachable (leadership is changing); retry shortly".into());
+        }
+        let next = Forwarded {
+            kind: forwarded.kind,
+            hops: forwarded.hops + 1,
         };
-        let mut client = connect(&leader.addr)
-            .await
-            .map_err(|e| format!("cannot reach the leader at {}: {e}", leader.addr))?;
-        let answer: Result<Committed, String> =
-            call_internal(&mut client, Rpc::Propose, &kind, FORWARD_TIMEOUT)
-                .await
-                .map_err(|e| format!("forwarding to the leader at {}: {e}", leader.addr))?;
-        answer
+        let targets: Vec<&String> = match &leader {
+            Some(addr) => vec![addr],
+            None => self.control.iter().collect(),
+        };
+        let mut last_error = String::from("no leader is known yet; retry shortly");
+        for addr in targets {
+            match forward(addr, &next).await {
+                Ok(answer) => return answer,
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
     }
 }
 
-fn describe(
-    e: &RaftError<crate::raft::RaftId, ClientWriteError<crate::raft::RaftId, openraft::BasicNode>>,
-) -> String {
+async fn forward(addr: &str, command: &Forwarded) -> Result<Result<Committed, String>, String> {
+    let mut client = connect(addr)
+        .await
+        .map_err(|e| format!("cannot reach {addr}: {e}"))?;
+    call_internal(&mut client, Rpc::Propose, command, FORWARD_TIMEOUT)
+        .await
+        .map_err(|e| format!("forwarding to {addr}: {e}"))
+}
+
+fn describe(e: &RaftError<RaftId, ClientWriteError<RaftId, openraft::BasicNode>>) -> String {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => match f.leader_id {
             Some(id) => format!("not the leader; node {id} is"),

@@ -39,7 +39,10 @@ pub fn plan_cycle(
         });
     }
     let mut scheduler = Scheduler::new(state, scheduler_config);
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        based_on_index: Some(state.index()),
+        ..Plan::default()
+    };
     for (alloc, why) in &rec.stop {
         if let Some(a) = state.alloc(*alloc) {
             scheduler.release(a);

@@ -82,6 +82,11 @@ impl CommandKind {
 pub struct Plan {
     pub stops: Vec<PlanStop>,
     pub placements: Vec<Placement>,
+    /// The state index the plan was made against. A placement for a job
+    /// that gained allocations since then is refused: another planner (a
+    /// previous leader) acted on the same need, and applying both would
+    /// run the work twice. `None` skips the check.
+    pub based_on_index: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

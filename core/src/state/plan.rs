@@ -7,8 +7,10 @@ use super::{
     ApplyError, ClusterState, JobStatus, Placement, Plan, PlanRefusal, PlanResult, PlanStop,
     Response, Success,
 };
+use std::collections::BTreeMap;
+
 use crate::alloc::{AllocStatus, Allocation, DesiredStatus};
-use crate::ids::AllocId;
+use crate::ids::{AllocId, JobId};
 
 impl ClusterState {
     pub(super) fn apply_plan(&mut self, index: u64, now_ms: u64, plan: &Plan) -> Response {
@@ -30,8 +32,16 @@ impl ClusterState {
                 Err(refusal) => result.stops_refused.push((stop.alloc, refusal)),
             }
         }
+        // Freshness per job, decided once: the plan's own placements do
+        // not change the answer.
+        let mut fresh: BTreeMap<JobId, Result<(), PlanRefusal>> = BTreeMap::new();
         for (position, placement) in plan.placements.iter().enumerate() {
-            match self.check_placement(placement) {
+            let freshness = fresh
+                .entry(placement.job.clone())
+                .or_insert_with(|| self.check_fresh(index, plan.based_on_index, placement))
+                .clone();
+            let checked = freshness.and_then(|()| self.check_placement(placement));
+            match checked {
                 Ok(alloc) => {
                     let id = self.place(index, now_ms, alloc);
                     result.placed.push(id);
@@ -40,6 +50,26 @@ impl ClusterState {
             }
         }
         Ok(Success::Plan(result))
+    }
+
+    /// Refuses a placement for a job that gained allocations (other than
+    /// this plan's own) since `based_on`.
+    fn check_fresh(
+        &self,
+        index: u64,
+        based_on: Option<u64>,
+        p: &Placement,
+    ) -> Result<(), PlanRefusal> {
+        let Some(based_on) = based_on else {
+            return Ok(());
+        };
+        let newer = self
+            .job_allocs(&p.job)
+            .any(|a| a.create_index > based_on && a.create_index != index);
+        if newer {
+            return Err(PlanRefusal::StaleJobAllocations);
+        }
+        Ok(())
     }
 
     fn check_stop(&self, stop: &PlanStop) -> Result<(), PlanRefusal> {

@@ -51,13 +51,18 @@ impl PlanResult {
 pub enum PlanRefusal {
     UnknownJob,
     JobStopped,
-    StaleJobVersion { planned: u64, current: u64 },
+    StaleJobVersion {
+        planned: u64,
+        current: u64,
+    },
     UnknownNode,
     NodeNotAcceptingWork,
     InsufficientCapacity,
     UnknownAlloc,
     AllocTerminal,
     UnknownPrevious,
+    /// The job gained allocations after the plan was made.
+    StaleJobAllocations,
 }
 
 impl fmt::Display for PlanRefusal {
@@ -74,6 +79,9 @@ impl fmt::Display for PlanRefusal {
             Self::UnknownAlloc => f.write_str("allocation does not exist"),
             Self::AllocTerminal => f.write_str("allocation already finished"),
             Self::UnknownPrevious => f.write_str("replaced allocation does not exist"),
+            Self::StaleJobAllocations => {
+                f.write_str("the job gained allocations after the plan was made")
+            }
         }
     }
 }

@@ -62,6 +62,16 @@ impl Drop for Agent {
     fn drop(&mut self) {
         self.kill();
         kill_tasks(&self.data);
+        if std::thread::panicking() {
+            // The agent's own account is what explains a failed test.
+            let log =
+                std::fs::read_to_string(self.config.with_extension("log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(25).collect();
+            eprintln!("--- node {} log (last lines) ---", self.id);
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
@@ -87,24 +97,32 @@ pub fn cluster(dir: &Path) -> Vec<Agent> {
 
 /// Three agents; `extra` is appended to every node's configuration.
 pub fn cluster_with(dir: &Path, extra: &str) -> Vec<Agent> {
-    let ports = free_ports(3);
+    cluster_of(dir, &["hybrid", "hybrid", "hybrid"], extra)
+}
+
+/// One agent per role; the first three are the Raft voters, the rest join
+/// as worker or edge nodes that know the voters.
+pub fn cluster_of(dir: &Path, roles: &[&str], extra: &str) -> Vec<Agent> {
+    let ports = free_ports(roles.len());
     let peers: Vec<String> = ports
         .iter()
+        .take(3)
         .enumerate()
         .map(|(i, p)| format!("[[peers]]\nid = {}\naddr = \"127.0.0.1:{p}\"\n", i + 1))
         .collect();
     let peers = peers.concat();
     ports
         .iter()
+        .zip(roles)
         .enumerate()
-        .map(|(i, port)| {
+        .map(|(i, (port, role))| {
             let id = i as u64 + 1;
             let config = dir.join(format!("node-{id}.toml"));
             let data = dir.join(format!("data-{id}"));
             std::fs::write(
                 &config,
                 format!(
-                    "id = {id}\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{extra}\n[capacity]\ncpu = \"64\"\nmemory = \"64GiB\"\n{peers}",
+                    "id = {id}\nrole = \"{role}\"\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{extra}\n[capacity]\ncpu = \"64\"\nmemory = \"64GiB\"\n{peers}",
                     data.display()
                 ),
             )
