@@ -162,3 +162,99 @@ fn a_service_keeps_its_replicas_when_a_worker_dies() {
         "survivors were not restarted"
     );
 }
+
+fn pid_alive(pid: &str) -> bool {
+    std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
+        && !std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .unwrap_or_default()
+            .contains(") Z")
+}
+
+#[test]
+fn a_restarted_worker_adopts_its_running_task_instead_of_starting_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agents = common::cluster(dir.path());
+    let leader_id = leader(&agents);
+    let spec = "id = \"slow\"\nkind = \"batch\"\n[task]\ndriver = \"exec\"\ncommand = [\"sh\", \"-c\", \"sleep 4; echo done\"]\n";
+    let via = agents[usize::try_from(leader_id).unwrap() - 1].addr();
+    assert!(run_job(dir.path(), &via, "slow", spec));
+    let (alloc, node) = wait_for("the task to run", Duration::from_secs(30), || {
+        let doc = status(&via, "slow")?;
+        let a = doc["allocations"].as_array()?.first()?.clone();
+        let ids = (
+            a["id"].as_str()?.to_string(),
+            a["node"].as_str()?.to_string(),
+        );
+        (a["status"] == "running").then_some(ids)
+    });
+    // The worker dies and comes straight back; its task keeps running.
+    let worker = agents
+        .iter_mut()
+        .find(|a| format!("node-{}", a.id) == node)
+        .unwrap();
+    worker.kill();
+    worker.start();
+    let addr = live_addr(&agents);
+    let done = wait_for(
+        "the adopted task to finish",
+        Duration::from_secs(60),
+        || {
+            let doc = status(&addr, "slow")?;
+            let allocs = doc["allocations"].as_array()?.clone();
+            allocs
+                .iter()
+                .any(|a| a["status"] == "complete")
+                .then_some(allocs)
+        },
+    );
+    assert_eq!(done.len(), 1, "no second allocation: {done:?}");
+    assert_eq!(done[0]["id"], alloc.as_str());
+    assert_eq!(done[0]["exit_code"], 0);
+    let out = cli(&addr, &["job", "logs", "slow"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
+}
+
+#[test]
+fn a_worker_cut_off_from_every_control_node_stops_its_work_after_max_disconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[liveness]\nheartbeat_ttl = \"2s\"\nmax_disconnect = \"4s\"\n";
+    let mut agents = common::cluster_of(
+        dir.path(),
+        &["control", "control", "control", "worker"],
+        extra,
+    );
+    let leader_id = leader(&agents[..3]);
+    let via = agents[usize::try_from(leader_id).unwrap() - 1].addr();
+    let spec = "id = \"keep\"\nkind = \"service\"\n[task]\ndriver = \"exec\"\ncommand = [\"sleep\", \"1000\"]\n";
+    assert!(run_job(dir.path(), &via, "keep", spec));
+    let alloc = wait_for(
+        "the task to run on the worker",
+        Duration::from_secs(30),
+        || {
+            let doc = status(&via, "keep")?;
+            let a = doc["allocations"].as_array()?.first()?.clone();
+            (a["status"] == "running" && a["node"] == "node-4")
+                .then(|| a["id"].as_str().unwrap().to_string())
+        },
+    );
+    let pid =
+        std::fs::read_to_string(agents[3].data.join("allocs").join(&alloc).join("pid")).unwrap();
+    for control in &mut agents[..3] {
+        control.kill();
+    }
+    let cut_off = std::time::Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        pid_alive(&pid),
+        "the worker keeps its work while only briefly cut off"
+    );
+    wait_for(
+        "the worker to stop its task",
+        Duration::from_secs(20),
+        || (!pid_alive(&pid)).then_some(()),
+    );
+    assert!(
+        cut_off.elapsed() >= Duration::from_secs(4),
+        "not before max_disconnect"
+    );
+}
