@@ -7,9 +7,11 @@
 mod error;
 mod fs;
 mod log;
+mod sim_fs;
 mod small_file;
 
 pub use error::{DiskError, DiskErrorKind};
 pub use fs::{FileSystem, LogFile, RealFs};
 pub use log::{DiskLog, LogRecord, Recovery};
+pub use sim_fs::{CrashMode, SimFile, SimFs};
 pub use small_file::{read_small_file, write_small_file};
