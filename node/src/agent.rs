@@ -8,10 +8,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drover_adapters::exec::{ProcessExecutor, detect_limits};
+use drover_adapters::exec::{ProcessExecutor, SharedExecutor, detect_limits};
 use tokio::sync::watch;
 
-use drover_adapters::disk::RealFs;
+use drover_adapters::disk::{FileSystem, RealFs};
 use drover_core::reconcile::ReconcileConfig;
 use drover_proto::v1::api_server::ApiServer;
 use drover_proto::v1::internal_server::InternalServer;
@@ -49,19 +49,43 @@ pub fn raft_config() -> Result<Config, String> {
     .map_err(|e| format!("raft configuration: {e}"))
 }
 
+/// What a node runs on: its disk, and the executor for its work (none on
+/// nodes that run no work). Production passes the machine's; the
+/// simulator passes simulated ones.
+pub struct Environment<F> {
+    pub fs: F,
+    pub executor: Option<SharedExecutor>,
+}
+
+impl Environment<RealFs> {
+    /// The real disk, and the exec driver if the node's role runs work.
+    pub fn machine(config: &NodeConfig) -> Result<Self, String> {
+        let executor: Option<SharedExecutor> = if config.role.runs_work() {
+            let limits = detect_limits(Path::new("/sys/fs/cgroup"));
+            info!("exec driver resource limits: {limits}");
+            let executor = ProcessExecutor::new(&config.data_dir.join("allocs"), limits)?;
+            Some(Arc::new(Mutex::new(executor)))
+        } else {
+            None
+        };
+        Ok(Self {
+            fs: RealFs,
+            executor,
+        })
+    }
+}
+
 /// Opens storage and starts Raft; does not serve yet.
-pub async fn start(config: &NodeConfig) -> Result<Node, String> {
-    let fs = RealFs;
+pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<Node, String> {
     let raft_dir = config.data_dir.join("raft");
-    let (log, recovery) = LogStore::open(fs, &raft_dir).map_err(|e| e.to_string())?;
+    let (log, recovery) = LogStore::open(fs.clone(), &raft_dir).map_err(|e| e.to_string())?;
     if let Some((offset, bytes)) = recovery.truncated {
         warn!(
             "{}: cut off a torn tail of {bytes} bytes at byte {offset} (a write interrupted by a crash, never acknowledged)",
             raft_dir.join("raft.log").display()
         );
     }
-    let state_machine =
-        StateMachine::open(fs, &config.data_dir.join("raft")).map_err(|e| e.to_string())?;
+    let state_machine = StateMachine::open(fs, &raft_dir).map_err(|e| e.to_string())?;
     let state = state_machine.shared();
     let applied = state_machine.watch();
     let raft = Raft::new(
@@ -99,17 +123,20 @@ pub async fn run(
     config: NodeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    let environment = Environment::machine(&config)?;
+    run_in(config, environment, shutdown).await
+}
+
+/// Runs a node in `environment` until `shutdown` completes.
+pub async fn run_in<F: FileSystem + Clone>(
+    config: NodeConfig,
+    environment: Environment<F>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
     let registration = config.registration()?;
     let reconcile = config.liveness.reconcile_config()?;
-    let node = start(&config).await?;
-    let executor = if config.role.runs_work() {
-        let limits = detect_limits(Path::new("/sys/fs/cgroup"));
-        info!("exec driver resource limits: {limits}");
-        let executor = ProcessExecutor::new(&config.data_dir.join("allocs"), limits)?;
-        Some(Arc::new(Mutex::new(executor)))
-    } else {
-        None
-    };
+    let node = start(&config, environment.fs).await?;
+    let executor = environment.executor;
     let internal = InternalService {
         raft: node.raft.clone(),
         proposer: node.proposer.clone(),

@@ -1,10 +1,9 @@
 //! The internal gRPC service: Raft RPCs from peers, commands forwarded to
 //! this node as leader, workers' long polls, and output fetches.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drover_adapters::exec::{Executor, ProcessExecutor};
+use drover_adapters::exec::SharedExecutor;
 use drover_proto::v1::Blob;
 use drover_proto::v1::internal_server::Internal;
 use serde::Serialize;
@@ -24,7 +23,7 @@ pub struct InternalService {
     pub state: SharedState,
     pub applied: watch::Receiver<u64>,
     /// This node's executor, when it runs work.
-    pub executor: Option<Arc<Mutex<ProcessExecutor>>>,
+    pub executor: Option<SharedExecutor>,
 }
 
 fn decode<T: DeserializeOwned>(request: Request<Blob>) -> Result<T, Status> {

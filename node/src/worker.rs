@@ -5,10 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use drover_adapters::exec::{Executor, Exit, ProcessExecutor};
+use drover_adapters::exec::{Executor, Exit, SharedExecutor};
 use drover_core::state::AllocReport;
 use drover_core::{AllocId, AllocStatus, CommandKind, DesiredStatus, NodeId};
 use tracing::{debug, info, warn};
@@ -26,7 +25,7 @@ pub struct Worker {
     /// Control nodes to poll, in order of preference.
     pub control: Vec<SocketAddr>,
     pub proposer: Proposer,
-    pub executor: Arc<Mutex<ProcessExecutor>>,
+    pub executor: SharedExecutor,
     pub max_disconnect: Duration,
 }
 
@@ -89,7 +88,7 @@ impl Worker {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ProcessExecutor> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, dyn Executor + Send + 'static> {
         self.executor
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -46,4 +46,10 @@ pub trait Executor {
         offset: u64,
         max_bytes: usize,
     ) -> Result<Vec<u8>, String>;
+    /// How a task that is no longer running ended, if this worker knows:
+    /// what a restarted worker reports for tasks that ended while it was down.
+    fn recorded_exit(&self, alloc: AllocId) -> Option<Exit>;
 }
+
+/// An executor shared by the worker loop and the output service.
+pub type SharedExecutor = std::sync::Arc<std::sync::Mutex<dyn Executor + Send>>;

@@ -97,12 +97,6 @@ impl ProcessExecutor {
         }
     }
 
-    /// How an allocation that is no longer running ended, from its directory.
-    pub fn recorded_exit(&self, alloc: AllocId) -> Option<Exit> {
-        let dir = self.dir(alloc);
-        dir.exists().then(|| read_exit(&dir, None))
-    }
-
     fn spawn(&self, alloc: AllocId, task: &TaskSpec) -> Result<Task, String> {
         let dir = self.dir(alloc);
         let work = dir.join("work");
@@ -270,6 +264,11 @@ impl Executor for ProcessExecutor {
 
     fn running(&self) -> Vec<AllocId> {
         self.tasks.keys().copied().collect()
+    }
+
+    fn recorded_exit(&self, alloc: AllocId) -> Option<Exit> {
+        let dir = self.dir(alloc);
+        dir.exists().then(|| read_exit(&dir, None))
     }
 
     fn output(
