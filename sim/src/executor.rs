@@ -1,0 +1,102 @@
+//! A simulated executor: a task "runs" for a time read from its command and
+//! then exits, all in the simulator's virtual time. `["sim", "<ms>",
+//! "<exit code>"]` runs for that long and exits so; any other command runs
+//! for 100 ms and exits 0. Output is a line naming the allocation.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use drover_adapters::exec::{Executor, Exit};
+use drover_core::AllocId;
+use drover_core::job::TaskSpec;
+
+struct Task {
+    ends_at: Instant,
+    code: i32,
+    stop_at: Option<Instant>,
+}
+
+#[derive(Default)]
+pub struct SimExecutor {
+    running: BTreeMap<AllocId, Task>,
+    ended: BTreeMap<AllocId, Exit>,
+}
+
+fn plan(task: &TaskSpec) -> (Duration, i32) {
+    match task.command.as_slice() {
+        [sim, ms, code] if sim == "sim" => (
+            Duration::from_millis(ms.parse().unwrap_or(100)),
+            code.parse().unwrap_or(0),
+        ),
+        _ => (Duration::from_millis(100), 0),
+    }
+}
+
+impl Executor for SimExecutor {
+    fn start(&mut self, alloc: AllocId, task: &TaskSpec) -> Result<(), String> {
+        let (runs_for, code) = plan(task);
+        self.running.insert(
+            alloc,
+            Task {
+                ends_at: Instant::now() + runs_for,
+                code,
+                stop_at: None,
+            },
+        );
+        Ok(())
+    }
+
+    fn stop(&mut self, alloc: AllocId, _grace: Duration) {
+        if let Some(task) = self.running.get_mut(&alloc) {
+            task.stop_at.get_or_insert_with(Instant::now);
+        }
+    }
+
+    fn poll(&mut self) -> Vec<(AllocId, Exit)> {
+        let now = Instant::now();
+        let done: Vec<AllocId> = self
+            .running
+            .iter()
+            .filter(|(_, t)| t.ends_at <= now || t.stop_at.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        done.into_iter()
+            .filter_map(|id| {
+                let task = self.running.remove(&id)?;
+                let code = if task.stop_at.is_some() && task.ends_at > now {
+                    143
+                } else {
+                    task.code
+                };
+                let exit = Exit {
+                    code: Some(code),
+                    message: format!("exited {code}"),
+                };
+                self.ended.insert(id, exit.clone());
+                Some((id, exit))
+            })
+            .collect()
+    }
+
+    fn running(&self) -> Vec<AllocId> {
+        self.running.keys().copied().collect()
+    }
+
+    fn output(
+        &self,
+        alloc: AllocId,
+        _stderr: bool,
+        offset: u64,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, String> {
+        let text = format!("output of {alloc}\n").into_bytes();
+        let from = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(text.len());
+        Ok(text[from..].iter().copied().take(max_bytes).collect())
+    }
+
+    fn recorded_exit(&self, alloc: AllocId) -> Option<Exit> {
+        self.ended.get(&alloc).cloned()
+    }
+}
