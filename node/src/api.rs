@@ -326,6 +326,11 @@ impl Api for ApiService {
         _request: Request<Empty>,
     ) -> Result<Response<JsonReply>, Status> {
         relay!(self, cluster_status, _request);
+        let (applied_index, digest) = {
+            let replica = self.state.read().await;
+            let applied = replica.last_applied.map_or(0, |id| id.index);
+            (applied, replica.state.digest().to_string())
+        };
         let metrics = self.raft.metrics().borrow().clone();
         let members: Vec<Value> = metrics
             .membership_config
@@ -340,6 +345,9 @@ impl Api for ApiService {
             "term": metrics.current_term,
             "last_log_index": metrics.last_log_index,
             "commit_index": metrics.last_applied.map(|id| id.index),
+            // For comparing replicas: equal applied indexes, equal digests.
+            "applied_index": applied_index,
+            "state_digest": digest,
             "members": members,
         })))
     }

@@ -34,6 +34,11 @@ fn ip(id: u64) -> IpAddr {
 impl SimCluster {
     /// Starts `n` hybrid nodes forming one cluster.
     pub fn start(n: u64) -> Self {
+        Self::start_with(n, false)
+    }
+
+    /// As [`SimCluster::start`]; with `lying_disks`, fsync does nothing.
+    pub fn start_with(n: u64, lying_disks: bool) -> Self {
         let handle = Handle::current();
         let peers: Vec<Peer> = (1..=n)
             .map(|id| Peer {
@@ -44,7 +49,11 @@ impl SimCluster {
         let nodes = peers
             .iter()
             .map(|peer| {
-                let disk = SimFs::new();
+                let disk = if lying_disks {
+                    SimFs::lying()
+                } else {
+                    SimFs::new()
+                };
                 let config = NodeConfig {
                     id: peer.id,
                     name: None,
@@ -110,6 +119,17 @@ impl SimCluster {
     pub fn restart(&self, id: u64) {
         let node = &self.nodes[usize::try_from(id - 1).unwrap_or(0)];
         Handle::current().restart(node.handle.id());
+    }
+
+    /// Cuts a node off the network, both ways.
+    pub fn partition(&self, id: u64) {
+        let node = &self.nodes[usize::try_from(id - 1).unwrap_or(0)];
+        madsim::net::NetSim::current().clog_node(node.handle.id());
+    }
+
+    pub fn heal(&self, id: u64) {
+        let node = &self.nodes[usize::try_from(id - 1).unwrap_or(0)];
+        madsim::net::NetSim::current().unclog_node(node.handle.id());
     }
 
     pub fn addrs(&self) -> Vec<String> {

@@ -1,0 +1,54 @@
+//! JSON-lines traces: a header (seed, knobs, build), then one line per
+//! event with its virtual time. The same seed and build give the same bytes.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::knobs::Knobs;
+
+#[derive(Clone)]
+pub struct Trace {
+    lines: Arc<Mutex<Vec<String>>>,
+    start: Instant,
+}
+
+impl Trace {
+    pub fn new(knobs: &Knobs) -> Self {
+        let header = json!({
+            "seed": knobs.seed,
+            "config": knobs.to_json(),
+            "version": env!("CARGO_PKG_VERSION"),
+        });
+        Self {
+            lines: Arc::new(Mutex::new(vec![header.to_string()])),
+            start: Instant::now(),
+        }
+    }
+
+    fn elapsed_ms(&self) -> u128 {
+        self.start.elapsed().as_millis()
+    }
+
+    /// Records `event` (a JSON object) as seen by `node` now.
+    pub fn event(&self, node: &str, event: &str, detail: &Value) {
+        let line =
+            json!({ "t_ms": self.elapsed_ms(), "node": node, "event": event, "detail": detail });
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line.to_string());
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    pub fn text(&self) -> String {
+        let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut text = lines.join("\n");
+        text.push('\n');
+        text
+    }
+}
