@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use drover_proto::v1::{Empty, JobRef, SubmitJobRequest};
-use madsim::rand::Rng;
 use madsim::runtime::Handle;
 use serde_json::{Value, json};
 
@@ -17,7 +16,7 @@ use crate::invariants::{
     OneLeaderPerTerm, ReplicaDigests, Violation, every_batch_job_finishes,
     no_acknowledged_submission_lost,
 };
-use crate::knobs::Knobs;
+use crate::knobs::{FaultKind, Knobs};
 use crate::trace::Trace;
 
 const CLIENT_ATTEMPTS: u32 = 40;
@@ -62,49 +61,36 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
     every_batch_job_finishes(&acknowledged, &finished, bound)
 }
 
-/// Crashes (power loss, torn disk) and partitions at seed-chosen times in
-/// the safety phase; everything is restarted and healed at its end.
+/// Runs the knobs' fault schedule over the safety phase; everything is
+/// restarted and healed at its end.
 async fn inject_faults(cluster: &SimCluster, knobs: &Knobs, trace: &Trace) {
-    let mut rng = madsim::rand::thread_rng();
     let phase_ms = knobs.safety_phase_s * 1000;
-    let mut faults: Vec<(u64, &str, u64)> = Vec::new();
-    for _ in 0..knobs.crashes {
-        faults.push((
-            rng.gen_range(1000..phase_ms),
-            "crash",
-            rng.gen_range(1..=knobs.control_nodes),
-        ));
-    }
-    for _ in 0..knobs.partitions {
-        faults.push((
-            rng.gen_range(1000..phase_ms),
-            "partition",
-            rng.gen_range(1..=knobs.control_nodes),
-        ));
-    }
-    faults.sort_unstable();
     let mut now_ms = 0;
     let mut down: BTreeSet<u64> = BTreeSet::new();
     let mut cut: BTreeSet<u64> = BTreeSet::new();
-    for (at_ms, kind, node) in faults {
-        tokio::time::sleep(Duration::from_millis(at_ms - now_ms)).await;
-        now_ms = at_ms;
+    for (i, fault) in knobs.faults.iter().enumerate() {
+        if fault.node == 0 || fault.node > knobs.control_nodes || fault.at_ms >= phase_ms {
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(fault.at_ms.saturating_sub(now_ms))).await;
+        now_ms = now_ms.max(fault.at_ms);
+        let node = fault.node;
         let name = format!("node-{node}");
-        match kind {
-            "crash" if down.insert(node) => {
-                cluster.crash(node, rng.r#gen());
+        match fault.kind {
+            FaultKind::Crash if down.insert(node) => {
+                cluster.crash(node, knobs.seed ^ (i as u64));
                 trace.event(&name, "crash", &json!({}));
             }
-            "crash" => {
+            FaultKind::Crash => {
                 cluster.restart(node);
                 down.remove(&node);
                 trace.event(&name, "restart", &json!({}));
             }
-            _ if cut.insert(node) => {
+            FaultKind::Partition if cut.insert(node) => {
                 cluster.partition(node);
                 trace.event(&name, "partition", &json!({}));
             }
-            _ => {
+            FaultKind::Partition => {
                 cluster.heal(node);
                 cut.remove(&node);
                 trace.event(&name, "heal", &json!({}));
