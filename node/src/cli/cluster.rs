@@ -47,6 +47,26 @@ pub fn text(value: &Value) -> String {
     }
 }
 
+/// Prints an answer as JSON for `--json`, or `render`s it for people.
+pub fn show(doc: &Value, json: bool, render: impl FnOnce(&Value)) {
+    if json {
+        println!("{doc}");
+    } else {
+        render(doc);
+    }
+}
+
+/// A table of the objects in `doc[key]`, one column per field.
+pub fn print_list(doc: &Value, key: &str, columns: &[&str]) {
+    let rows: Vec<Vec<String>> = doc[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| columns.iter().map(|c| text(&item[*c])).collect())
+        .collect();
+    table::print(columns, &rows);
+}
+
 pub async fn node(cmd: NodeCommand) -> Result<(), String> {
     match cmd {
         NodeCommand::List { target } => {
@@ -56,29 +76,15 @@ pub async fn node(cmd: NodeCommand) -> Result<(), String> {
                 .await
                 .map_err(|e| status_message(&e))?;
             let doc = parse(&reply.into_inner().json)?;
-            if target.json {
-                println!("{doc}");
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = doc["nodes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|n| {
-                    [
+            show(&doc, target.json, |doc| {
+                print_list(
+                    doc,
+                    "nodes",
+                    &[
                         "id", "region", "role", "status", "draining", "capacity", "used",
-                    ]
-                    .iter()
-                    .map(|k| text(&n[*k]))
-                    .collect()
-                })
-                .collect();
-            table::print(
-                &[
-                    "id", "region", "role", "status", "draining", "capacity", "used",
-                ],
-                &rows,
-            );
+                    ],
+                );
+            });
             Ok(())
         }
         NodeCommand::Drain {

@@ -10,7 +10,7 @@ use drover_node::client::{connect, status_message};
 use drover_proto::v1::{Empty, JobRef, LogsRequest, SubmitJobRequest};
 use serde_json::{Value, json};
 
-use super::cluster::{parse, text};
+use super::cluster::{parse, print_list, show, text};
 use super::{EXIT_INVALID, EXIT_TROUBLE, Target, block_on, table};
 
 #[derive(Debug, Subcommand)]
@@ -270,22 +270,9 @@ async fn list(target: Target) -> Result<(), String> {
         .await
         .map_err(|e| status_message(&e))?;
     let doc = parse(&reply.into_inner().json)?;
-    if target.json {
-        println!("{doc}");
-        return Ok(());
-    }
-    let rows: Vec<Vec<String>> = doc["jobs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|j| {
-            ["id", "kind", "version", "status", "running"]
-                .iter()
-                .map(|k| text(&j[*k]))
-                .collect()
-        })
-        .collect();
-    table::print(&["id", "kind", "version", "status", "running"], &rows);
+    show(&doc, target.json, |doc| {
+        print_list(doc, "jobs", &["id", "kind", "version", "status", "running"]);
+    });
     Ok(())
 }
 
