@@ -191,7 +191,7 @@ impl Api for ApiService {
             "summary": job.spec.summary(),
             "kind": job.spec.kind.name(),
             "version": job.spec.version,
-            "status": match job.status { JobStatus::Active => "active", JobStatus::Stopped => "stopped" },
+            "status": status_name(job.status),
             "allocations": allocations,
             "pending": pending,
         })))
@@ -213,7 +213,7 @@ impl Api for ApiService {
                     "id": job.spec.id.as_str(),
                     "kind": job.spec.kind.name(),
                     "version": job.spec.version,
-                    "status": match job.status { JobStatus::Active => "active", JobStatus::Stopped => "stopped" },
+                    "status": status_name(job.status),
                     "running": running,
                 })
             })
@@ -350,5 +350,12 @@ impl Api for ApiService {
             "state_digest": digest,
             "members": members,
         })))
+    }
+}
+
+fn status_name(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Active => "active",
+        JobStatus::Stopped => "stopped",
     }
 }

@@ -140,14 +140,7 @@ impl Worker {
             }
             (DesiredStatus::Run, true) => {
                 if a.status != AllocStatus::Running {
-                    self.report(
-                        reported,
-                        a.alloc,
-                        AllocStatus::Running,
-                        None,
-                        "running".into(),
-                    )
-                    .await;
+                    self.report_running(reported, a.alloc).await;
                 }
             }
             (DesiredStatus::Run, false) => self.start(a, reported).await,
@@ -169,14 +162,7 @@ impl Worker {
         match started {
             Ok(()) => {
                 info!(alloc = %a.alloc, "started");
-                self.report(
-                    reported,
-                    a.alloc,
-                    AllocStatus::Running,
-                    None,
-                    "running".into(),
-                )
-                .await;
+                self.report_running(reported, a.alloc).await;
             }
             Err(e) => {
                 warn!(alloc = %a.alloc, "could not start: {e}");
@@ -184,6 +170,17 @@ impl Worker {
                     .await;
             }
         }
+    }
+
+    async fn report_running(&self, reported: &mut Reported, alloc: AllocId) {
+        self.report(
+            reported,
+            alloc,
+            AllocStatus::Running,
+            None,
+            "running".into(),
+        )
+        .await;
     }
 
     async fn report_exit(
