@@ -38,19 +38,32 @@ fn executor(dir: &std::path::Path) -> ProcessExecutor {
 fn output_and_exit_codes_are_captured() {
     let dir = tempfile::tempdir().unwrap();
     let mut ex = executor(dir.path());
-    ex.start(AllocId(1), &task(&["echo", "hello"])).unwrap();
+    ex.start(
+        AllocId(1),
+        &JobId::new("t").unwrap(),
+        &task(&["echo", "hello"]),
+    )
+    .unwrap();
     assert!(wait_exit(&mut ex, AllocId(1)).success());
     assert_eq!(ex.output(AllocId(1), false, 0, 1024).unwrap(), b"hello\n");
     assert_eq!(ex.output(AllocId(1), false, 2, 2).unwrap(), b"ll");
 
-    ex.start(AllocId(2), &task(&["sh", "-c", "echo broken >&2; exit 3"]))
-        .unwrap();
+    ex.start(
+        AllocId(2),
+        &JobId::new("t").unwrap(),
+        &task(&["sh", "-c", "echo broken >&2; exit 3"]),
+    )
+    .unwrap();
     let exit = wait_exit(&mut ex, AllocId(2));
     assert_eq!(exit.code, Some(3));
     assert_eq!(exit.message, "exited 3: broken");
 
-    ex.start(AllocId(3), &task(&["no-such-program-here"]))
-        .unwrap();
+    ex.start(
+        AllocId(3),
+        &JobId::new("t").unwrap(),
+        &task(&["no-such-program-here"]),
+    )
+    .unwrap();
     assert_eq!(wait_exit(&mut ex, AllocId(3)).code, Some(127));
 }
 
@@ -60,7 +73,8 @@ fn env_and_working_directory_are_the_tasks_own() {
     let mut ex = executor(dir.path());
     let mut spec = task(&["sh", "-c", "echo \"$GREETING $(pwd)\"; touch made-here"]);
     spec.env = BTreeMap::from([("GREETING".into(), "hi".into())]);
-    ex.start(AllocId(7), &spec).unwrap();
+    ex.start(AllocId(7), &JobId::new("t").unwrap(), &spec)
+        .unwrap();
     assert!(wait_exit(&mut ex, AllocId(7)).success());
     let work = dir.path().join("a000007/work");
     let out = String::from_utf8(ex.output(AllocId(7), false, 0, 4096).unwrap()).unwrap();
@@ -75,7 +89,12 @@ fn env_and_working_directory_are_the_tasks_own() {
 fn stop_sends_sigterm_then_sigkill_after_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
     let mut ex = executor(dir.path());
-    ex.start(AllocId(1), &task(&["sleep", "60"])).unwrap();
+    ex.start(
+        AllocId(1),
+        &JobId::new("t").unwrap(),
+        &task(&["sleep", "60"]),
+    )
+    .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let asked = Instant::now();
     ex.stop(AllocId(1), Duration::from_secs(5));
@@ -89,6 +108,7 @@ fn stop_sends_sigterm_then_sigkill_after_the_grace_period() {
     // A task that ignores SIGTERM is killed once the grace period ends.
     ex.start(
         AllocId(2),
+        &JobId::new("t").unwrap(),
         &task(&["sh", "-c", "trap '' TERM; echo ready; sleep 60 & wait"]),
     )
     .unwrap();
@@ -110,14 +130,16 @@ fn the_memory_limit_is_enforced() {
     let mut ex = executor(dir.path());
     let mut spec = task(&["dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"]);
     spec.resources.memory_mb = 32;
-    ex.start(AllocId(1), &spec).unwrap();
+    ex.start(AllocId(1), &JobId::new("t").unwrap(), &spec)
+        .unwrap();
     let exit = wait_exit(&mut ex, AllocId(1));
     assert!(
         !exit.success(),
         "a 256 MiB buffer under a 32 MiB limit: {exit:?}"
     );
     spec.resources.memory_mb = 1024;
-    ex.start(AllocId(2), &spec).unwrap();
+    ex.start(AllocId(2), &JobId::new("t").unwrap(), &spec)
+        .unwrap();
     assert!(wait_exit(&mut ex, AllocId(2)).success());
 }
 
@@ -126,7 +148,11 @@ fn a_restarted_worker_adopts_running_tasks_and_learns_how_they_ended() {
     let dir = tempfile::tempdir().unwrap();
     let mut first = executor(dir.path());
     first
-        .start(AllocId(9), &task(&["sh", "-c", "sleep 1; exit 4"]))
+        .start(
+            AllocId(9),
+            &JobId::new("t").unwrap(),
+            &task(&["sh", "-c", "sleep 1; exit 4"]),
+        )
         .unwrap();
     drop(first);
     let mut second = executor(dir.path());
@@ -142,5 +168,9 @@ fn docker_tasks_are_refused_by_the_exec_driver() {
     let mut ex = executor(dir.path());
     let mut spec = task(&["true"]);
     spec.driver = drover_core::Driver::Docker;
-    assert!(ex.start(AllocId(1), &spec).unwrap_err().contains("docker"));
+    assert!(
+        ex.start(AllocId(1), &JobId::new("t").unwrap(), &spec)
+            .unwrap_err()
+            .contains("docker")
+    );
 }

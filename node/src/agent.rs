@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drover_adapters::exec::{ProcessExecutor, SharedExecutor, detect_limits};
+use drover_adapters::exec::{Drivers, Executor, ProcessExecutor, SharedExecutor, detect_limits};
 use tokio::sync::watch;
 
 use drover_adapters::disk::{FileSystem, RealFs};
@@ -19,7 +19,7 @@ use openraft::{BasicNode, Config, SnapshotPolicy};
 use tracing::{info, warn};
 
 use crate::api::ApiService;
-use crate::config::NodeConfig;
+use crate::config::{DockerSetting, NodeConfig};
 use crate::control::{leader_loop, membership_loop};
 use crate::internal::InternalService;
 use crate::propose::Proposer;
@@ -58,13 +58,17 @@ pub struct Environment<F> {
 }
 
 impl Environment<RealFs> {
-    /// The real disk, and the exec driver if the node's role runs work.
-    pub fn machine(config: &NodeConfig) -> Result<Self, String> {
+    /// The real disk and, if the node's role runs work, the exec driver
+    /// and (as configured) the docker driver, both writing output to
+    /// `<data_dir>/allocs`.
+    pub async fn machine(config: &NodeConfig) -> Result<Self, String> {
         let executor: Option<SharedExecutor> = if config.role.runs_work() {
+            let allocs = config.data_dir.join("allocs");
             let limits = detect_limits(Path::new("/sys/fs/cgroup"));
             info!("exec driver resource limits: {limits}");
-            let executor = ProcessExecutor::new(&config.data_dir.join("allocs"), limits)?;
-            Some(Arc::new(Mutex::new(executor)))
+            let exec = ProcessExecutor::new(&allocs, limits)?;
+            let docker = docker_driver(config, &allocs).await?;
+            Some(Arc::new(Mutex::new(Drivers::new(Box::new(exec), docker))))
         } else {
             None
         };
@@ -73,6 +77,52 @@ impl Environment<RealFs> {
             executor,
         })
     }
+}
+
+/// The docker driver as `config.docker` asks: `Err` inside says why this
+/// worker has none (and so fails docker tasks with that reason).
+async fn docker_driver(
+    config: &NodeConfig,
+    allocs: &Path,
+) -> Result<Result<Box<dyn Executor + Send>, String>, String> {
+    if config.docker == DockerSetting::Off {
+        info!("docker driver: off (node.toml)");
+        return Ok(Err("turned off in node.toml".into()));
+    }
+    let node = config.registration()?.id;
+    connect_docker(allocs, node.as_str(), config.docker).await
+}
+
+#[cfg(not(madsim))]
+async fn connect_docker(
+    allocs: &Path,
+    node: &str,
+    setting: DockerSetting,
+) -> Result<Result<Box<dyn Executor + Send>, String>, String> {
+    use drover_adapters::exec::docker::DockerExecutor;
+    match DockerExecutor::connect(allocs, node).await {
+        Ok(docker) => {
+            info!("docker driver: ready");
+            Ok(Ok(Box::new(docker)))
+        }
+        Err(e) if setting == DockerSetting::Required => {
+            Err(format!("docker driver required by node.toml: {e}"))
+        }
+        Err(e) => {
+            warn!("docker driver: unavailable, docker tasks will fail here: {e}");
+            Ok(Err(e))
+        }
+    }
+}
+
+#[cfg(madsim)]
+#[allow(clippy::unused_async)] // the same signature as the real one
+async fn connect_docker(
+    _allocs: &Path,
+    _node: &str,
+    _setting: DockerSetting,
+) -> Result<Result<Box<dyn Executor + Send>, String>, String> {
+    Ok(Err("not built into simulator builds".into()))
 }
 
 /// Opens storage and starts Raft; does not serve yet.
@@ -123,7 +173,7 @@ pub async fn run(
     config: NodeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let environment = Environment::machine(&config)?;
+    let environment = Environment::machine(&config).await?;
     run_in(config, environment, shutdown).await
 }
 

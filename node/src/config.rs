@@ -41,6 +41,20 @@ pub struct NodeConfig {
     /// When nodes count as gone; the same on every node.
     #[serde(default)]
     pub liveness: Liveness,
+    /// Whether this worker offers the `docker` driver.
+    #[serde(default)]
+    pub docker: DockerSetting,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DockerSetting {
+    /// Use the local engine if it answers at start; say so either way.
+    #[default]
+    Auto,
+    /// Refuse to start without an engine.
+    Required,
+    Off,
 }
 
 /// Durations with units (`"15s"`, `"5m"`); defaults in `ReconcileConfig`.

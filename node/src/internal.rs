@@ -73,6 +73,7 @@ impl Internal for InternalService {
             .filter(|a| !a.status.is_terminal())
             .map(|a| Assignment {
                 alloc: a.id,
+                job: a.job.clone(),
                 desired: a.desired,
                 status: a.status,
                 task: state
@@ -82,7 +83,11 @@ impl Internal for InternalService {
             })
             .collect();
         let index = replica.last_applied.map_or(0, |id| id.index);
-        encode(&PollReply { index, assignments })
+        encode(&PollReply {
+            index,
+            last_alloc: state.last_alloc_id(),
+            assignments,
+        })
     }
 
     async fn fetch_output(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {

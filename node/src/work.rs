@@ -2,7 +2,7 @@
 //! (long-polled by state index) and output slices.
 
 use drover_core::job::TaskSpec;
-use drover_core::{AllocId, AllocStatus, DesiredStatus, NodeId};
+use drover_core::{AllocId, AllocStatus, DesiredStatus, JobId, NodeId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -16,6 +16,10 @@ pub struct PollRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PollReply {
     pub index: u64,
+    /// The newest allocation id this replica has issued: it can vouch
+    /// that an allocation it does not list is not this node's only for
+    /// ids up to this one.
+    pub last_alloc: AllocId,
     pub assignments: Vec<Assignment>,
 }
 
@@ -23,6 +27,7 @@ pub struct PollReply {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Assignment {
     pub alloc: AllocId,
+    pub job: JobId,
     pub desired: DesiredStatus,
     pub status: AllocStatus,
     /// The task to run; `None` when the job has moved to another version

@@ -60,6 +60,9 @@ impl Worker {
                 }
             }
             match self.poll(after_index).await {
+                Ok(reply) if reply.index < after_index => {
+                    debug!(node = %self.node, "ignoring a stale replica's answer");
+                }
                 Ok(reply) => {
                     if disconnected {
                         info!(node = %self.node, "reconnected to the control plane");
@@ -67,6 +70,7 @@ impl Worker {
                     }
                     last_contact = Instant::now();
                     after_index = reply.index;
+                    self.stop_unowned(&reply, &mut stopping);
                     for assignment in reply.assignments {
                         self.handle(&assignment, &mut stopping, &mut reported).await;
                     }
@@ -84,6 +88,22 @@ impl Worker {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Stops tasks that no allocation of this node owns any more: left by
+    /// an earlier worker process for allocations that have since ended or
+    /// moved. Every reply lists all of the node's unfinished allocations,
+    /// but only a replica that has issued an allocation can vouch for it.
+    fn stop_unowned(&self, reply: &PollReply, stopping: &mut BTreeSet<AllocId>) {
+        let owned: BTreeSet<AllocId> = reply.assignments.iter().map(|a| a.alloc).collect();
+        let running = self.lock().running();
+        for alloc in running {
+            let vouched = alloc <= reply.last_alloc;
+            if vouched && !owned.contains(&alloc) && stopping.insert(alloc) {
+                warn!(%alloc, "stopping a task no allocation of this node owns");
+                self.lock().stop(alloc, STOP_GRACE);
             }
         }
     }
@@ -158,7 +178,7 @@ impl Worker {
             return;
         }
         let Some(task) = &a.task else { return };
-        let started = self.lock().start(a.alloc, task);
+        let started = self.lock().start(a.alloc, &a.job, task);
         match started {
             Ok(()) => {
                 info!(alloc = %a.alloc, "started");

@@ -4,28 +4,10 @@
 
 mod common;
 
-use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
-use common::{Agent, cli, cluster_with, json, leader, wait_for};
+use common::{Agent, FAST, cli, cluster_with, leader, run_job, status, wait_for};
 use serde_json::Value;
-
-/// Short liveness settings, so node loss is noticed within seconds.
-const FAST: &str =
-    "[liveness]\nheartbeat_ttl = \"3s\"\nfailover_grace = \"2s\"\ndecision_interval = \"1s\"\n";
-
-fn run_job(dir: &Path, addr: &str, name: &str, spec: &str) -> bool {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, spec).unwrap();
-    cli(addr, &["job", "run", "--detach", path.to_str().unwrap()])
-        .status
-        .success()
-}
-
-fn status(addr: &str, job: &str) -> Option<Value> {
-    json(addr, &["job", "status", job])
-}
 
 fn live_addr(agents: &[Agent]) -> String {
     agents.iter().find(|a| a.child.is_some()).unwrap().addr()
@@ -104,63 +86,7 @@ fn batch_jobs_complete_through_a_leader_crash_and_their_output_is_read_anywhere(
 
 #[test]
 fn a_service_keeps_its_replicas_when_a_worker_dies() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut agents = cluster_with(dir.path(), FAST);
-    let leader_id = leader(&agents);
-    let addr = agents[usize::try_from(leader_id).unwrap() - 1].addr();
-    // At most 2 per node: a follower always holds a replica to lose.
-    let spec = "id = \"web\"\nkind = \"service\"\nreplicas = 3\nmax_per_node = 2\n[task]\ndriver = \"exec\"\ncommand = [\"sleep\", \"1000\"]\n";
-    assert!(run_job(dir.path(), &addr, "web", spec));
-    let running = |doc: &Value| -> Vec<(String, String)> {
-        doc["allocations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|a| a["status"] == "running" && a["desired"] == "run")
-            .map(|a| {
-                (
-                    a["id"].as_str().unwrap().to_string(),
-                    a["node"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    };
-    let before = wait_for("3 running replicas", Duration::from_secs(30), || {
-        let r = running(&status(&addr, "web")?);
-        (r.len() == 3).then_some(r)
-    });
-    // Kill a worker that is not the leader and runs a replica.
-    let victim = agents
-        .iter_mut()
-        .find(|a| {
-            a.id != leader_id
-                && before
-                    .iter()
-                    .any(|(_, node)| *node == format!("node-{}", a.id))
-        })
-        .expect("a replica on a follower");
-    let victim_name = format!("node-{}", victim.id);
-    victim.kill();
-    let after = wait_for(
-        "3 running replicas on the surviving nodes",
-        Duration::from_secs(60),
-        || {
-            let r: Vec<_> = running(&status(&addr, "web")?)
-                .into_iter()
-                .filter(|(_, node)| *node != victim_name)
-                .collect();
-            (r.len() == 3).then_some(r)
-        },
-    );
-    let kept: BTreeSet<_> = before
-        .iter()
-        .filter(|(_, n)| *n != victim_name)
-        .map(|(id, _)| id)
-        .collect();
-    assert!(
-        kept.iter().all(|id| after.iter().any(|(a, _)| a == *id)),
-        "survivors were not restarted"
-    );
+    common::service_survives_worker_death("driver = \"exec\"\ncommand = [\"sleep\", \"1000\"]\n");
 }
 
 fn pid_alive(pid: &str) -> bool {

@@ -71,6 +71,7 @@ impl SimCluster {
                     }),
                     peers: peers.clone(),
                     liveness: Liveness::default(),
+                    docker: drover_node::config::DockerSetting::Off,
                 };
                 let fs = disk.clone();
                 let node = handle

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use drover_adapters::exec::{Executor, Exit};
-use drover_core::AllocId;
 use drover_core::job::TaskSpec;
+use drover_core::{AllocId, JobId};
 
 struct Task {
     ends_at: Instant,
@@ -33,7 +33,7 @@ fn plan(task: &TaskSpec) -> (Duration, i32) {
 }
 
 impl Executor for SimExecutor {
-    fn start(&mut self, alloc: AllocId, task: &TaskSpec) -> Result<(), String> {
+    fn start(&mut self, alloc: AllocId, _job: &JobId, task: &TaskSpec) -> Result<(), String> {
         let (runs_for, code) = plan(task);
         self.running.insert(
             alloc,

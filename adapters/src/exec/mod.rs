@@ -1,18 +1,25 @@
 //! Executors run allocations' tasks on a worker. The worker drives them
 //! without blocking: `start` and `stop` return at once, and `poll` reports
-//! what finished. The process executor (`exec` driver) is here; the Docker
-//! driver and the simulator's executor implement the same trait.
+//! what finished. The process executor (`exec` driver) and the `docker`
+//! driver are here, with the output store both write to; the simulator's
+//! executor implements the same trait.
 
+#[cfg(not(madsim))]
+pub mod docker;
+mod drivers;
 mod limits;
 mod process;
+mod store;
 
 use std::time::Duration;
 
-use drover_core::AllocId;
 use drover_core::job::TaskSpec;
+use drover_core::{AllocId, JobId};
 
+pub use drivers::Drivers;
 pub use limits::{LimitMechanism, detect_limits};
 pub use process::ProcessExecutor;
+pub use store::OutputStore;
 
 /// How a task ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +37,9 @@ impl Exit {
 }
 
 pub trait Executor {
-    /// Starts the task; an error says why it could not start.
-    fn start(&mut self, alloc: AllocId, task: &TaskSpec) -> Result<(), String>;
+    /// Starts the task; an error says why it could not start. A failure
+    /// found later (an image that cannot be pulled) comes back from `poll`.
+    fn start(&mut self, alloc: AllocId, job: &JobId, task: &TaskSpec) -> Result<(), String>;
     /// Asks the task to stop: SIGTERM now, SIGKILL once `grace` has passed.
     fn stop(&mut self, alloc: AllocId, grace: Duration);
     /// Tasks that ended since the last poll.

@@ -3,23 +3,21 @@
 //! status in the allocation's directory. Because the status is on disk, a
 //! worker that restarts can still learn how a task ended.
 //!
-//! Allocation directory (`<root>/<alloc>/`): `work/` (the task's working
-//! directory), `stdout`, `stderr`, `pid`, `exit` (written when it ends).
+//! Beside the output store's files, the allocation directory holds `work/`
+//! (the task's working directory) and `pid`.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use drover_core::AllocId;
 use drover_core::job::{Driver, TaskSpec};
+use drover_core::{AllocId, JobId};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use super::{Executor, Exit, LimitMechanism};
+use super::{Executor, Exit, LimitMechanism, OutputStore};
 
 /// `$1` exit file, `$2` limit (cgroup directory or KiB), then the command.
 /// The wrapper outlives a SIGTERM (passing it on) so that it can record
@@ -44,7 +42,7 @@ struct Task {
 }
 
 pub struct ProcessExecutor {
-    root: PathBuf,
+    store: OutputStore,
     limits: LimitMechanism,
     tasks: BTreeMap<AllocId, Task>,
 }
@@ -53,10 +51,8 @@ impl ProcessExecutor {
     /// Uses `root` for allocation directories, adopting tasks a previous
     /// worker process left running there.
     pub fn new(root: &Path, limits: LimitMechanism) -> Result<Self, String> {
-        std::fs::create_dir_all(root)
-            .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
         let mut executor = Self {
-            root: root.to_path_buf(),
+            store: OutputStore::open(root)?,
             limits,
             tasks: BTreeMap::new(),
         };
@@ -68,19 +64,8 @@ impl ProcessExecutor {
         &self.limits
     }
 
-    fn dir(&self, alloc: AllocId) -> PathBuf {
-        dir_of(&self.root, alloc)
-    }
-
     fn adopt(&mut self) {
-        let Ok(entries) = std::fs::read_dir(&self.root) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let dir = entry.path();
-            let Some(alloc) = parse_alloc(&dir) else {
-                continue;
-            };
+        for (alloc, dir) in self.store.allocs() {
             let pid = std::fs::read_to_string(dir.join("pid"))
                 .ok()
                 .and_then(|p| p.trim().parse::<i32>().ok());
@@ -98,13 +83,11 @@ impl ProcessExecutor {
     }
 
     fn spawn(&self, alloc: AllocId, task: &TaskSpec) -> Result<Task, String> {
-        let dir = self.dir(alloc);
+        let (stdout, stderr) = self.store.prepare(alloc)?;
+        let dir = self.store.dir(alloc);
         let work = dir.join("work");
         std::fs::create_dir_all(&work)
             .map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-        let _ = std::fs::remove_file(dir.join("exit"));
-        let stdout = File::create(dir.join("stdout")).map_err(|e| e.to_string())?;
-        let stderr = File::create(dir.join("stderr")).map_err(|e| e.to_string())?;
         let memory_bytes = task.resources.memory_mb * 1024 * 1024;
         let (limit_line, limit) = match &self.limits {
             LimitMechanism::CgroupV2(groups) => {
@@ -160,15 +143,6 @@ impl ProcessExecutor {
     }
 }
 
-fn dir_of(root: &Path, alloc: AllocId) -> PathBuf {
-    root.join(alloc.to_string())
-}
-
-fn parse_alloc(dir: &Path) -> Option<AllocId> {
-    let name = dir.file_name()?.to_str()?;
-    name.strip_prefix('a')?.parse().ok().map(AllocId)
-}
-
 /// Running, as opposed to gone or a zombie awaiting a parent that is no
 /// longer this process.
 fn alive(pid: i32) -> bool {
@@ -179,32 +153,8 @@ fn alive(pid: i32) -> bool {
     })
 }
 
-/// The recorded exit status, with the last line of stderr as the message.
-fn read_exit(dir: &Path, fallback: Option<i32>) -> Exit {
-    let recorded = std::fs::read_to_string(dir.join("exit"))
-        .ok()
-        .and_then(|c| c.trim().parse().ok());
-    let code = recorded.or(fallback);
-    let last_line = std::fs::read_to_string(dir.join("stderr"))
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .map(str::to_string)
-        })
-        .map(|l| l.chars().take(200).collect::<String>());
-    let message = match (code, last_line) {
-        (Some(0), _) => "exited 0".to_string(),
-        (Some(code), Some(line)) => format!("exited {code}: {line}"),
-        (Some(code), None) => format!("exited {code}"),
-        (None, _) => "killed before its exit status was recorded".to_string(),
-    };
-    Exit { code, message }
-}
-
 impl Executor for ProcessExecutor {
-    fn start(&mut self, alloc: AllocId, task: &TaskSpec) -> Result<(), String> {
+    fn start(&mut self, alloc: AllocId, _job: &JobId, task: &TaskSpec) -> Result<(), String> {
         if task.driver != Driver::Exec {
             return Err(format!(
                 "this worker's exec driver cannot run a {} task",
@@ -240,8 +190,7 @@ impl Executor for ProcessExecutor {
                     Ok(None) => None,
                     Err(_) => Some(None),
                 },
-                None => (dir_of(&self.root, *alloc).join("exit").exists() || !alive(task.pid))
-                    .then_some(None),
+                None => (self.store.has_exit(*alloc) || !alive(task.pid)).then_some(None),
             };
             match status {
                 Some(fallback) => ended.push((*alloc, fallback)),
@@ -257,7 +206,7 @@ impl Executor for ProcessExecutor {
             .map(|(alloc, fallback)| {
                 self.tasks.remove(&alloc);
                 self.cleanup(alloc);
-                (alloc, read_exit(&self.dir(alloc), fallback))
+                (alloc, self.store.read_exit(alloc, fallback))
             })
             .collect()
     }
@@ -267,8 +216,7 @@ impl Executor for ProcessExecutor {
     }
 
     fn recorded_exit(&self, alloc: AllocId) -> Option<Exit> {
-        let dir = self.dir(alloc);
-        dir.exists().then(|| read_exit(&dir, None))
+        self.store.recorded_exit(alloc)
     }
 
     fn output(
@@ -278,17 +226,6 @@ impl Executor for ProcessExecutor {
         offset: u64,
         max_bytes: usize,
     ) -> Result<Vec<u8>, String> {
-        let path = self
-            .dir(alloc)
-            .join(if stderr { "stderr" } else { "stdout" });
-        let mut file =
-            File::open(&path).map_err(|e| format!("no output for {alloc} on this node: {e}"))?;
-        file.seek(SeekFrom::Start(offset))
-            .map_err(|e| e.to_string())?;
-        let mut bytes = Vec::new();
-        file.take(max_bytes as u64)
-            .read_to_end(&mut bytes)
-            .map_err(|e| e.to_string())?;
-        Ok(bytes)
+        self.store.output(alloc, stderr, offset, max_bytes)
     }
 }

@@ -190,6 +190,12 @@ impl ClusterState {
             .filter_map(|id| self.data.allocs.get(&id))
     }
 
+    /// The newest allocation id issued: ids are issued in log order, so a
+    /// replica that has issued `id` has applied that allocation's placement.
+    pub fn last_alloc_id(&self) -> AllocId {
+        AllocId(self.data.next_alloc)
+    }
+
     /// A node's allocations, in id order.
     pub fn node_allocs(&self, node: &NodeId) -> impl Iterator<Item = &Allocation> {
         self.indexes

@@ -47,6 +47,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
             capacity: None,
             peers: peers.clone(),
             liveness: drover_node::config::Liveness::default(),
+            docker: drover_node::config::DockerSetting::default(),
         };
         let mut stop = stop_rx.clone();
         nodes.push(tokio::spawn(drover_node::agent::run(config, async move {

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -62,6 +63,8 @@ impl Drop for Agent {
     fn drop(&mut self) {
         self.kill();
         kill_tasks(&self.data);
+        #[cfg(not(madsim))]
+        drover_adapters::exec::docker::testing::remove_containers(&self.data.join("allocs"));
         if std::thread::panicking() {
             // The agent's own account is what explains a failed test.
             let log =
@@ -194,4 +197,85 @@ pub fn submit(dir: &Path, addr: &str, n: usize) -> bool {
     cli(addr, &["job", "run", "--detach", spec.to_str().unwrap()])
         .status
         .success()
+}
+
+/// Short liveness settings, so node loss is noticed within seconds.
+pub const FAST: &str =
+    "[liveness]\nheartbeat_ttl = \"3s\"\nfailover_grace = \"2s\"\ndecision_interval = \"1s\"\n";
+
+pub fn run_job(dir: &Path, addr: &str, name: &str, spec: &str) -> bool {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, spec).unwrap();
+    cli(addr, &["job", "run", "--detach", path.to_str().unwrap()])
+        .status
+        .success()
+}
+
+pub fn status(addr: &str, job: &str) -> Option<serde_json::Value> {
+    json(addr, &["job", "status", job])
+}
+
+/// (allocation, node) of the job's running allocations that should run.
+pub fn running_allocs(doc: &serde_json::Value) -> Vec<(String, String)> {
+    doc["allocations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["status"] == "running" && a["desired"] == "run")
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_string(),
+                a["node"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A 3-replica service whose `[task]` is `task`, on three nodes: a
+/// follower that runs a replica is killed, and the replica is replaced on
+/// the survivors while theirs keep running.
+pub fn service_survives_worker_death(task: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agents = cluster_with(dir.path(), FAST);
+    let leader_id = leader(&agents);
+    let addr = agents[usize::try_from(leader_id).unwrap() - 1].addr();
+    // At most 2 per node: a follower always holds a replica to lose.
+    let spec =
+        format!("id = \"web\"\nkind = \"service\"\nreplicas = 3\nmax_per_node = 2\n[task]\n{task}");
+    assert!(run_job(dir.path(), &addr, "web", &spec));
+    let before = wait_for("3 running replicas", Duration::from_secs(30), || {
+        let r = running_allocs(&status(&addr, "web")?);
+        (r.len() == 3).then_some(r)
+    });
+    let victim = agents
+        .iter_mut()
+        .find(|a| {
+            a.id != leader_id
+                && before
+                    .iter()
+                    .any(|(_, node)| *node == format!("node-{}", a.id))
+        })
+        .expect("a replica on a follower");
+    let victim_name = format!("node-{}", victim.id);
+    victim.kill();
+    let after = wait_for(
+        "3 running replicas on the surviving nodes",
+        Duration::from_secs(60),
+        || {
+            let r: Vec<_> = running_allocs(&status(&addr, "web")?)
+                .into_iter()
+                .filter(|(_, node)| *node != victim_name)
+                .collect();
+            (r.len() == 3).then_some(r)
+        },
+    );
+    let kept: BTreeSet<_> = before
+        .iter()
+        .filter(|(_, n)| *n != victim_name)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        kept.iter().all(|id| after.iter().any(|(a, _)| a == *id)),
+        "survivors were not restarted"
+    );
 }

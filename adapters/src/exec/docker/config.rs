@@ -1,0 +1,219 @@
+//! What a task becomes in Docker: the container's configuration, with the
+//! sandbox defaults applied unless the job spec relaxes them by name.
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
+use drover_core::AllocId;
+use drover_core::job::{NetworkMode, TaskSpec};
+
+/// `nobody`: the user a task runs as when neither the spec nor the image
+/// names a non-root one.
+pub const UNPRIVILEGED_USER: &str = "65534:65534";
+/// The writable scratch space a read-only root filesystem keeps.
+pub const TMP_SIZE: &str = "64m";
+
+pub const LABEL_ALLOC: &str = "drover.alloc";
+pub const LABEL_JOB: &str = "drover.job";
+pub const LABEL_NODE: &str = "drover.node";
+/// The worker's allocation directory: one Docker engine may serve several
+/// workers (or clusters) on one machine, and each adopts only its own.
+pub const LABEL_STORE: &str = "drover.store";
+
+/// Who the container belongs to.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub alloc: AllocId,
+    pub job: String,
+    pub node: String,
+    pub store: String,
+}
+
+impl Owner {
+    pub fn labels(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_ALLOC.to_string(), self.alloc.to_string()),
+            (LABEL_JOB.to_string(), self.job.clone()),
+            (LABEL_NODE.to_string(), self.node.clone()),
+            (LABEL_STORE.to_string(), self.store.clone()),
+        ])
+    }
+}
+
+/// The user to run as: the spec's if it names one (`root` included, as an
+/// explicit relaxation); else the image's if that is not root; else nobody.
+pub fn effective_user(task: &TaskSpec, image_user: Option<&str>) -> String {
+    if let Some(user) = &task.sandbox.user {
+        return user.clone();
+    }
+    match image_user.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(user) if !runs_as_root(user) => user.to_string(),
+        _ => UNPRIVILEGED_USER.to_string(),
+    }
+}
+
+fn runs_as_root(user: &str) -> bool {
+    let name = user.split(':').next().unwrap_or(user);
+    name == "root" || name == "0"
+}
+
+pub fn container_config(owner: &Owner, task: &TaskSpec, user: String) -> ContainerCreateBody {
+    let memory_bytes =
+        i64::try_from(task.resources.memory_mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
+    let sandbox = &task.sandbox;
+    let mut env: Vec<String> = task.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    env.push(format!("DROVER_ALLOC_ID={}", owner.alloc));
+    let host_config = HostConfig {
+        memory: Some(memory_bytes),
+        // Equal to the memory limit: no swap, so the limit is the limit.
+        memory_swap: Some(memory_bytes),
+        nano_cpus: (task.resources.cpu_millis > 0).then(|| {
+            i64::try_from(task.resources.cpu_millis.saturating_mul(1_000_000)).unwrap_or(i64::MAX)
+        }),
+        pids_limit: Some(i64::from(sandbox.pids_limit)),
+        network_mode: Some(network_mode(sandbox.network).to_string()),
+        readonly_rootfs: Some(sandbox.read_only_root),
+        tmpfs: sandbox.read_only_root.then(|| {
+            HashMap::from([(
+                "/tmp".to_string(),
+                format!("rw,nosuid,nodev,size={TMP_SIZE},mode=1777"),
+            )])
+        }),
+        security_opt: sandbox
+            .no_new_privileges
+            .then(|| vec!["no-new-privileges".to_string()]),
+        cap_drop: sandbox
+            .drop_all_capabilities
+            .then(|| vec!["ALL".to_string()]),
+        // Output is copied from the engine's log, so the log must be one
+        // the engine can read back, whatever the daemon's default.
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: None,
+        }),
+        ..HostConfig::default()
+    };
+    ContainerCreateBody {
+        image: task.image.clone(),
+        cmd: (!task.command.is_empty()).then(|| task.command.clone()),
+        env: Some(env),
+        user: Some(user),
+        labels: Some(owner.labels()),
+        host_config: Some(host_config),
+        ..ContainerCreateBody::default()
+    }
+}
+
+fn network_mode(mode: NetworkMode) -> &'static str {
+    match mode {
+        NetworkMode::None => "none",
+        NetworkMode::Bridge => "bridge",
+        NetworkMode::Host => "host",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use drover_core::job::{Driver, Sandbox};
+    use drover_core::resources::Resources;
+
+    use super::*;
+
+    fn task() -> TaskSpec {
+        TaskSpec {
+            driver: Driver::Docker,
+            image: Some("busybox:1".into()),
+            command: vec!["sh".into(), "-c".into(), "echo hi".into()],
+            env: [("GREETING".to_string(), "hello".to_string())].into(),
+            resources: Resources {
+                cpu_millis: 500,
+                memory_mb: 64,
+                gpus: 0,
+            },
+            sandbox: Sandbox::default(),
+        }
+    }
+
+    fn owner() -> Owner {
+        Owner {
+            alloc: AllocId(7),
+            job: "web".into(),
+            node: "n1".into(),
+            store: "/var/lib/drover/allocs".into(),
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_the_strict_sandbox() {
+        let config = container_config(&owner(), &task(), UNPRIVILEGED_USER.into());
+        let host = config.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("none"));
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert!(host.tmpfs.unwrap().contains_key("/tmp"));
+        assert_eq!(
+            host.security_opt,
+            Some(vec!["no-new-privileges".to_string()])
+        );
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(host.memory, Some(64 * 1024 * 1024));
+        assert_eq!(host.memory_swap, host.memory);
+        assert_eq!(host.nano_cpus, Some(500_000_000));
+        assert_eq!(host.pids_limit, Some(256));
+        assert_eq!(config.user.as_deref(), Some(UNPRIVILEGED_USER));
+        let env = config.env.unwrap();
+        assert!(env.contains(&"GREETING=hello".to_string()));
+        assert!(env.contains(&"DROVER_ALLOC_ID=a7".to_string()));
+        let labels = config.labels.unwrap();
+        assert_eq!(labels[LABEL_ALLOC], "a7");
+        assert_eq!(labels[LABEL_JOB], "web");
+        assert_eq!(labels[LABEL_NODE], "n1");
+    }
+
+    #[test]
+    fn each_relaxation_is_explicit() {
+        let mut relaxed = task();
+        relaxed.sandbox = Sandbox {
+            network: NetworkMode::Bridge,
+            read_only_root: false,
+            no_new_privileges: false,
+            drop_all_capabilities: false,
+            user: Some("root".into()),
+            pids_limit: 10,
+        };
+        let user = effective_user(&relaxed, Some("app"));
+        let host = container_config(&owner(), &relaxed, user.clone())
+            .host_config
+            .unwrap();
+        assert_eq!(user, "root");
+        assert_eq!(host.network_mode.as_deref(), Some("bridge"));
+        assert_eq!(host.readonly_rootfs, Some(false));
+        assert_eq!(host.tmpfs, None);
+        assert_eq!(host.security_opt, None);
+        assert_eq!(host.cap_drop, None);
+        assert_eq!(host.pids_limit, Some(10));
+    }
+
+    #[test]
+    fn an_image_user_is_kept_unless_it_is_root() {
+        let task = task();
+        assert_eq!(effective_user(&task, Some("app:app")), "app:app");
+        assert_eq!(effective_user(&task, Some("1000")), "1000");
+        for root in [
+            None,
+            Some(""),
+            Some("root"),
+            Some("0"),
+            Some("0:0"),
+            Some("root:wheel"),
+        ] {
+            assert_eq!(effective_user(&task, root), UNPRIVILEGED_USER, "{root:?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_command_keeps_the_image_default() {
+        let mut task = task();
+        task.command.clear();
+        assert_eq!(container_config(&owner(), &task, "1".into()).cmd, None);
+    }
+}

@@ -1,0 +1,78 @@
+//! A worker's drivers behind one executor: each task goes to the driver
+//! its spec names; a driver this worker lacks fails the allocation with
+//! the reason it is missing.
+
+use std::time::Duration;
+
+use drover_core::job::{Driver, TaskSpec};
+use drover_core::{AllocId, JobId};
+
+use super::{Executor, Exit};
+
+type Boxed = Box<dyn Executor + Send>;
+
+pub struct Drivers {
+    exec: Boxed,
+    /// The docker driver, or why this worker has none.
+    docker: Result<Boxed, String>,
+}
+
+impl Drivers {
+    pub fn new(exec: Boxed, docker: Result<Boxed, String>) -> Self {
+        Self { exec, docker }
+    }
+
+    fn each(&mut self) -> impl Iterator<Item = &mut Boxed> {
+        std::iter::once(&mut self.exec).chain(self.docker.as_mut().ok())
+    }
+
+    fn holding(&mut self, alloc: AllocId) -> Option<&mut Boxed> {
+        self.each().find(|driver| driver.running().contains(&alloc))
+    }
+}
+
+impl Executor for Drivers {
+    fn start(&mut self, alloc: AllocId, job: &JobId, task: &TaskSpec) -> Result<(), String> {
+        match task.driver {
+            Driver::Exec => self.exec.start(alloc, job, task),
+            Driver::Docker => match &mut self.docker {
+                Ok(docker) => docker.start(alloc, job, task),
+                Err(why) => Err(format!("this worker has no docker driver: {why}")),
+            },
+        }
+    }
+
+    fn stop(&mut self, alloc: AllocId, grace: Duration) {
+        if let Some(driver) = self.holding(alloc) {
+            driver.stop(alloc, grace);
+        }
+    }
+
+    fn poll(&mut self) -> Vec<(AllocId, Exit)> {
+        self.each().flat_map(|driver| driver.poll()).collect()
+    }
+
+    fn running(&self) -> Vec<AllocId> {
+        let mut running = self.exec.running();
+        if let Ok(docker) = &self.docker {
+            running.extend(docker.running());
+        }
+        running.sort_unstable();
+        running
+    }
+
+    /// Both drivers write to the same output store.
+    fn output(
+        &self,
+        alloc: AllocId,
+        stderr: bool,
+        offset: u64,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, String> {
+        self.exec.output(alloc, stderr, offset, max_bytes)
+    }
+
+    fn recorded_exit(&self, alloc: AllocId) -> Option<Exit> {
+        self.exec.recorded_exit(alloc)
+    }
+}
