@@ -16,6 +16,10 @@ use crate::time::now_ms;
 /// A committed command: its log index and what applying it said.
 pub type Committed = (u64, Response);
 
+/// How long a leader waits for a quorum before telling the caller it does
+/// not know: a leader cut off from its followers answers instead of
+/// hanging. Shorter than a forwarder's patience, so the answer gets back.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(8);
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Enough to go edge → control → leader; more means leadership is moving.
 const MAX_HOPS: u8 = 2;
@@ -57,7 +61,15 @@ impl Proposer {
     /// otherwise pass the command on, at most `MAX_HOPS` times in all.
     pub async fn propose_forwarded(&self, forwarded: Forwarded) -> Result<Committed, String> {
         let command = Command::new(now_ms(), forwarded.kind.clone());
-        let leader = match self.raft.client_write(command).await {
+        let Ok(written) =
+            tokio::time::timeout(COMMIT_TIMEOUT, self.raft.client_write(command)).await
+        else {
+            return Err(format!(
+                "not committed within {}s: this node cannot reach a quorum; the outcome is unknown (it may still commit)",
+                COMMIT_TIMEOUT.as_secs()
+            ));
+        };
+        let leader = match written {
             Ok(reply) => return Ok((reply.log_id.index, reply.data)),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 f.leader_node.map(|n| n.addr)

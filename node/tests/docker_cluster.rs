@@ -114,8 +114,13 @@ fn a_killed_worker_adopts_its_container_and_removes_the_one_no_allocation_owns()
         .unwrap();
     assert_eq!(containers_of(&worker.data).len(), 1);
     worker.kill();
-    let stopped = cli(&survivor, &["job", "stop", "keep"]);
-    assert!(stopped.status.success(), "{stopped:?}");
+    // Refused until a new leader is elected if the killed node led.
+    wait_for("the stop to be accepted", Duration::from_secs(30), || {
+        cli(&survivor, &["job", "stop", "keep"])
+            .status
+            .success()
+            .then_some(())
+    });
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(
         containers_of(&worker.data).len(),

@@ -162,9 +162,9 @@ mod tests {
         assert_eq!(config.user.as_deref(), Some(UNPRIVILEGED_USER));
         let env = config.env.unwrap();
         assert!(env.contains(&"GREETING=hello".to_string()));
-        assert!(env.contains(&"DROVER_ALLOC_ID=a7".to_string()));
+        assert!(env.contains(&"DROVER_ALLOC_ID=a000007".to_string()));
         let labels = config.labels.unwrap();
-        assert_eq!(labels[LABEL_ALLOC], "a7");
+        assert_eq!(labels[LABEL_ALLOC], "a000007");
         assert_eq!(labels[LABEL_JOB], "web");
         assert_eq!(labels[LABEL_NODE], "n1");
     }

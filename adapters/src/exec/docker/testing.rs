@@ -8,9 +8,18 @@ use std::process::Command;
 
 /// The test image's name, or `None` after printing a SKIP line saying why.
 pub fn test_image(test: &str) -> Option<String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/docker-test-image");
+    image_from_script(test, "docker-test-image", &[])
+}
+
+/// Runs `scripts/<script> <args>`, which prints an image name, exits 3
+/// when no engine answers, and fails otherwise; `None` means skip.
+pub fn image_from_script(test: &str, script: &str, args: &[&str]) -> Option<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts")
+        .join(script);
     let out = Command::new("bash")
         .arg(&script)
+        .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -24,7 +33,8 @@ pub fn test_image(test: &str) -> Option<String> {
             None
         }
         _ => panic!(
-            "{test}: cannot prepare the docker test image ({}): {}",
+            "{test}: {} failed ({}): {}",
+            script.display(),
             out.status,
             stderr.trim()
         ),
