@@ -88,9 +88,10 @@ impl Hosts {
     }
 
     fn start(&self, image: &str, dir: &std::path::Path) {
-        let peers: String = (1..=self.names.len())
+        let peers: Vec<String> = (1..=self.names.len())
             .map(|i| format!("[[peers]]\nid = {i}\naddr = \"{}\"\n", self.addr(i)))
             .collect();
+        let peers = peers.concat();
         for id in 1..=self.names.len() {
             let config = dir.join(format!("n{id}.toml"));
             std::fs::write(
