@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use drover_core::job::{Attribute, JobKind, Spread};
+use drover_core::job::{Attribute, Driver, JobKind, Spread};
 use drover_core::reconcile::{Leadership, ReconcileConfig, plan_cycle};
 use drover_core::scheduler::SchedulerConfig;
 use drover_core::state::AllocReport;
@@ -46,6 +46,7 @@ pub fn cluster(nodes: usize, regions: usize) -> ClusterState {
             role: NodeRole::Worker,
             capacity: Resources::new(4000, 16_384, 0),
             pools: BTreeSet::from(["default".to_string()]),
+            drivers: BTreeSet::from([Driver::Exec, Driver::Docker]),
         }));
     }
     log.state

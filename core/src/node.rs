@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::NodeId;
+use crate::job::Driver;
 use crate::resources::Resources;
 
 /// What a node does. `Hybrid` (control + worker) is the default for small
@@ -82,6 +83,9 @@ pub struct NodeRegistration {
     pub role: NodeRole,
     pub capacity: Resources,
     pub pools: BTreeSet<String>,
+    /// The task drivers this node can run; work is placed only where its
+    /// driver is.
+    pub drivers: BTreeSet<Driver>,
 }
 
 /// A node as recorded in the replicated state.
@@ -94,6 +98,7 @@ pub struct Node {
     pub role: NodeRole,
     pub capacity: Resources,
     pub pools: BTreeSet<String>,
+    pub drivers: BTreeSet<Driver>,
     pub status: NodeStatus,
     /// Draining nodes get no new work; the reconciler moves work off them.
     pub draining: bool,
@@ -116,6 +121,7 @@ impl Node {
             role: reg.role,
             capacity: reg.capacity,
             pools: reg.pools,
+            drivers: reg.drivers,
             status: NodeStatus::Ready,
             draining: false,
             last_heartbeat_ms: now_ms,

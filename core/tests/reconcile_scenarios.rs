@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Cluster, batch, job_id, node_id, registration, service};
-use drover_core::job::{Attribute, Constraint, ConstraintOp, JobKind};
+use drover_core::job::{Attribute, Constraint, ConstraintOp, Driver, JobKind};
 use drover_core::reconcile::{KeepPolicy, Withheld};
 use drover_core::{AllocStatus, CommandKind, DesiredStatus, NodeStatus};
 
@@ -462,6 +462,41 @@ fn a_pending_job_says_why() {
         &[
             "12 nodes: not enough memory (need 2048 MiB, best has 1024)".to_string(),
             "1 node: constraint node.region = eu".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn work_goes_only_where_its_driver_is() {
+    let mut c = Cluster::new();
+    for i in 0..4 {
+        let mut reg = registration(&format!("exec-only-{i}"), "eu", 4000, 8192);
+        reg.drivers = [Driver::Exec].into();
+        c.add(reg);
+    }
+    c.add(registration("both", "eu", 4000, 8192));
+    let in_docker = |mut spec: drover_core::JobSpec| {
+        spec.task.driver = Driver::Docker;
+        spec.task.image = Some("busybox:latest".into());
+        spec
+    };
+    c.submit(in_docker(service("web", 3, 500, 256)));
+    c.settle(3);
+    let nodes: Vec<&str> = c.live("web").iter().map(|a| a.node.as_str()).collect();
+    assert_eq!(nodes, ["both", "both", "both"]);
+
+    let mut none = in_docker(service("none", 1, 500, 256));
+    none.constraints.push(Constraint {
+        attribute: Attribute::NodeId,
+        op: ConstraintOp::NotEq("both".into()),
+    });
+    c.submit(none);
+    c.settle(3);
+    assert_eq!(
+        c.last_cycle.pending[&job_id("none")],
+        [
+            "4 nodes: no docker driver".to_string(),
+            "1 node: constraint node.id != both".to_string(),
         ]
     );
 }

@@ -7,7 +7,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::{Cluster, job_id, node_id};
-use drover_core::job::{Attribute, Constraint, ConstraintOp, JobKind, Spread, SpreadTarget};
+use drover_core::job::{
+    Attribute, Constraint, ConstraintOp, Driver, JobKind, Spread, SpreadTarget,
+};
 use drover_core::reconcile::plan_cycle;
 use drover_core::scheduler::{Algorithm, Checker, SchedulerConfig};
 use drover_core::state::Success;
@@ -25,8 +27,13 @@ fn node(i: usize) -> impl Strategy<Value = NodeRegistration> {
         prop_oneof![6 => Just(NodeRole::Hybrid), 3 => Just(NodeRole::Worker), 1 => Just(NodeRole::Control)],
         (500..8000u64, 256..16_384u64),
         prop_oneof![4 => Just(vec!["default"]), 1 => Just(vec!["default", "gpu"]), 1 => Just(vec!["gpu"])],
+        prop_oneof![
+            4 => Just(vec![Driver::Exec, Driver::Docker]),
+            1 => Just(vec![Driver::Exec]),
+            1 => Just(vec![Driver::Docker]),
+        ],
     )
-        .prop_map(move |(region, arch, kernel, role, (cpu, mem), pools)| NodeRegistration {
+        .prop_map(move |(region, arch, kernel, role, (cpu, mem), pools, drivers)| NodeRegistration {
             id: node_id(&format!("n{i}")),
             address: format!("127.0.0.1:{}", 7000 + i),
             region: region.into(),
@@ -34,6 +41,7 @@ fn node(i: usize) -> impl Strategy<Value = NodeRegistration> {
             role,
             capacity: Resources::new(cpu, mem, 0),
             pools: pools.into_iter().map(String::from).collect::<BTreeSet<_>>(),
+            drivers: drivers.into_iter().collect(),
         })
 }
 
@@ -78,11 +86,16 @@ fn job(i: usize) -> impl Strategy<Value = JobSpec> {
         prop::option::of(1..3u32),
         any::<bool>(),
         prop_oneof![4 => Just("default"), 1 => Just("gpu")],
+        prop_oneof![3 => Just(Driver::Exec), 1 => Just(Driver::Docker)],
     )
         .prop_map(
-            move |(kind, (cpu, mem), constraints, max_per_node, spread, pool)| {
+            move |(kind, (cpu, mem), constraints, max_per_node, spread, pool, driver)| {
                 let mut spec = common::batch(&format!("j{i}"), cpu, mem);
                 spec.kind = kind;
+                spec.task.driver = driver;
+                if driver == Driver::Docker {
+                    spec.task.image = Some("busybox:latest".into());
+                }
                 spec.constraints = constraints;
                 spec.max_per_node = max_per_node;
                 spec.pool = pool.into();
@@ -171,6 +184,14 @@ fn check_placements(
         let node = state.node(&alloc.node).unwrap();
         let verdict = Checker::new(job).static_check(node);
         prop_assert!(verdict.is_ok(), "{} on {}: {verdict:?}", alloc.job, node.id);
+        prop_assert!(
+            node.drivers.contains(&job.task.driver),
+            "{} ({}) on {}, which offers {:?}",
+            alloc.job,
+            job.task.driver,
+            node.id,
+            node.drivers
+        );
     }
     Ok(())
 }

@@ -44,9 +44,15 @@ fn registration() -> impl Strategy<Value = NodeRegistration> {
             Just("x"),
             0..3,
         ),
+        prop_oneof![
+            6 => Just(BTreeSet::from([Driver::Exec, Driver::Docker])),
+            1 => Just(BTreeSet::from([Driver::Exec])),
+            1 => Just(BTreeSet::from([Driver::Docker])),
+            1 => Just(BTreeSet::new()),
+        ],
     )
         .prop_map(
-            |(id, region, role, (cpu, mem, gpus), pools, labels)| NodeRegistration {
+            |(id, region, role, (cpu, mem, gpus), pools, labels, drivers)| NodeRegistration {
                 address: format!("{id}:7401"),
                 id,
                 region: region.into(),
@@ -57,6 +63,7 @@ fn registration() -> impl Strategy<Value = NodeRegistration> {
                 role,
                 capacity: Resources::new(cpu, mem, gpus),
                 pools: pools.into_iter().map(String::from).collect::<BTreeSet<_>>(),
+                drivers,
             },
         )
 }

@@ -183,7 +183,13 @@ pub async fn run_in<F: FileSystem + Clone>(
     environment: Environment<F>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let registration = config.registration()?;
+    let mut registration = config.registration()?;
+    if let Some(executor) = &environment.executor {
+        let executor = executor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        registration.drivers = executor.drivers().into_iter().collect();
+    }
     let reconcile = config.liveness.reconcile_config()?;
     let node = start(&config, environment.fs).await?;
     let executor = environment.executor;

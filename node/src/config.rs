@@ -174,6 +174,8 @@ impl NodeConfig {
             role: self.role,
             capacity,
             pools: self.pools.iter().cloned().collect::<BTreeSet<_>>(),
+            // Filled in from the executor when the node starts.
+            drivers: BTreeSet::new(),
         })
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use drover_adapters::exec::{Executor, Exit};
-use drover_core::job::TaskSpec;
+use drover_core::job::{Driver, TaskSpec};
 use drover_core::{AllocId, JobId};
 
 struct Task {
@@ -33,6 +33,11 @@ fn plan(task: &TaskSpec) -> (Duration, i32) {
 }
 
 impl Executor for SimExecutor {
+    /// The simulated machine runs any task.
+    fn drivers(&self) -> Vec<Driver> {
+        vec![Driver::Docker, Driver::Exec]
+    }
+
     fn start(&mut self, alloc: AllocId, _job: &JobId, task: &TaskSpec) -> Result<(), String> {
         let (runs_for, code) = plan(task);
         self.running.insert(

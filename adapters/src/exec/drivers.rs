@@ -32,6 +32,14 @@ impl Drivers {
 }
 
 impl Executor for Drivers {
+    fn drivers(&self) -> Vec<Driver> {
+        let mut drivers = self.exec.drivers();
+        if let Ok(docker) = &self.docker {
+            drivers.extend(docker.drivers());
+        }
+        drivers
+    }
+
     fn start(&mut self, alloc: AllocId, job: &JobId, task: &TaskSpec) -> Result<(), String> {
         match task.driver {
             Driver::Exec => self.exec.start(alloc, job, task),

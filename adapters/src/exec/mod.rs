@@ -13,7 +13,7 @@ mod store;
 
 use std::time::Duration;
 
-use drover_core::job::TaskSpec;
+use drover_core::job::{Driver, TaskSpec};
 use drover_core::{AllocId, JobId};
 
 pub use drivers::Drivers;
@@ -37,6 +37,8 @@ impl Exit {
 }
 
 pub trait Executor {
+    /// The task drivers this executor runs; the node advertises them.
+    fn drivers(&self) -> Vec<Driver>;
     /// Starts the task; an error says why it could not start. A failure
     /// found later (an image that cannot be pulled) comes back from `poll`.
     fn start(&mut self, alloc: AllocId, job: &JobId, task: &TaskSpec) -> Result<(), String>;

@@ -154,6 +154,10 @@ fn alive(pid: i32) -> bool {
 }
 
 impl Executor for ProcessExecutor {
+    fn drivers(&self) -> Vec<Driver> {
+        vec![Driver::Exec]
+    }
+
     fn start(&mut self, alloc: AllocId, _job: &JobId, task: &TaskSpec) -> Result<(), String> {
         if task.driver != Driver::Exec {
             return Err(format!(

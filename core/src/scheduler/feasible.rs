@@ -9,6 +9,7 @@ use super::metrics::Rejection;
 use crate::job::{Attribute, ConstraintOp, JobSpec};
 use crate::node::{Node, NodeStatus};
 use crate::resources::Resources;
+use crate::state::DriverSet;
 use crate::version::{Version, VersionReq};
 
 /// A node attribute's first value, without allocating: what spread counts.
@@ -107,7 +108,16 @@ impl<'j> Checker<'j> {
             return Err(Rejection::NotInPool);
         }
         readiness_check(node)?;
+        self.driver_check(DriverSet::of(&node.drivers))?;
         self.constraint_check(node)
+    }
+
+    pub fn driver_check(&self, drivers: DriverSet) -> Result<(), Rejection> {
+        if drivers.contains(self.job.task.driver) {
+            Ok(())
+        } else {
+            Err(Rejection::NoDriver)
+        }
     }
 
     pub fn has_constraints(&self) -> bool {

@@ -15,6 +15,8 @@ pub enum Rejection {
     Draining,
     RunsNoWork,
     NotInPool,
+    /// The node does not offer the task's driver.
+    NoDriver,
     /// The job's constraint at this position does not hold.
     Constraint(u16),
     MaxPerNode,
@@ -71,6 +73,7 @@ impl PlacementMetrics {
             Rejection::Draining => "draining".into(),
             Rejection::RunsNoWork => "role runs no work (control or edge)".into(),
             Rejection::NotInPool => format!("not in pool {}", job.pool),
+            Rejection::NoDriver => format!("no {} driver", job.task.driver),
             Rejection::Constraint(i) => job.constraints.get(usize::from(i)).map_or_else(
                 || format!("constraint #{i}"),
                 |c| {

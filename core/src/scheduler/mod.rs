@@ -184,6 +184,7 @@ impl<'s> Scheduler<'s> {
                     feasible::readiness_check(state.node_at(slot)).and(Err(Rejection::NotReady))
                 };
                 let verdict = verdict
+                    .and_then(|()| checker.driver_check(info.drivers))
                     .and_then(|()| {
                         if checker.has_constraints() {
                             checker.constraint_check(state.node_at(slot))

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::alloc::Allocation;
 use crate::ids::{AllocId, JobId, NodeId};
+use crate::job::Driver;
 use crate::node::Node;
 use crate::resources::Resources;
 
@@ -29,6 +30,29 @@ pub struct SlotInfo {
     pub used: Resources,
     /// Ready, not draining, of a role that runs work.
     pub accepts_work: bool,
+    pub drivers: DriverSet,
+}
+
+/// A node's drivers as bits, so the scheduler's per-candidate check does
+/// not touch the node record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DriverSet(u8);
+
+impl DriverSet {
+    fn bit(driver: Driver) -> u8 {
+        match driver {
+            Driver::Docker => 1,
+            Driver::Exec => 2,
+        }
+    }
+
+    pub fn of<'a>(drivers: impl IntoIterator<Item = &'a Driver>) -> Self {
+        Self(drivers.into_iter().fold(0, |bits, d| bits | Self::bit(*d)))
+    }
+
+    pub fn contains(self, driver: Driver) -> bool {
+        self.0 & Self::bit(driver) != 0
+    }
 }
 
 impl Indexes {
@@ -57,6 +81,7 @@ impl Indexes {
         if let Some(info) = self.info.get_mut(slot as usize) {
             info.capacity = node.capacity;
             info.accepts_work = node.accepts_work();
+            info.drivers = DriverSet::of(&node.drivers);
         }
     }
 

@@ -27,7 +27,7 @@ use crate::job::JobSpec;
 use crate::node::Node;
 use crate::resources::Resources;
 use index::Indexes;
-pub use index::SlotInfo;
+pub use index::{DriverSet, SlotInfo};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

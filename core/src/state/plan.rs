@@ -101,6 +101,9 @@ impl ClusterState {
         if !node.accepts_work() {
             return Err(PlanRefusal::NodeNotAcceptingWork);
         }
+        if !node.drivers.contains(&job.spec.task.driver) {
+            return Err(PlanRefusal::NodeLacksDriver);
+        }
         let ask = job.spec.task.resources;
         let fits = self
             .node_used(&p.node)

@@ -57,6 +57,7 @@ pub enum PlanRefusal {
     },
     UnknownNode,
     NodeNotAcceptingWork,
+    NodeLacksDriver,
     InsufficientCapacity,
     UnknownAlloc,
     AllocTerminal,
@@ -75,6 +76,7 @@ impl fmt::Display for PlanRefusal {
             }
             Self::UnknownNode => f.write_str("node does not exist"),
             Self::NodeNotAcceptingWork => f.write_str("node is not accepting work"),
+            Self::NodeLacksDriver => f.write_str("node does not offer the task's driver"),
             Self::InsufficientCapacity => f.write_str("node lacks free capacity"),
             Self::UnknownAlloc => f.write_str("allocation does not exist"),
             Self::AllocTerminal => f.write_str("allocation already finished"),

@@ -10,7 +10,7 @@ use super::index::Indexes;
 use super::{ClusterState, Data};
 
 const MAGIC: &[u8; 8] = b"DRVRSNAP";
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 
 /// Why bytes could not be restored; `offset` is where the problem starts.

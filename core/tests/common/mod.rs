@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use drover_core::job::Driver;
 use drover_core::reconcile::{Cycle, Leadership, ReconcileConfig, plan_cycle};
 use drover_core::scheduler::SchedulerConfig;
 use drover_core::state::{AllocReport, Response};
@@ -43,6 +44,7 @@ pub fn registration(name: &str, region: &str, cpu_millis: u64, memory_mb: u64) -
         role: NodeRole::Hybrid,
         capacity: Resources::new(cpu_millis, memory_mb, 0),
         pools: BTreeSet::from(["default".to_string()]),
+        drivers: BTreeSet::from([Driver::Exec, Driver::Docker]),
     }
 }
 

@@ -165,6 +165,10 @@ impl DockerExecutor {
 }
 
 impl Executor for DockerExecutor {
+    fn drivers(&self) -> Vec<Driver> {
+        vec![Driver::Docker]
+    }
+
     fn start(&mut self, alloc: AllocId, job: &JobId, task: &TaskSpec) -> Result<(), String> {
         if task.driver != Driver::Docker {
             return Err(format!(
