@@ -9,6 +9,7 @@ pub mod alloc;
 pub mod ids;
 pub mod job;
 pub mod node;
+pub mod planted;
 pub mod reconcile;
 pub mod resources;
 pub mod scheduler;

@@ -113,6 +113,16 @@ impl Api for ApiService {
         let spec = parse_job_spec(&request.spec, Format::detect(name, &request.spec))
             .map_err(|errors| Status::invalid_argument(errors.render(name)))?;
         let id = spec.id.clone();
+        if drover_core::planted::active(drover_core::planted::Bug::AckBeforeCommit) {
+            let proposer = self.proposer.clone();
+            let kind = CommandKind::SubmitJob(spec);
+            tokio::spawn(async move { proposer.propose(kind).await });
+            return Ok(Response::new(SubmitJobReply {
+                job: id.to_string(),
+                version: 1,
+                index: 0,
+            }));
+        }
         let (index, outcome) = self
             .proposer
             .propose(CommandKind::SubmitJob(spec.clone()))
@@ -236,6 +246,12 @@ impl Api for ApiService {
                     "draining": n.draining,
                     "capacity": n.capacity.to_string(),
                     "used": applied.state.node_used(&n.id).to_string(),
+                    "resources": {
+                        "capacity": n.capacity,
+                        "used": applied.state.node_used(&n.id),
+                    },
+                    "labels": n.labels,
+                    "status_changed_ms": n.status_changed_ms,
                 })
             })
             .collect();

@@ -1,137 +1,44 @@
-//! `drover-sim run --seed N [--trace FILE]` and `drover-sim swarm --seeds A..B`.
-//! The first line of a run is `SEED=` and every knob; the last says pass,
-//! or which invariant failed and how to reproduce it.
+//! `drover-sim run|replay|shrink|swarm`. A run's first line is `SEED=` and
+//! every knob; its last says pass, or which invariant failed and the
+//! command that reproduces it.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::knobs::{Knobs, parse_faults};
-use crate::scenario;
-use crate::trace::Trace;
-
-/// What one seed came to.
-pub struct Run {
-    pub knobs: Knobs,
-    pub failure: Option<String>,
-    pub virtual_time: Duration,
-    pub trace: String,
-}
-
-pub fn run_seed(seed: u64) -> Run {
-    run_knobs(Knobs::from_seed(seed))
-}
-
-/// Runs a simulation with these knobs (tests vary them, e.g. to plant bugs).
-pub fn run_knobs(knobs: Knobs) -> Run {
-    let seed = knobs.seed;
-    let mut runtime =
-        madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-    runtime.set_time_limit(Duration::from_secs(
-        knobs.safety_phase_s + knobs.liveness_bound_s + 120,
-    ));
-    let inner = knobs.clone();
-    // A panic ends the run and is reported as its failure, without a dump.
-    let previous_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        runtime.block_on(async move {
-            let trace = Trace::new(&inner);
-            let result = scenario::run(&inner, &trace).await;
-            (result, trace.elapsed(), trace.text())
-        })
-    }));
-    std::panic::set_hook(previous_hook);
-    match outcome {
-        Ok((result, virtual_time, trace)) => Run {
-            knobs,
-            failure: result.err().map(|v| v.to_string()),
-            virtual_time,
-            trace,
-        },
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(ToString::to_string))
-                .unwrap_or_default();
-            let failure = if what.contains("time limit") {
-                format!("liveness: no convergence within the time limit ({what})")
-            } else {
-                format!("a node panicked: {what}")
-            };
-            Run {
-                knobs,
-                failure: Some(failure),
-                virtual_time: Duration::ZERO,
-                trace: String::new(),
-            }
-        }
-    }
-}
-
-/// The command that re-runs exactly these knobs.
-fn reproduce(knobs: &Knobs) -> String {
-    let defaults = Knobs::from_seed(knobs.seed);
-    let mut command = format!("scripts/sim run --seed {}", knobs.seed);
-    if knobs.bugs.lying_fsync {
-        command.push_str(" --plant lying-fsync");
-    }
-    if knobs.jobs != defaults.jobs {
-        command.push_str(&format!(" --jobs {}", knobs.jobs));
-    }
-    if knobs.faults != defaults.faults {
-        let faults: Vec<String> = knobs.faults.iter().map(ToString::to_string).collect();
-        command.push_str(&format!(" --faults \"{}\"", faults.join(",")));
-    }
-    command
-}
+use crate::isolated::{Runner, Verdict};
+use crate::knobs::{Knobs, PlantedBugs, parse_faults};
+use crate::reproduce::{self, SETTABLE, knobs_from, set, setting, spelled};
+use crate::run::{Run, run_knobs};
+use crate::shrink::shrink_knobs;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: drover-sim run --seed N [--jobs N] [--faults LIST] [--plant lying-fsync] [--trace FILE]\n       drover-sim replay FILE\n       drover-sim shrink --seed N [--plant lying-fsync]\n       drover-sim swarm --seeds A..B"
+        "usage: drover-sim run --seed N [--set KEY=VALUE,..] [--faults LIST] [--plant BUG] [--trace FILE]\n       drover-sim replay FILE\n       drover-sim shrink --seed N [--set ..] [--faults ..] [--plant BUG]\n       drover-sim swarm --seeds A..B [--jobs N]\n\nBUG: {}\nKEY: {}",
+        PlantedBugs::NAMES.join(", "),
+        SETTABLE.join(", ")
     );
     ExitCode::from(2)
 }
 
-/// The seed's knobs with the command line's overrides.
-fn knobs_from(flag: &dyn Fn(&str) -> Option<String>) -> Result<Knobs, String> {
-    let seed = flag("--seed")
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or("--seed N is required")?;
-    let mut knobs = Knobs::from_seed(seed);
-    if let Some(jobs) = flag("--jobs") {
-        knobs.jobs = jobs
-            .parse()
-            .map_err(|_| format!("--jobs {jobs:?} is not a number"))?;
-    }
-    if let Some(faults) = flag("--faults") {
-        knobs.faults = parse_faults(&faults)?;
-    }
-    match flag("--plant").as_deref() {
-        None => {}
-        Some("lying-fsync") => knobs.bugs.lying_fsync = true,
-        Some(other) => return Err(format!("unknown planted bug {other:?}; known: lying-fsync")),
-    }
-    Ok(knobs)
-}
-
+/// The verdict line `isolated::parse_verdict` reads back.
 fn report(knobs: &Knobs, run: &Run, wall: Instant) -> ExitCode {
+    let virtual_s = run.virtual_time.as_secs_f64();
     match &run.failure {
         None => {
             println!(
-                "PASS seed={}: {:.1}s virtual in {:.1}s",
+                "PASS seed={} ({virtual_s:.1}s virtual): in {:.1}s wall",
                 knobs.seed,
-                run.virtual_time.as_secs_f64(),
                 wall.elapsed().as_secs_f64()
             );
             ExitCode::SUCCESS
         }
         Some(failure) => {
             println!(
-                "FAIL seed={}: {failure} — reproduce: {}",
+                "FAIL seed={} ({virtual_s:.1}s virtual): {failure} — reproduce: {}",
                 knobs.seed,
-                reproduce(knobs)
+                reproduce::command(knobs)
             );
             ExitCode::FAILURE
         }
@@ -154,12 +61,18 @@ fn replay(path: &str) -> ExitCode {
         return ExitCode::from(2);
     };
     let mut knobs = Knobs::from_seed(seed);
-    if let Some(jobs) = header["config"]["jobs"].as_u64() {
-        knobs.jobs = jobs;
+    for key in SETTABLE {
+        let value = spelled(&header["config"][key]);
+        if value != setting(&knobs, key) {
+            let _ = set(&mut knobs, key, &value);
+        }
     }
     if let Some(faults) = header["config"]["faults"].as_array() {
         let listed: Vec<&str> = faults.iter().filter_map(|f| f.as_str()).collect();
         knobs.faults = parse_faults(&listed.join(",")).unwrap_or(knobs.faults);
+    }
+    if let Some(bug) = header["config"]["planted"].as_str() {
+        knobs.bugs = PlantedBugs::parse(bug).unwrap_or_default();
     }
     println!("{knobs}");
     let run = run_knobs(knobs);
@@ -185,52 +98,91 @@ fn replay(path: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Greedily removes faults and halves the workload while the same
-/// invariant still fails; prints the smallest reproducer found.
-fn shrink(mut knobs: Knobs) -> ExitCode {
-    let Some(failure) = run_knobs(knobs.clone()).failure else {
-        println!("seed {} passes: nothing to shrink", knobs.seed);
+fn shrink(runner: &Runner, knobs: Knobs) -> ExitCode {
+    let seed = knobs.seed;
+    let Some((failure, smallest)) = shrink_knobs(runner, knobs) else {
+        println!("seed {seed} passes: nothing to shrink");
         return ExitCode::FAILURE;
     };
-    let invariant = failure.split(':').next().unwrap_or_default().to_string();
-    println!("shrinking: {failure}");
-    let still_fails = |k: &Knobs| {
-        run_knobs(k.clone())
-            .failure
-            .is_some_and(|f| f.split(':').next() == Some(invariant.as_str()))
-    };
-    loop {
-        let mut smaller = None;
-        for i in 0..knobs.faults.len() {
-            let mut candidate = knobs.clone();
-            candidate.faults.remove(i);
-            if still_fails(&candidate) {
-                smaller = Some(candidate);
-                break;
-            }
-        }
-        if smaller.is_none() && knobs.jobs > 1 {
-            let mut candidate = knobs.clone();
-            candidate.jobs /= 2;
-            smaller = still_fails(&candidate).then_some(candidate);
-        }
-        match smaller {
-            Some(k) => knobs = k,
-            None => break,
-        }
-    }
-    println!("smallest: {knobs}");
-    println!("reproduce: {}", reproduce(&knobs));
+    println!("smallest failure: {failure}");
+    println!("smallest: {smallest}");
+    println!("reproduce: {}", reproduce::command(&smallest));
     ExitCode::SUCCESS
 }
 
+/// Runs seeds `from..to`, `jobs` child processes at a time, and prints
+/// the failures in seed order and a summary.
+fn swarm(runner: &Runner, from: u64, to: u64, jobs: usize) -> ExitCode {
+    let wall = Instant::now();
+    let next = AtomicU64::new(from);
+    let verdicts: Mutex<Vec<(u64, Verdict)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let seed = next.fetch_add(1, Ordering::SeqCst);
+                    if seed >= to {
+                        break;
+                    }
+                    let verdict = runner.run(&Knobs::from_seed(seed));
+                    if let Ok(mut all) = verdicts.lock() {
+                        all.push((seed, verdict));
+                    }
+                }
+            });
+        }
+    });
+    let mut verdicts = verdicts.into_inner().unwrap_or_default();
+    verdicts.sort_by_key(|(seed, _)| *seed);
+    let simulated: Duration = verdicts.iter().map(|(_, v)| v.virtual_time).sum();
+    let mut failed = 0;
+    for (seed, verdict) in &verdicts {
+        if let Some(failure) = &verdict.failure {
+            failed += 1;
+            println!(
+                "FAIL seed={seed}: {failure} — reproduce: {}",
+                reproduce::command(&Knobs::from_seed(*seed))
+            );
+        }
+    }
+    let elapsed = wall.elapsed().as_secs_f64();
+    #[allow(clippy::cast_precision_loss)]
+    let per_minute = verdicts.len() as f64 * 60.0 / elapsed.max(1e-9);
+    println!(
+        "swarm: {} seeds, {:.0}s virtual in {elapsed:.1}s wall ({:.0}x real time, {per_minute:.0} seeds/min, {jobs} at a time)",
+        verdicts.len(),
+        simulated.as_secs_f64(),
+        simulated.as_secs_f64() / elapsed.max(1e-9),
+    );
+    println!("{} passed, {failed} failed", verdicts.len() - failed);
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 pub fn main() -> ExitCode {
+    // The nodes' own logs, for reading a failure: DROVER_SIM_LOG=info.
+    if let Ok(filter) = std::env::var("DROVER_SIM_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| {
         args.iter()
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
             .cloned()
+    };
+    let runner = match Runner::current() {
+        Ok(runner) => runner,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
     };
     match args.first().map(String::as_str) {
         Some("run") => {
@@ -255,7 +207,7 @@ pub fn main() -> ExitCode {
             None => usage(),
         },
         Some("shrink") => match knobs_from(&flag) {
-            Ok(knobs) => shrink(knobs),
+            Ok(knobs) => shrink(&runner, knobs),
             Err(e) => {
                 eprintln!("{e}");
                 usage()
@@ -268,37 +220,12 @@ pub fn main() -> ExitCode {
             }) else {
                 return usage();
             };
-            let wall = Instant::now();
-            let mut simulated = Duration::ZERO;
-            let mut failures = Vec::new();
-            for seed in from..to {
-                let run = run_seed(seed);
-                simulated += run.virtual_time;
-                if let Some(failure) = run.failure {
-                    println!(
-                        "FAIL seed={seed}: {failure} — reproduce: {}",
-                        reproduce(&run.knobs)
-                    );
-                    failures.push(seed);
-                }
-            }
-            let total = to.saturating_sub(from);
-            println!(
-                "swarm: {:.0}s virtual in {:.1}s wall ({:.0}x)",
-                simulated.as_secs_f64(),
-                wall.elapsed().as_secs_f64(),
-                simulated.as_secs_f64() / wall.elapsed().as_secs_f64().max(1e-9)
-            );
-            println!(
-                "{} passed, {} failed",
-                total - failures.len() as u64,
-                failures.len()
-            );
-            if failures.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+            let jobs = match flag("--jobs").map(|j| j.parse::<usize>()) {
+                None => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                Some(Ok(jobs)) if jobs > 0 => jobs,
+                Some(_) => return usage(),
+            };
+            swarm(&runner, from, to, jobs)
         }
         _ => usage(),
     }

@@ -22,6 +22,10 @@ impl Draw {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
+
+    fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,46 +35,102 @@ pub enum FaultKind {
     Crash,
     /// Cut off both ways until its next partition event or the phase's end.
     Partition,
+    /// One way: the node sends but hears nothing (a half-broken link).
+    Deafen,
+    /// The process stops being scheduled (a long GC pause, SIGSTOP, a VM
+    /// migration), then carries on as if nothing happened.
+    Pause,
+    /// A whole region cut off from the rest, both ways (target: region).
+    Region,
 }
 
-/// One scheduled fault: `crash@1200:n2` is a crash of node 2 at 1.2 s.
+impl FaultKind {
+    const ALL: [(Self, &'static str); 5] = [
+        (Self::Crash, "crash"),
+        (Self::Partition, "partition"),
+        (Self::Deafen, "deafen"),
+        (Self::Pause, "pause"),
+        (Self::Region, "region"),
+    ];
+
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("?", |(_, n)| n)
+    }
+
+    /// Region faults name a region (`r1`), the others a node (`n2`).
+    fn target_prefix(self) -> char {
+        if self == Self::Region { 'r' } else { 'n' }
+    }
+}
+
+/// One scheduled fault: `crash@1200:n2` is a crash of node 2 at 1.2 s;
+/// the same fault on the same target again ends it (restart, heal, resume).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Fault {
     pub at_ms: u64,
     pub kind: FaultKind,
-    pub node: u64,
+    /// A node id, or a region index for region faults.
+    pub target: u64,
 }
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.kind {
-            FaultKind::Crash => "crash",
-            FaultKind::Partition => "partition",
-        };
-        write!(f, "{kind}@{}:n{}", self.at_ms, self.node)
+        write!(
+            f,
+            "{}@{}:{}{}",
+            self.kind.name(),
+            self.at_ms,
+            self.kind.target_prefix(),
+            self.target
+        )
     }
 }
 
-/// Parses a comma-separated schedule like `crash@1200:n2,partition@3000:n1`.
+/// Parses a comma-separated schedule like `crash@1200:n2,region@3000:r1`.
 pub fn parse_faults(text: &str) -> Result<Vec<Fault>, String> {
     let mut faults = Vec::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let bad = || format!("{item:?} is not a fault like \"crash@1200:n2\"");
-        let (kind, rest) = item.split_once('@').ok_or_else(bad)?;
-        let (at, node) = rest.split_once(":n").ok_or_else(bad)?;
-        let kind = match kind {
-            "crash" => FaultKind::Crash,
-            "partition" => FaultKind::Partition,
-            _ => return Err(bad()),
+        let bad = || {
+            let kinds: Vec<&str> = FaultKind::ALL.iter().map(|(_, n)| *n).collect();
+            format!(
+                "{item:?} is not a fault like \"crash@1200:n2\" or \"region@3000:r1\" (kinds: {})",
+                kinds.join(", ")
+            )
         };
+        let (name, rest) = item.split_once('@').ok_or_else(bad)?;
+        let (at, target) = rest.split_once(':').ok_or_else(bad)?;
+        let kind = FaultKind::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(k, _)| *k)
+            .ok_or_else(bad)?;
+        let target = target
+            .strip_prefix(kind.target_prefix())
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(bad)?;
         faults.push(Fault {
             at_ms: at.parse().map_err(|_| bad())?,
             kind,
-            node: node.parse().map_err(|_| bad())?,
+            target,
         });
     }
     faults.sort_unstable();
     Ok(faults)
+}
+
+/// What a service replica and the system job's task ask for.
+pub const SERVICE_CPU_MILLIS: u64 = 250;
+pub const SYSTEM_CPU_MILLIS: u64 = 100;
+
+/// Network conditions during the safety phase: latency per message and
+/// message loss (a lost message is resent, as TCP does, so loss is delay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Weather {
+    pub latency_ms: (u64, u64),
+    pub loss_per_mille: u64,
 }
 
 /// Bugs the simulator's own tests plant, to prove the invariants bite.
@@ -78,13 +138,89 @@ pub fn parse_faults(text: &str) -> Result<Vec<Fault>, String> {
 pub struct PlantedBugs {
     /// The disk claims fsync without doing it.
     pub lying_fsync: bool,
+    /// Nodes carry the core's planted bugs (`drover_core::planted`).
+    pub core: Option<drover_core::planted::Bug>,
+}
+
+impl PlantedBugs {
+    pub const NAMES: [&'static str; 5] = [
+        "lying-fsync",
+        "ack-before-commit",
+        "skip-capacity-check",
+        "ignore-constraints",
+        "unpaced-liveness",
+    ];
+
+    pub fn parse(name: &str) -> Result<Self, String> {
+        use drover_core::planted::Bug;
+        let core = match name {
+            "lying-fsync" => {
+                return Ok(Self {
+                    lying_fsync: true,
+                    core: None,
+                });
+            }
+            "ack-before-commit" => Bug::AckBeforeCommit,
+            "skip-capacity-check" => Bug::SkipCapacityCheck,
+            "ignore-constraints" => Bug::IgnoreConstraints,
+            "unpaced-liveness" => Bug::UnpacedLiveness,
+            other => {
+                return Err(format!(
+                    "unknown planted bug {other:?}; known: {}",
+                    Self::NAMES.join(", ")
+                ));
+            }
+        };
+        Ok(Self {
+            lying_fsync: false,
+            core: Some(core),
+        })
+    }
+
+    pub fn name(&self) -> Option<&'static str> {
+        use drover_core::planted::Bug;
+        if self.lying_fsync {
+            return Some("lying-fsync");
+        }
+        self.core.map(|bug| match bug {
+            Bug::AckBeforeCommit => "ack-before-commit",
+            Bug::SkipCapacityCheck => "skip-capacity-check",
+            Bug::IgnoreConstraints => "ignore-constraints",
+            Bug::UnpacedLiveness => "unpaced-liveness",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Knobs {
     pub seed: u64,
+    /// Raft voters, ids 1..=control_nodes.
     pub control_nodes: u64,
+    /// Whether the voters also run work (`hybrid`) or only control.
+    pub control_runs_work: bool,
+    /// Worker-only nodes, after the voters.
+    pub workers: u64,
+    /// Node `i` is in region `(i - 1) % regions`.
+    pub regions: u64,
+    /// Batch jobs, submitted over the safety phase — evenly spaced, or in
+    /// one burst per client.
     pub jobs: u64,
+    pub burst: bool,
+    /// What each batch job asks for, and how long it runs.
+    pub batch_cpu_millis: u64,
+    pub batch_run_ms: u64,
+    /// Services of `replicas` each; the first is pinned to one region when
+    /// there are several.
+    pub services: u64,
+    pub replicas: u64,
+    pub system_job: bool,
+    /// Clients submitting concurrently.
+    pub clients: u64,
+    /// When the last service is stopped, if it is.
+    pub stop_service_at_ms: Option<u64>,
+    /// When a node that runs work is drained, and which.
+    pub drain: Option<(u64, u64)>,
+    pub weather: Option<Weather>,
     /// The fault schedule of the safety phase, in time order.
     pub faults: Vec<Fault>,
     /// Virtual seconds of faults before everything is healed.
@@ -97,73 +233,208 @@ pub struct Knobs {
 impl Knobs {
     pub fn from_seed(seed: u64) -> Self {
         let mut draw = Draw(seed);
-        let control_nodes = if draw.below(2) == 0 { 3 } else { 5 };
-        // Swarm: each fault kind is off in about a third of the runs.
-        let crashes = if draw.below(3) == 0 {
-            0
-        } else {
-            1 + draw.below(4)
+        let control_nodes = if draw.one_in(2) { 3 } else { 5 };
+        let workers = match draw.below(8) {
+            0..=2 => 0,
+            3..=6 => 1 + draw.below(8),
+            _ => 10 + draw.below(41),
         };
-        let partitions = if draw.below(3) == 0 {
-            0
-        } else {
-            1 + draw.below(4)
-        };
-        let jobs = 5 + draw.below(20);
+        let control_runs_work = workers == 0 || !draw.one_in(3);
+        let regions = 1 + draw.below(4);
+        let nodes = control_nodes + workers;
         let safety_phase_s = 30;
+        let phase_ms = safety_phase_s * 1000;
+        let jobs = 5 + draw.below(20);
+        let burst = draw.one_in(2);
+        let batch_cpu_millis = 100 * (1 + draw.below(30));
+        let batch_run_ms = 300 + draw.below(8000);
+        let services = draw.below(3);
+        let replicas = 1 + draw.below(4);
+        let system_job = draw.one_in(3);
+        let clients = 1 + draw.below(3);
+        let stop_service_at_ms =
+            (services > 0 && draw.one_in(3)).then(|| 1000 + draw.below(phase_ms - 1000));
+        let first_worker = if control_runs_work {
+            1
+        } else {
+            control_nodes + 1
+        };
+        let drain_at = 1000 + draw.below(phase_ms - 1000);
+        let drain_target = first_worker + draw.below(nodes - first_worker + 1);
+        let drain = draw.one_in(4).then_some((drain_at, drain_target));
+        let weather = draw.one_in(3).then(|| {
+            let low = 1 + draw.below(20);
+            Weather {
+                latency_ms: (low, low + 1 + draw.below(200)),
+                loss_per_mille: draw.below(100),
+            }
+        });
+        // Swarm: each fault kind is off in a good share of the runs.
         let mut faults = Vec::new();
-        for (kind, count) in [
-            (FaultKind::Crash, crashes),
-            (FaultKind::Partition, partitions),
+        for (kind, off_one_in) in [
+            (FaultKind::Crash, 3),
+            (FaultKind::Partition, 3),
+            (FaultKind::Deafen, 2),
+            (FaultKind::Pause, 2),
+            (FaultKind::Region, 2),
         ] {
-            for _ in 0..count {
+            if draw.one_in(off_one_in) {
+                continue;
+            }
+            for _ in 0..=draw.below(4) {
+                // Crashes favour the voters: theirs are the disks that
+                // hold the log.
+                let target = match kind {
+                    FaultKind::Region => draw.below(regions),
+                    FaultKind::Crash if !draw.one_in(3) => 1 + draw.below(control_nodes),
+                    _ => 1 + draw.below(nodes),
+                };
                 faults.push(Fault {
-                    at_ms: 1000 + draw.below(safety_phase_s * 1000 - 1000),
+                    at_ms: 1000 + draw.below(phase_ms - 1000),
                     kind,
-                    node: 1 + draw.below(control_nodes),
+                    target,
                 });
             }
         }
         faults.sort_unstable();
-        Self {
+        let mut knobs = Self {
             seed,
             control_nodes,
+            control_runs_work,
+            workers,
+            regions,
             jobs,
+            burst,
+            batch_cpu_millis,
+            batch_run_ms,
+            services,
+            replicas,
+            system_job,
+            clients,
+            stop_service_at_ms,
+            drain,
+            weather,
             faults,
             safety_phase_s,
             liveness_bound_s: 60,
             bugs: PlantedBugs::default(),
+        };
+        knobs.keep_feasible();
+        knobs
+    }
+
+    /// Trims the drawn workload to what a healthy cluster can finish
+    /// within the liveness bound, so that a failure means a bug, not an
+    /// impossible ask: batch jobs fit a node beside the long-running
+    /// work, and run in a third of the bound at full use; a drain never
+    /// takes the last node a job could use.
+    fn keep_feasible(&mut self) {
+        // Every long-running allocation might land on the same node.
+        let reserved_millis =
+            self.services * self.replicas * SERVICE_CPU_MILLIS + SYSTEM_CPU_MILLIS;
+        let work_nodes: Vec<u64> = (1..=self.nodes()).filter(|n| self.runs_work(*n)).collect();
+        let rooms: Vec<u64> = work_nodes
+            .iter()
+            .map(|n| self.cpu_millis(*n).saturating_sub(reserved_millis))
+            .collect();
+        let smallest = rooms.iter().copied().min().unwrap_or(0);
+        self.batch_cpu_millis = self.batch_cpu_millis.clamp(100, smallest.max(100));
+        let slots: u64 = rooms
+            .iter()
+            .map(|room| room / self.batch_cpu_millis)
+            .sum::<u64>()
+            .max(1);
+        let waves = self.jobs.div_ceil(slots);
+        let budget_ms = self.liveness_bound_s * 1000 / 3;
+        self.batch_run_ms = self.batch_run_ms.min((budget_ms / waves).max(300));
+        if let Some((_, drained)) = self.drain {
+            let pinned = self.services > 0 && self.regions > 1;
+            let others: Vec<u64> = work_nodes.into_iter().filter(|n| *n != drained).collect();
+            let pinned_kept = !pinned
+                || others
+                    .iter()
+                    .any(|n| self.region_of(*n) == self.pinned_region());
+            if others.is_empty() || !pinned_kept {
+                self.drain = None;
+            }
         }
+    }
+
+    pub fn cpu_millis(&self, node: u64) -> u64 {
+        if node > self.control_nodes {
+            4000
+        } else {
+            8000
+        }
+    }
+
+    pub fn nodes(&self) -> u64 {
+        self.control_nodes + self.workers
+    }
+
+    pub fn region_of(&self, node: u64) -> u64 {
+        (node - 1) % self.regions
+    }
+
+    pub fn runs_work(&self, node: u64) -> bool {
+        node > self.control_nodes || self.control_runs_work
+    }
+
+    /// The region a pinned service asks for: one where work can run.
+    pub fn pinned_region(&self) -> u64 {
+        let first = (1..=self.nodes()).find(|n| self.runs_work(*n)).unwrap_or(1);
+        self.region_of(first)
     }
 
     pub fn to_json(&self) -> Value {
         json!({
             "control_nodes": self.control_nodes,
+            "control_runs_work": self.control_runs_work,
+            "workers": self.workers,
+            "regions": self.regions,
             "jobs": self.jobs,
+            "burst": self.burst,
+            "batch_cpu_millis": self.batch_cpu_millis,
+            "batch_run_ms": self.batch_run_ms,
+            "services": self.services,
+            "replicas": self.replicas,
+            "system_job": self.system_job,
+            "clients": self.clients,
+            "stop_service_at_ms": self.stop_service_at_ms,
+            "drain": self.drain.map(|(at, node)| format!("n{node}@{at}")),
+            "weather": self.weather.map(|w| format!(
+                "latency {}-{}ms, loss {}/1000", w.latency_ms.0, w.latency_ms.1, w.loss_per_mille
+            )),
             "faults": self.faults.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "safety_phase_s": self.safety_phase_s,
             "liveness_bound_s": self.liveness_bound_s,
+            "planted": self.bugs.name(),
         })
     }
 }
 
 impl fmt::Display for Knobs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let faults: Vec<String> = self.faults.iter().map(ToString::to_string).collect();
-        write!(
-            f,
-            "SEED={} control_nodes={} jobs={} faults={} safety_phase_s={} liveness_bound_s={}",
-            self.seed,
-            self.control_nodes,
-            self.jobs,
-            if faults.is_empty() {
-                "none".into()
-            } else {
-                faults.join(",")
-            },
-            self.safety_phase_s,
-            self.liveness_bound_s
-        )
+        let Value::Object(fields) = self.to_json() else {
+            return Ok(());
+        };
+        write!(f, "SEED={}", self.seed)?;
+        for (key, value) in fields {
+            match value {
+                Value::Null => {}
+                Value::Array(items) if items.is_empty() => write!(f, " {key}=none")?,
+                Value::Array(items) => {
+                    let items: Vec<String> = items
+                        .iter()
+                        .map(|i| i.as_str().unwrap_or("").to_string())
+                        .collect();
+                    write!(f, " {key}={}", items.join(","))?;
+                }
+                Value::String(text) => write!(f, " {key}=\"{text}\"")?,
+                other => write!(f, " {key}={other}")?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -178,13 +449,27 @@ mod tests {
             .map(|s| Knobs::from_seed(s).to_json().to_string())
             .collect();
         assert!(distinct.len() > 20, "seeds vary the knobs");
-        let crashless = (0..200).any(|s| {
-            Knobs::from_seed(s)
-                .faults
-                .iter()
-                .all(|f| f.kind != FaultKind::Crash)
-        });
-        assert!(crashless, "swarm: some runs without crashes");
+        let knobs: Vec<Knobs> = (0..300).map(Knobs::from_seed).collect();
+        for kind in FaultKind::ALL.map(|(k, _)| k) {
+            assert!(
+                knobs
+                    .iter()
+                    .any(|k| k.faults.iter().all(|f| f.kind != kind)),
+                "swarm: some runs without {kind:?}"
+            );
+            assert!(
+                knobs
+                    .iter()
+                    .any(|k| k.faults.iter().any(|f| f.kind == kind)),
+                "some runs with {kind:?}"
+            );
+        }
+        assert!(
+            knobs.iter().any(|k| k.workers >= 40),
+            "large clusters drawn"
+        );
+        assert!(knobs.iter().any(|k| k.regions == 4));
+        assert!(knobs.iter().any(|k| !k.control_runs_work));
     }
 
     #[test]
@@ -195,5 +480,28 @@ mod tests {
             assert_eq!(parse_faults(&text.join(",")), Ok(knobs.faults));
         }
         assert!(parse_faults("explode@1:n1").is_err());
+        assert!(
+            parse_faults("region@1:n1").is_err(),
+            "regions are named r<k>"
+        );
+    }
+
+    #[test]
+    fn targets_exist() {
+        for seed in 0..200 {
+            let k = Knobs::from_seed(seed);
+            for fault in &k.faults {
+                match fault.kind {
+                    FaultKind::Region => assert!(fault.target < k.regions),
+                    _ => assert!((1..=k.nodes()).contains(&fault.target)),
+                }
+            }
+            if let Some((_, node)) = k.drain {
+                assert!(
+                    k.runs_work(node),
+                    "seed {seed} drains a node that runs no work"
+                );
+            }
+        }
     }
 }

@@ -9,8 +9,14 @@ pub mod cli;
 pub mod cluster;
 pub mod executor;
 pub mod invariants;
+pub mod isolated;
 pub mod knobs;
+pub mod reproduce;
+#[cfg(madsim)]
+pub mod run;
 #[cfg(madsim)]
 pub mod scenario;
+#[cfg(madsim)]
+pub mod shrink;
 #[cfg(madsim)]
 pub mod trace;

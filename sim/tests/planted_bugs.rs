@@ -1,39 +1,109 @@
-//! Proof that the simulator bites: with a bug planted, some seed in a
-//! small block must fail an invariant; without it, the same block passes.
+//! Proof that the simulator bites: with a bug planted, a seed in a small
+//! block must fail the invariant meant to catch it, and shrinking must
+//! keep that failure; without bugs, the same block passes. Each seed runs
+//! in its own process, as the swarm runs them.
 
 #![cfg(madsim)]
 
-use drover_sim::cli::run_knobs;
-use drover_sim::knobs::Knobs;
+use drover_sim::isolated::Runner;
+use drover_sim::knobs::{Knobs, PlantedBugs};
+use drover_sim::shrink::shrink_knobs;
 
 const SEEDS: std::ops::Range<u64> = 0..40;
 
-fn failures(lying_fsync: bool) -> Vec<(u64, String)> {
+fn runner() -> Runner {
+    Runner::with_binary(env!("CARGO_BIN_EXE_drover-sim"))
+}
+
+fn planted(seed: u64, bug: &str) -> Knobs {
+    let mut knobs = Knobs::from_seed(seed);
+    knobs.bugs = PlantedBugs::parse(bug).unwrap();
+    knobs
+}
+
+/// The first seed in `SEEDS` that fails with `bug` planted, and how.
+fn first_caught(bug: &str) -> (u64, String) {
+    let runner = runner();
     SEEDS
-        .filter_map(|seed| {
-            let mut knobs = Knobs::from_seed(seed);
-            knobs.bugs.lying_fsync = lying_fsync;
-            run_knobs(knobs).failure.map(|f| (seed, f))
-        })
-        .collect()
+        .into_iter()
+        .find_map(|seed| runner.run(&planted(seed, bug)).failure.map(|f| (seed, f)))
+        .unwrap_or_else(|| panic!("no seed in {SEEDS:?} noticed {bug}"))
+}
+
+fn caught_by(bug: &str, invariants: &[&str]) {
+    let (seed, failure) = first_caught(bug);
+    eprintln!("{bug}: caught by seed {seed}: {failure}");
+    assert!(
+        invariants.iter().any(|i| failure.starts_with(i)),
+        "{bug} should fail one of {invariants:?}, seed {seed} failed: {failure}"
+    );
 }
 
 #[test]
 fn a_disk_that_lies_about_fsync_is_caught_within_40_seeds() {
-    let caught = failures(true);
-    assert!(
-        !caught.is_empty(),
-        "no seed in {SEEDS:?} noticed a disk that never fsyncs"
-    );
-    eprintln!(
-        "caught by {} of {} seeds, first: {:?}",
-        caught.len(),
-        SEEDS.end,
-        caught[0]
+    // Lost writes show as replicas that disagree, a lost acknowledgement,
+    // or Raft itself refusing a log that went backwards.
+    caught_by(
+        "lying-fsync",
+        &[
+            "replica digests agree",
+            "no acknowledged submission lost",
+            "a node panicked",
+        ],
     );
 }
 
 #[test]
-fn the_same_seeds_pass_on_an_honest_disk() {
-    assert_eq!(failures(false), Vec::<(u64, String)>::new());
+fn acknowledging_before_commit_is_caught_within_40_seeds() {
+    caught_by("ack-before-commit", &["no acknowledged submission lost"]);
+}
+
+#[test]
+fn skipping_the_capacity_check_is_caught_within_40_seeds() {
+    caught_by("skip-capacity-check", &["no node over capacity"]);
+}
+
+#[test]
+fn ignoring_constraints_is_caught_within_40_seeds() {
+    caught_by("ignore-constraints", &["placements satisfy constraints"]);
+}
+
+#[test]
+fn unpaced_liveness_decisions_are_caught_within_40_seeds() {
+    caught_by("unpaced-liveness", &["no mass eviction"]);
+}
+
+#[test]
+fn shrinking_keeps_the_failure_and_drops_what_does_not_matter() {
+    let (seed, _) = first_caught("unpaced-liveness");
+    let original = planted(seed, "unpaced-liveness");
+    let (failure, smallest) = shrink_knobs(&runner(), original.clone()).expect("it fails");
+    assert!(failure.starts_with("no mass eviction"), "{failure}");
+    assert!(
+        smallest.faults.len() < original.faults.len()
+            || smallest.jobs < original.jobs
+            || smallest.workers < original.workers
+            || smallest.services < original.services,
+        "nothing was removed from {original}"
+    );
+    let again = runner().run(&smallest);
+    assert_eq!(
+        again.failure,
+        Some(failure),
+        "the reproducer fails the same way"
+    );
+}
+
+#[test]
+fn the_same_seeds_pass_without_bugs() {
+    let runner = runner();
+    let failures: Vec<(u64, String)> = SEEDS
+        .filter_map(|seed| {
+            runner
+                .run(&Knobs::from_seed(seed))
+                .failure
+                .map(|f| (seed, f))
+        })
+        .collect();
+    assert_eq!(failures, Vec::<(u64, String)>::new());
 }

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use super::{Leadership, ReconcileConfig, Reconciliation, Withheld};
 use crate::node::{Node, NodeStatus};
+use crate::planted::{self, Bug};
 use crate::state::ClusterState;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -97,7 +98,10 @@ pub(super) fn decide(
         region
             .candidates
             .sort_by_key(|(silent_since, node, _)| (*silent_since, &node.id));
-        let verdict = if now_ms < grace_ends {
+        let unpaced = planted::active(Bug::UnpacedLiveness);
+        let verdict = if unpaced {
+            Ok(())
+        } else if now_ms < grace_ends {
             out.wake_at(grace_ends);
             Err(Withheld::LeaderGrace)
         } else if cluster_unreachable {
@@ -107,7 +111,7 @@ pub(super) fn decide(
         };
         for (i, (silent_since, node, transition)) in region.candidates.iter().enumerate() {
             match verdict {
-                Ok(()) if i == 0 => {
+                Ok(()) if i == 0 || unpaced => {
                     let mark = (node.id.clone(), *silent_since);
                     match transition {
                         Transition::Disconnect => out.mark_disconnected.push(mark),

@@ -8,6 +8,7 @@ use regex::Regex;
 use super::metrics::Rejection;
 use crate::job::{Attribute, ConstraintOp, JobSpec};
 use crate::node::{Node, NodeStatus};
+use crate::planted::{self, Bug};
 use crate::resources::Resources;
 use crate::state::DriverSet;
 use crate::version::{Version, VersionReq};
@@ -125,6 +126,9 @@ impl<'j> Checker<'j> {
     }
 
     pub fn constraint_check(&self, node: &Node) -> Result<(), Rejection> {
+        if planted::active(Bug::IgnoreConstraints) {
+            return Ok(());
+        }
         for (i, (attribute, compiled)) in self.constraints.iter().enumerate() {
             if !compiled.holds(&attribute_values(node, attribute)) {
                 return Err(Rejection::Constraint(u16::try_from(i).unwrap_or(u16::MAX)));
@@ -142,7 +146,9 @@ impl<'j> Checker<'j> {
 
     pub fn fit_check(&self, free: Resources) -> Result<(), Rejection> {
         let need = self.job.task.resources;
-        if need.cpu_millis > free.cpu_millis {
+        if planted::active(Bug::SkipCapacityCheck) {
+            Ok(())
+        } else if need.cpu_millis > free.cpu_millis {
             Err(Rejection::Cpu)
         } else if need.memory_mb > free.memory_mb {
             Err(Rejection::Memory)

@@ -2,16 +2,24 @@
 //! source. A violation names the invariant and what was seen.
 
 mod acknowledged;
+mod capacity;
+mod constraints;
 mod convergence;
+mod mass_eviction;
 mod one_leader;
 mod replica_digests;
+mod services;
 
 use std::fmt;
 
 pub use acknowledged::no_acknowledged_submission_lost;
+pub use capacity::no_node_over_capacity;
+pub use constraints::placements_in_region;
 pub use convergence::every_batch_job_finishes;
+pub use mass_eviction::liveness_decisions_paced;
 pub use one_leader::OneLeaderPerTerm;
 pub use replica_digests::ReplicaDigests;
+pub use services::service_has_its_replicas;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {

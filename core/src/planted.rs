@@ -1,0 +1,60 @@
+//! Bugs the simulator plants on purpose, to prove that its invariants
+//! catch them. Only a simulator build (`--cfg madsim`) can switch one on;
+//! in every other build `active` is constant `false` and the checks that
+//! ask it compile away.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bug {
+    /// The API answers a submission before it has committed.
+    AckBeforeCommit,
+    /// Neither the scheduler nor `apply` checks free capacity.
+    SkipCapacityCheck,
+    /// The scheduler ignores job constraints.
+    IgnoreConstraints,
+    /// Liveness decisions are neither paced, nor suspended under mass
+    /// unreachability, nor held after a leader change.
+    UnpacedLiveness,
+}
+
+#[cfg(madsim)]
+mod switch {
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    use super::Bug;
+
+    /// One simulation runs at a time in a process, and every node of it
+    /// carries the same bug: a process-wide switch is what is wanted.
+    static ACTIVE: AtomicU8 = AtomicU8::new(0);
+
+    fn code(bug: Bug) -> u8 {
+        match bug {
+            Bug::AckBeforeCommit => 1,
+            Bug::SkipCapacityCheck => 2,
+            Bug::IgnoreConstraints => 3,
+            Bug::UnpacedLiveness => 4,
+        }
+    }
+
+    pub fn plant(bug: Option<Bug>) {
+        ACTIVE.store(bug.map_or(0, code), Ordering::SeqCst);
+    }
+
+    pub fn active(bug: Bug) -> bool {
+        ACTIVE.load(Ordering::SeqCst) == code(bug)
+    }
+}
+
+/// Switches `bug` on (or every bug off) for the simulations that follow.
+#[cfg(madsim)]
+pub use switch::plant;
+
+#[cfg(madsim)]
+pub fn active(bug: Bug) -> bool {
+    switch::active(bug)
+}
+
+#[cfg(not(madsim))]
+#[inline]
+pub const fn active(_bug: Bug) -> bool {
+    false
+}
