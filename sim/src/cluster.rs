@@ -72,6 +72,7 @@ impl SimCluster {
     /// The topology the knobs describe: voters first (hybrid, or control
     /// only), then worker-only nodes; node `i` in region `(i-1) % regions`.
     pub fn start_with(knobs: &Knobs) -> Self {
+        drover_node::time::skew::clear();
         let peers: Vec<Peer> = (1..=knobs.control_nodes)
             .map(|id| Peer {
                 id,
@@ -93,7 +94,12 @@ impl SimCluster {
                 };
                 Self::node(&shape, &peers, knobs.bugs.lying_fsync)
             })
-            .collect();
+            .collect::<Vec<SimNode>>();
+        for (id, skew_ms) in &knobs.clock_skew_ms {
+            if let Some(node) = nodes.iter().find(|n| n.id == *id) {
+                drover_node::time::skew::set(node.handle.id(), *skew_ms);
+            }
+        }
         Self { nodes }
     }
 

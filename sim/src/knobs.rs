@@ -221,6 +221,8 @@ pub struct Knobs {
     /// When a node that runs work is drained, and which.
     pub drain: Option<(u64, u64)>,
     pub weather: Option<Weather>,
+    /// Machines whose wall clock runs ahead (+) or behind (-), in ms.
+    pub clock_skew_ms: Vec<(u64, i64)>,
     /// The fault schedule of the safety phase, in time order.
     pub faults: Vec<Fault>,
     /// Virtual seconds of faults before everything is healed.
@@ -269,6 +271,18 @@ impl Knobs {
                 loss_per_mille: draw.below(100),
             }
         });
+        let clock_skew_ms: Vec<(u64, i64)> = if draw.one_in(3) {
+            let mut skews = Vec::new();
+            for node in 1..=nodes {
+                let skew_ms = i64::try_from(draw.below(10_001)).unwrap_or(0) - 5_000;
+                if draw.one_in(2) {
+                    skews.push((node, skew_ms));
+                }
+            }
+            skews
+        } else {
+            Vec::new()
+        };
         // Swarm: each fault kind is off in a good share of the runs.
         let mut faults = Vec::new();
         for (kind, off_one_in) in [
@@ -314,6 +328,7 @@ impl Knobs {
             stop_service_at_ms,
             drain,
             weather,
+            clock_skew_ms,
             faults,
             safety_phase_s,
             liveness_bound_s: 60,
@@ -405,6 +420,13 @@ impl Knobs {
             "weather": self.weather.map(|w| format!(
                 "latency {}-{}ms, loss {}/1000", w.latency_ms.0, w.latency_ms.1, w.loss_per_mille
             )),
+            "clock_skew": (!self.clock_skew_ms.is_empty()).then(|| {
+                self.clock_skew_ms
+                    .iter()
+                    .map(|(node, skew)| format!("n{node}:{skew:+}ms"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
             "faults": self.faults.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "safety_phase_s": self.safety_phase_s,
             "liveness_bound_s": self.liveness_bound_s,

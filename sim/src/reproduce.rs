@@ -5,7 +5,7 @@ use crate::knobs::{Knobs, PlantedBugs, parse_faults};
 
 /// Knobs a reproducer may set away from the seed's (shrinking changes
 /// these): `--set workers=2,services=0,weather=none`.
-pub const SETTABLE: [&str; 8] = [
+pub const SETTABLE: [&str; 9] = [
     "jobs",
     "workers",
     "services",
@@ -14,6 +14,7 @@ pub const SETTABLE: [&str; 8] = [
     "weather",
     "drain",
     "stop_service_at_ms",
+    "clock_skew",
 ];
 
 /// A knob's value as `--set` spells it.
@@ -51,6 +52,7 @@ pub fn set(knobs: &mut Knobs, key: &str, value: &str) -> Result<(), String> {
         "weather" => removed().map(|()| knobs.weather = None)?,
         "drain" => removed().map(|()| knobs.drain = None)?,
         "stop_service_at_ms" => removed().map(|()| knobs.stop_service_at_ms = None)?,
+        "clock_skew" => removed().map(|()| knobs.clock_skew_ms.clear())?,
         _ => return Err(format!("--set {key}: can set {}", SETTABLE.join(", "))),
     }
     Ok(())

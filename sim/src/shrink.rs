@@ -21,6 +21,7 @@ fn simpler(knobs: &Knobs) -> Vec<Knobs> {
         }
     };
     push(&|k| k.weather = None);
+    push(&|k| k.clock_skew_ms.clear());
     push(&|k| k.drain = None);
     push(&|k| k.stop_service_at_ms = None);
     push(&|k| k.system_job = false);
