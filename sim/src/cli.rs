@@ -15,7 +15,7 @@ use crate::shrink::shrink_knobs;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: drover-sim run --seed N [--set KEY=VALUE,..] [--faults LIST] [--plant BUG] [--trace FILE]\n       drover-sim replay FILE\n       drover-sim shrink --seed N [--set ..] [--faults ..] [--plant BUG]\n       drover-sim swarm --seeds A..B [--jobs N]\n\nBUG: {}\nKEY: {}",
+        "usage: drover-sim run --seed N [--set KEY=VALUE,..] [--faults LIST] [--plant BUG] [--trace FILE]\n       drover-sim replay FILE\n       drover-sim shrink --seed N [--set ..] [--faults ..] [--plant BUG]\n       drover-sim swarm --seeds A..B [--jobs N] [--set KEY=VALUE,..]\n\nBUG: {}\nKEY: {}",
         PlantedBugs::NAMES.join(", "),
         SETTABLE.join(", ")
     );
@@ -112,7 +112,13 @@ fn shrink(runner: &Runner, knobs: Knobs) -> ExitCode {
 
 /// Runs seeds `from..to`, `jobs` child processes at a time, and prints
 /// the failures in seed order and a summary.
-fn swarm(runner: &Runner, from: u64, to: u64, jobs: usize) -> ExitCode {
+fn swarm(
+    runner: &Runner,
+    seeds: std::ops::Range<u64>,
+    knobs_of: &(dyn Fn(u64) -> Knobs + Sync),
+    jobs: usize,
+) -> ExitCode {
+    let (from, to) = (seeds.start, seeds.end);
     let wall = Instant::now();
     let next = AtomicU64::new(from);
     let verdicts: Mutex<Vec<(u64, Verdict)>> = Mutex::new(Vec::new());
@@ -124,7 +130,7 @@ fn swarm(runner: &Runner, from: u64, to: u64, jobs: usize) -> ExitCode {
                     if seed >= to {
                         break;
                     }
-                    let verdict = runner.run(&Knobs::from_seed(seed));
+                    let verdict = runner.run(&knobs_of(seed));
                     if let Ok(mut all) = verdicts.lock() {
                         all.push((seed, verdict));
                     }
@@ -141,7 +147,7 @@ fn swarm(runner: &Runner, from: u64, to: u64, jobs: usize) -> ExitCode {
             failed += 1;
             println!(
                 "FAIL seed={seed}: {failure} — reproduce: {}",
-                reproduce::command(&Knobs::from_seed(*seed))
+                reproduce::command(&knobs_of(*seed))
             );
         }
     }
@@ -225,7 +231,23 @@ pub fn main() -> ExitCode {
                 Some(Ok(jobs)) if jobs > 0 => jobs,
                 Some(_) => return usage(),
             };
-            swarm(&runner, from, to, jobs)
+            // The same overrides for every seed (e.g. a fixed topology).
+            let overrides = flag("--set");
+            if let Some(Err(e)) = overrides
+                .as_ref()
+                .map(|o| reproduce::apply_sets(&mut Knobs::from_seed(0), o))
+            {
+                eprintln!("{e}");
+                return usage();
+            }
+            let knobs_of = |seed: u64| {
+                let mut knobs = Knobs::from_seed(seed);
+                if let Some(o) = &overrides {
+                    let _ = reproduce::apply_sets(&mut knobs, o);
+                }
+                knobs
+            };
+            swarm(&runner, from..to, &knobs_of, jobs)
         }
         _ => usage(),
     }

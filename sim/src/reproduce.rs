@@ -5,7 +5,8 @@ use crate::knobs::{Knobs, PlantedBugs, parse_faults};
 
 /// Knobs a reproducer may set away from the seed's (shrinking changes
 /// these): `--set workers=2,services=0,weather=none`.
-pub const SETTABLE: [&str; 9] = [
+pub const SETTABLE: [&str; 10] = [
+    "control_nodes",
     "jobs",
     "workers",
     "services",
@@ -44,6 +45,10 @@ pub fn set(knobs: &mut Knobs, key: &str, value: &str) -> Result<(), String> {
             .ok_or_else(|| format!("--set {key}={value}: only \"none\" can be set"))
     };
     match key {
+        "control_nodes" => match number()? {
+            n @ (3 | 5) => knobs.control_nodes = n,
+            _ => return Err(format!("--set {key}={value}: 3 or 5")),
+        },
         "jobs" => knobs.jobs = number()?,
         "workers" => knobs.workers = number()?,
         "services" => knobs.services = number()?,
@@ -54,6 +59,17 @@ pub fn set(knobs: &mut Knobs, key: &str, value: &str) -> Result<(), String> {
         "stop_service_at_ms" => removed().map(|()| knobs.stop_service_at_ms = None)?,
         "clock_skew" => removed().map(|()| knobs.clock_skew_ms.clear())?,
         _ => return Err(format!("--set {key}: can set {}", SETTABLE.join(", "))),
+    }
+    Ok(())
+}
+
+/// Applies a `--set` list: `workers=50,weather=none`.
+pub fn apply_sets(knobs: &mut Knobs, sets: &str) -> Result<(), String> {
+    for pair in sets.split(',').filter(|p| !p.trim().is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--set {pair:?}: expected KEY=VALUE"))?;
+        set(knobs, key.trim(), value.trim())?;
     }
     Ok(())
 }
@@ -101,11 +117,8 @@ pub fn knobs_from(flag: &dyn Fn(&str) -> Option<String>) -> Result<Knobs, String
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or("--seed N is required")?;
     let mut knobs = Knobs::from_seed(seed);
-    for pair in flag("--set").iter().flat_map(|s| s.split(',')) {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| format!("--set {pair:?}: expected KEY=VALUE"))?;
-        set(&mut knobs, key.trim(), value.trim())?;
+    if let Some(sets) = flag("--set") {
+        apply_sets(&mut knobs, &sets)?;
     }
     if let Some(faults) = flag("--faults") {
         knobs.faults = parse_faults(&faults)?;
