@@ -343,7 +343,10 @@ impl Knobs {
     /// impossible ask: batch jobs fit a node beside the long-running
     /// work, and run in a third of the bound at full use; a drain never
     /// takes the last node a job could use.
-    fn keep_feasible(&mut self) {
+    pub fn keep_feasible(&mut self) {
+        if self.workers == 0 {
+            self.control_runs_work = true;
+        }
         // Every long-running allocation might land on the same node.
         let reserved_millis =
             self.services * self.replicas * SERVICE_CPU_MILLIS + SYSTEM_CPU_MILLIS;

@@ -60,6 +60,7 @@ pub fn set(knobs: &mut Knobs, key: &str, value: &str) -> Result<(), String> {
         "clock_skew" => removed().map(|()| knobs.clock_skew_ms.clear())?,
         _ => return Err(format!("--set {key}: can set {}", SETTABLE.join(", "))),
     }
+    knobs.keep_feasible();
     Ok(())
 }
 

@@ -16,6 +16,7 @@ fn simpler(knobs: &Knobs) -> Vec<Knobs> {
     let mut push = |change: &dyn Fn(&mut Knobs)| {
         let mut k = knobs.clone();
         change(&mut k);
+        k.keep_feasible();
         if k != *knobs {
             candidates.push(k);
         }
