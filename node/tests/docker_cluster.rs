@@ -66,28 +66,13 @@ fn a_killed_worker_adopts_its_container_and_removes_the_one_no_allocation_owns()
     worker.start();
     let worker_data = worker.data.clone();
     let addr = agents.iter().find(|a| a.id == leader_id).unwrap().addr();
-    let done = wait_for(
-        "the adopted task to finish",
-        Duration::from_secs(60),
-        || {
-            let containers = containers_of(&worker_data);
-            assert!(
-                containers.is_subset(&before),
-                "a second container was started: {containers:?}"
-            );
-            let doc = status(&addr, "slow")?;
-            let allocs = doc["allocations"].as_array()?.clone();
-            allocs
-                .iter()
-                .any(|a| a["status"] == "complete")
-                .then_some(allocs)
-        },
-    );
-    assert_eq!(done.len(), 1, "no second allocation: {done:?}");
-    assert_eq!(done[0]["id"], alloc.as_str());
-    assert_eq!(done[0]["exit_code"], 0);
-    let out = cli(&addr, &["job", "logs", "slow"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "begun\ndone\n");
+    common::completes_once(&addr, "slow", &alloc, "begun\ndone\n", || {
+        let containers = containers_of(&worker_data);
+        assert!(
+            containers.is_subset(&before),
+            "a second container was started: {containers:?}"
+        );
+    });
     assert!(
         containers_of(&worker_data).is_empty(),
         "removed once its output was saved"

@@ -121,23 +121,7 @@ fn a_restarted_worker_adopts_its_running_task_instead_of_starting_another() {
     worker.kill();
     worker.start();
     let addr = live_addr(&agents);
-    let done = wait_for(
-        "the adopted task to finish",
-        Duration::from_secs(60),
-        || {
-            let doc = status(&addr, "slow")?;
-            let allocs = doc["allocations"].as_array()?.clone();
-            allocs
-                .iter()
-                .any(|a| a["status"] == "complete")
-                .then_some(allocs)
-        },
-    );
-    assert_eq!(done.len(), 1, "no second allocation: {done:?}");
-    assert_eq!(done[0]["id"], alloc.as_str());
-    assert_eq!(done[0]["exit_code"], 0);
-    let out = cli(&addr, &["job", "logs", "slow"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
+    common::completes_once(&addr, "slow", &alloc, "done\n", || {});
 }
 
 #[test]

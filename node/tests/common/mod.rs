@@ -279,3 +279,29 @@ pub fn service_survives_worker_death(task: &str) {
         "survivors were not restarted"
     );
 }
+
+/// Waits for batch job `job` to complete, calling `each_poll` on every
+/// look; then checks that its one allocation `alloc` ran it, exited 0 and
+/// wrote `output`.
+pub fn completes_once(
+    addr: &str,
+    job: &str,
+    alloc: &str,
+    output: &str,
+    mut each_poll: impl FnMut(),
+) {
+    let done = wait_for("the task to finish", Duration::from_secs(60), || {
+        each_poll();
+        let doc = status(addr, job)?;
+        let allocs = doc["allocations"].as_array()?.clone();
+        allocs
+            .iter()
+            .any(|a| a["status"] == "complete")
+            .then_some(allocs)
+    });
+    assert_eq!(done.len(), 1, "no second allocation: {done:?}");
+    assert_eq!(done[0]["id"], alloc);
+    assert_eq!(done[0]["exit_code"], 0);
+    let out = cli(addr, &["job", "logs", job]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), output);
+}
