@@ -342,10 +342,14 @@ impl Api for ApiService {
         _request: Request<Empty>,
     ) -> Result<Response<JsonReply>, Status> {
         relay!(self, cluster_status, _request);
-        let (applied_index, digest) = {
+        let (applied_index, digest, log_chain) = {
             let replica = self.state.read().await;
             let applied = replica.last_applied.map_or(0, |id| id.index);
-            (applied, replica.state.digest().to_string())
+            (
+                applied,
+                replica.state.digest().to_string(),
+                replica.log_chain.to_string(),
+            )
         };
         let metrics = self.raft.metrics().borrow().clone();
         let members: Vec<Value> = metrics
@@ -364,6 +368,7 @@ impl Api for ApiService {
             // For comparing replicas: equal applied indexes, equal digests.
             "applied_index": applied_index,
             "state_digest": digest,
+            "log_chain": log_chain,
             "members": members,
         })))
     }

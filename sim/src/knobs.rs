@@ -66,8 +66,12 @@ impl FaultKind {
     }
 }
 
-/// One scheduled fault: `crash@1200:n2` is a crash of node 2 at 1.2 s;
-/// the same fault on the same target again ends it (restart, heal, resume).
+/// The target of a crash of whichever node leads when it strikes.
+pub const LEADER: u64 = 0;
+
+/// One scheduled fault: `crash@1200:n2` is a crash of node 2 at 1.2 s,
+/// `crash@1200:leader` of the leader at the time; the same fault on the
+/// same target again ends it (restart, heal, resume).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Fault {
     pub at_ms: u64,
@@ -78,6 +82,9 @@ pub struct Fault {
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind == FaultKind::Crash && self.target == LEADER {
+            return write!(f, "crash@{}:leader", self.at_ms);
+        }
         write!(
             f,
             "{}@{}:{}{}",
@@ -107,10 +114,15 @@ pub fn parse_faults(text: &str) -> Result<Vec<Fault>, String> {
             .find(|(_, n)| *n == name)
             .map(|(k, _)| *k)
             .ok_or_else(bad)?;
-        let target = target
-            .strip_prefix(kind.target_prefix())
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(bad)?;
+        let target = if kind == FaultKind::Crash && target == "leader" {
+            LEADER
+        } else {
+            target
+                .strip_prefix(kind.target_prefix())
+                .and_then(|t| t.parse().ok())
+                .filter(|t| kind == FaultKind::Region || *t != LEADER)
+                .ok_or_else(bad)?
+        };
         faults.push(Fault {
             at_ms: at.parse().map_err(|_| bad())?,
             kind,
@@ -218,6 +230,8 @@ pub struct Knobs {
     pub clients: u64,
     /// When the last service is stopped, if it is.
     pub stop_service_at_ms: Option<u64>,
+    /// When the first service is updated to a new version, if it is.
+    pub update_service_at_ms: Option<u64>,
     /// When a node that runs work is drained, and which.
     pub drain: Option<(u64, u64)>,
     pub weather: Option<Weather>,
@@ -256,6 +270,8 @@ impl Knobs {
         let clients = 1 + draw.below(3);
         let stop_service_at_ms =
             (services > 0 && draw.one_in(3)).then(|| 1000 + draw.below(phase_ms - 1000));
+        let update_service_at_ms =
+            (services > 0 && draw.one_in(3)).then(|| 1000 + draw.below(phase_ms - 1000));
         let first_worker = if control_runs_work {
             1
         } else {
@@ -271,46 +287,8 @@ impl Knobs {
                 loss_per_mille: draw.below(100),
             }
         });
-        let clock_skew_ms: Vec<(u64, i64)> = if draw.one_in(3) {
-            let mut skews = Vec::new();
-            for node in 1..=nodes {
-                let skew_ms = i64::try_from(draw.below(10_001)).unwrap_or(0) - 5_000;
-                if draw.one_in(2) {
-                    skews.push((node, skew_ms));
-                }
-            }
-            skews
-        } else {
-            Vec::new()
-        };
-        // Swarm: each fault kind is off in a good share of the runs.
-        let mut faults = Vec::new();
-        for (kind, off_one_in) in [
-            (FaultKind::Crash, 3),
-            (FaultKind::Partition, 3),
-            (FaultKind::Deafen, 2),
-            (FaultKind::Pause, 2),
-            (FaultKind::Region, 2),
-        ] {
-            if draw.one_in(off_one_in) {
-                continue;
-            }
-            for _ in 0..=draw.below(4) {
-                // Crashes favour the voters: theirs are the disks that
-                // hold the log.
-                let target = match kind {
-                    FaultKind::Region => draw.below(regions),
-                    FaultKind::Crash if !draw.one_in(3) => 1 + draw.below(control_nodes),
-                    _ => 1 + draw.below(nodes),
-                };
-                faults.push(Fault {
-                    at_ms: 1000 + draw.below(phase_ms - 1000),
-                    kind,
-                    target,
-                });
-            }
-        }
-        faults.sort_unstable();
+        let clock_skew_ms = draw_skews(&mut draw, nodes);
+        let faults = draw_faults(&mut draw, control_nodes, nodes, regions, phase_ms);
         let mut knobs = Self {
             seed,
             control_nodes,
@@ -326,6 +304,7 @@ impl Knobs {
             system_job,
             clients,
             stop_service_at_ms,
+            update_service_at_ms,
             drain,
             weather,
             clock_skew_ms,
@@ -419,6 +398,7 @@ impl Knobs {
             "system_job": self.system_job,
             "clients": self.clients,
             "stop_service_at_ms": self.stop_service_at_ms,
+            "update_service_at_ms": self.update_service_at_ms,
             "drain": self.drain.map(|(at, node)| format!("n{node}@{at}")),
             "weather": self.weather.map(|w| format!(
                 "latency {}-{}ms, loss {}/1000", w.latency_ms.0, w.latency_ms.1, w.loss_per_mille
@@ -461,6 +441,60 @@ impl fmt::Display for Knobs {
         }
         Ok(())
     }
+}
+
+/// Some machines' clocks off by up to ±5 s, in a third of runs.
+fn draw_skews(draw: &mut Draw, nodes: u64) -> Vec<(u64, i64)> {
+    let mut skews = Vec::new();
+    if draw.one_in(3) {
+        for node in 1..=nodes {
+            let skew_ms = i64::try_from(draw.below(10_001)).unwrap_or(0) - 5_000;
+            if draw.one_in(2) {
+                skews.push((node, skew_ms));
+            }
+        }
+    }
+    skews
+}
+
+/// The safety phase's fault schedule. Swarm: each fault kind is off in a
+/// good share of the runs, and 1–5 times in the others.
+fn draw_faults(
+    draw: &mut Draw,
+    control_nodes: u64,
+    nodes: u64,
+    regions: u64,
+    phase_ms: u64,
+) -> Vec<Fault> {
+    let mut faults = Vec::new();
+    for (kind, off_one_in) in [
+        (FaultKind::Crash, 3),
+        (FaultKind::Partition, 3),
+        (FaultKind::Deafen, 2),
+        (FaultKind::Pause, 2),
+        (FaultKind::Region, 2),
+    ] {
+        if draw.one_in(off_one_in) {
+            continue;
+        }
+        for _ in 0..=draw.below(4) {
+            // Crashes favour the voters, whose disks hold the log, and a
+            // third of them hit whichever node leads at the time.
+            let target = match kind {
+                FaultKind::Region => draw.below(regions),
+                FaultKind::Crash if draw.one_in(3) => LEADER,
+                FaultKind::Crash if !draw.one_in(3) => 1 + draw.below(control_nodes),
+                _ => 1 + draw.below(nodes),
+            };
+            faults.push(Fault {
+                at_ms: 1000 + draw.below(phase_ms - 1000),
+                kind,
+                target,
+            });
+        }
+    }
+    faults.sort_unstable();
+    faults
 }
 
 #[cfg(test)]
@@ -518,6 +552,7 @@ mod tests {
             for fault in &k.faults {
                 match fault.kind {
                     FaultKind::Region => assert!(fault.target < k.regions),
+                    FaultKind::Crash if fault.target == LEADER => {}
                     _ => assert!((1..=k.nodes()).contains(&fault.target)),
                 }
             }

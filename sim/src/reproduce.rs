@@ -5,7 +5,7 @@ use crate::knobs::{Knobs, PlantedBugs, parse_faults};
 
 /// Knobs a reproducer may set away from the seed's (shrinking changes
 /// these): `--set workers=2,services=0,weather=none`.
-pub const SETTABLE: [&str; 10] = [
+pub const SETTABLE: [&str; 11] = [
     "control_nodes",
     "jobs",
     "workers",
@@ -15,6 +15,7 @@ pub const SETTABLE: [&str; 10] = [
     "weather",
     "drain",
     "stop_service_at_ms",
+    "update_service_at_ms",
     "clock_skew",
 ];
 
@@ -57,6 +58,7 @@ pub fn set(knobs: &mut Knobs, key: &str, value: &str) -> Result<(), String> {
         "weather" => removed().map(|()| knobs.weather = None)?,
         "drain" => removed().map(|()| knobs.drain = None)?,
         "stop_service_at_ms" => removed().map(|()| knobs.stop_service_at_ms = None)?,
+        "update_service_at_ms" => removed().map(|()| knobs.update_service_at_ms = None)?,
         "clock_skew" => removed().map(|()| knobs.clock_skew_ms.clear())?,
         _ => return Err(format!("--set {key}: can set {}", SETTABLE.join(", "))),
     }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use drover_proto::v1::{DrainRequest, Empty, JobRef, SubmitJobRequest};
@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 
 use crate::cluster::{DECISION_INTERVAL_MS, SimCluster};
 use crate::invariants::{
-    OneLeaderPerTerm, ReplicaDigests, Violation, every_batch_job_finishes,
+    CommittedPrefixes, OneLeaderPerTerm, ReplicaDigests, Violation, every_batch_job_finishes,
     liveness_decisions_paced, no_acknowledged_submission_lost, no_node_over_capacity,
     placements_in_region, service_has_its_replicas,
 };
-use crate::knobs::{FaultKind, Knobs, SERVICE_CPU_MILLIS, SYSTEM_CPU_MILLIS};
+use crate::knobs::{FaultKind, Knobs, LEADER, SERVICE_CPU_MILLIS, SYSTEM_CPU_MILLIS};
 use crate::trace::Trace;
 
 const CLIENT_ATTEMPTS: u32 = 40;
@@ -51,9 +51,10 @@ impl Workload<'_> {
         format!("svc-{k}")
     }
 
-    fn service(&self, k: u64) -> String {
+    /// Service `k`; `version` changes its task (an update).
+    fn service(&self, k: u64, version: u64) -> String {
         let mut spec = format!(
-            "id = \"{}\"\nkind = \"service\"\nreplicas = {}\n[task]\ndriver = \"exec\"\ncommand = [\"sim\", \"3600000\", \"0\"]\n[task.resources]\ncpu_millis = {SERVICE_CPU_MILLIS}\nmemory = \"256MiB\"\n",
+            "id = \"{}\"\nkind = \"service\"\nreplicas = {}\n[task]\ndriver = \"exec\"\ncommand = [\"sim\", \"3600000\", \"0\"]\nenv = {{ VERSION = \"{version}\" }}\n[task.resources]\ncpu_millis = {SERVICE_CPU_MILLIS}\nmemory = \"256MiB\"\n",
             Self::service_name(k),
             self.knobs.replicas
         );
@@ -79,7 +80,7 @@ impl Workload<'_> {
     /// Long-running jobs, submitted first: services, then the system job.
     fn long_running(&self) -> Vec<(String, String)> {
         let mut jobs: Vec<(String, String)> = (0..self.knobs.services)
-            .map(|k| (Self::service_name(k), self.service(k)))
+            .map(|k| (Self::service_name(k), self.service(k, 1)))
             .collect();
         if self.knobs.system_job {
             jobs.push(("agent".into(), Self::system()));
@@ -125,14 +126,16 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
         })
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
+    let leader = Arc::new(AtomicU64::new(LEADER));
     let watching = observer.spawn(watch(
         voters.clone(),
+        leader.clone(),
         knobs.regions > 1 && knobs.services > 0,
         Workload { knobs }.pinned_region(),
         stop.clone(),
         trace.clone(),
     ));
-    inject_faults(&cluster, knobs, trace).await;
+    inject_faults(&cluster, knobs, &leader, trace).await;
     let mut acknowledged = Vec::new();
     for work in workloads {
         acknowledged.extend(work.await.unwrap_or_default());
@@ -280,11 +283,22 @@ impl Faults {
     }
 }
 
-async fn inject_faults(cluster: &SimCluster, knobs: &Knobs, trace: &Trace) {
+async fn inject_faults(cluster: &SimCluster, knobs: &Knobs, leader: &AtomicU64, trace: &Trace) {
     let phase_ms = knobs.safety_phase_s * 1000;
     let mut now_ms = 0;
     let mut faults = Faults::default();
     for (i, fault) in knobs.faults.iter().enumerate() {
+        let mut fault = *fault;
+        if fault.kind == FaultKind::Crash && fault.target == LEADER {
+            // Whoever the observer last saw leading, when the fault strikes
+            // (unless that node is down already: then there is no one).
+            tokio::time::sleep(Duration::from_millis(fault.at_ms.saturating_sub(now_ms))).await;
+            now_ms = now_ms.max(fault.at_ms);
+            fault.target = leader.load(Ordering::SeqCst);
+            if faults.down.contains(&fault.target) {
+                continue;
+            }
+        }
         let valid = match fault.kind {
             FaultKind::Region => fault.target < knobs.regions,
             _ => (1..=knobs.nodes()).contains(&fault.target),
@@ -381,7 +395,9 @@ async fn client_work(addrs: Vec<String>, knobs: Knobs, k: u64, trace: Trace) -> 
     let mut chores: Vec<(u64, &str)> = Vec::new();
     if k == 0 {
         chores.extend(knobs.stop_service_at_ms.map(|at| (at, "stop")));
+        chores.extend(knobs.update_service_at_ms.map(|at| (at, "update")));
         chores.extend(knobs.drain.map(|(at, _)| (at, "drain")));
+        chores.sort_unstable();
     }
     for n in (0..knobs.jobs).filter(|n| n % knobs.clients == k) {
         let at_ms = if knobs.burst {
@@ -402,14 +418,19 @@ async fn client_work(addrs: Vec<String>, knobs: Knobs, k: u64, trace: Trace) -> 
             acknowledged.push(job);
         }
     }
-    for (_, chore) in chores {
+    for (at, chore) in chores {
+        tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_ms))).await;
+        now_ms = now_ms.max(at);
         do_chore(&addrs, &knobs, chore, &trace).await;
     }
     acknowledged
 }
 
 async fn do_chore(addrs: &[String], knobs: &Knobs, chore: &str, trace: &Trace) {
-    if chore == "stop" {
+    if chore == "update" {
+        let spec = Workload { knobs }.service(0, 2);
+        submit(addrs, 0, &Workload::service_name(0), &spec, trace).await;
+    } else if chore == "stop" {
         let job = Workload::service_name(knobs.services.saturating_sub(1));
         until_done(addrs, "stop", trace, |mut api| {
             let job = job.clone();
@@ -433,6 +454,7 @@ async fn do_chore(addrs: &[String], knobs: &Knobs, chore: &str, trace: &Trace) {
 /// invariants on one replica's node list every second.
 async fn watch(
     voters: Vec<String>,
+    leader: Arc<AtomicU64>,
     pinned: bool,
     pinned_region: String,
     stop: Arc<AtomicBool>,
@@ -440,6 +462,7 @@ async fn watch(
 ) -> Result<(), Violation> {
     let mut leaders = OneLeaderPerTerm::default();
     let mut digests = ReplicaDigests::default();
+    let mut prefixes = CommittedPrefixes::default();
     let mut round = 0u64;
     let report = |v: Violation| {
         trace.event(
@@ -461,6 +484,7 @@ async fn watch(
             let doc = parse(&reply.into_inner().json);
             let node = doc["node"].as_u64().unwrap_or(0);
             if doc["state"] == "Leader" {
+                leader.store(node, Ordering::SeqCst);
                 leaders
                     .observe(node, doc["term"].as_u64().unwrap_or(0))
                     .map_err(report)?;
@@ -469,6 +493,11 @@ async fn watch(
                 (doc["applied_index"].as_u64(), doc["state_digest"].as_str())
             {
                 digests.observe(node, applied, digest).map_err(report)?;
+            }
+            if let (Some(applied), Some(chain)) =
+                (doc["applied_index"].as_u64(), doc["log_chain"].as_str())
+            {
+                prefixes.observe(node, applied, chain).map_err(report)?;
             }
         }
         if round.is_multiple_of(4) {

@@ -25,6 +25,7 @@ fn simpler(knobs: &Knobs) -> Vec<Knobs> {
     push(&|k| k.clock_skew_ms.clear());
     push(&|k| k.drain = None);
     push(&|k| k.stop_service_at_ms = None);
+    push(&|k| k.update_service_at_ms = None);
     push(&|k| k.system_job = false);
     push(&|k| k.services = 0);
     push(&|k| k.clients = 1);

@@ -41,11 +41,14 @@ fn caught_by(bug: &str, invariants: &[&str]) {
 
 #[test]
 fn a_disk_that_lies_about_fsync_is_caught_within_40_seeds() {
-    // Lost writes show as replicas that disagree, a lost acknowledgement,
-    // or Raft itself refusing a log that went backwards.
+    // Lost writes show as a forgotten vote (two leaders in a term), logs or
+    // replicas that disagree, a lost acknowledgement, or Raft itself
+    // refusing a log that went backwards.
     caught_by(
         "lying-fsync",
         &[
+            "one leader per term",
+            "committed log prefixes agree",
             "replica digests agree",
             "no acknowledged submission lost",
             "a node panicked",

@@ -4,6 +4,7 @@
 // openraft's storage and network traits fix their (large) error types.
 #![allow(clippy::result_large_err)]
 
+mod log_chain;
 mod log_store;
 mod network;
 mod runtime;

@@ -15,6 +15,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{RwLock, watch};
 
+use super::log_chain::LogChain;
 use super::{LogId, RaftId, TypeConfig, io_error};
 
 const SNAPSHOT_MAGIC: &[u8; 8] = b"DRVRSNPF";
@@ -29,6 +30,8 @@ pub struct Replica {
     pub state: ClusterState,
     pub last_applied: Option<LogId>,
     pub membership: Membership,
+    /// The hash chain over every entry applied so far.
+    pub log_chain: LogChain,
 }
 
 pub type SharedState = Arc<RwLock<Replica>>;
@@ -58,6 +61,7 @@ impl<F: FileSystem + Clone> StateMachine<F> {
             applied.state = ClusterState::restore(&file.state)
                 .map_err(|e| DiskError::corrupt(&snapshot_path, 24, e.to_string()))?;
             applied.last_applied = file.meta.last_log_id;
+            applied.log_chain = LogChain::from_snapshot_id(&file.meta.snapshot_id);
             applied.membership = file.meta.last_membership;
         }
         let index = applied.last_applied.map_or(0, |id| id.index);
@@ -107,6 +111,9 @@ impl<F: FileSystem + Clone> RaftStateMachine<TypeConfig> for StateMachine<F> {
         let mut applied = self.shared.write().await;
         let mut responses = Vec::new();
         for entry in entries {
+            let encoded = postcard::to_stdvec(&entry)
+                .map_err(|e| StorageIOError::apply(entry.log_id, &io_error(e)))?;
+            applied.log_chain = applied.log_chain.extend(&encoded);
             applied.last_applied = Some(entry.log_id);
             let response = match entry.payload {
                 EntryPayload::Normal(command) => applied.state.apply(entry.log_id.index, command),
@@ -152,6 +159,7 @@ impl<F: FileSystem + Clone> RaftStateMachine<TypeConfig> for StateMachine<F> {
         let mut applied = self.shared.write().await;
         applied.state = state;
         applied.last_applied = meta.last_log_id;
+        applied.log_chain = LogChain::from_snapshot_id(&meta.snapshot_id);
         applied.membership = meta.last_membership.clone();
         self.applied
             .send_replace(meta.last_log_id.map_or(0, |id| id.index));
@@ -183,17 +191,18 @@ pub struct SnapshotBuilder<F: FileSystem> {
 
 impl<F: FileSystem + Clone> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<F> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>> {
-        let (state, last_applied, membership) = {
+        let (state, last_applied, membership, chain) = {
             let applied = self.shared.read().await;
             (
                 applied.state.snapshot(),
                 applied.last_applied,
                 applied.membership.clone(),
+                applied.log_chain,
             )
         };
         let snapshot_id = last_applied.map_or_else(
             || "empty".to_string(),
-            |id| format!("{}-{}", id.leader_id.term, id.index),
+            |id| chain.snapshot_id(id.leader_id.term, id.index),
         );
         let meta = SnapshotMeta {
             last_log_id: last_applied,

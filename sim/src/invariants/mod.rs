@@ -2,7 +2,9 @@
 //! source. A violation names the invariant and what was seen.
 
 mod acknowledged;
+mod agreement;
 mod capacity;
+mod committed_prefixes;
 mod constraints;
 mod convergence;
 mod mass_eviction;
@@ -14,6 +16,7 @@ use std::fmt;
 
 pub use acknowledged::no_acknowledged_submission_lost;
 pub use capacity::no_node_over_capacity;
+pub use committed_prefixes::CommittedPrefixes;
 pub use constraints::placements_in_region;
 pub use convergence::every_batch_job_finishes;
 pub use mass_eviction::liveness_decisions_paced;

@@ -2,14 +2,15 @@
 //! State Machine Safety (Raft paper §5.4.3), checked through
 //! `ClusterState::digest()` at equal applied indexes (DESIGN.md §2).
 
-use std::collections::BTreeMap;
-
 use super::Violation;
+use super::agreement::AgreementAtIndex;
 
-#[derive(Default)]
-pub struct ReplicaDigests {
-    /// Applied index → (first node seen there, its digest).
-    seen: BTreeMap<u64, (u64, String)>,
+pub struct ReplicaDigests(AgreementAtIndex);
+
+impl Default for ReplicaDigests {
+    fn default() -> Self {
+        Self(AgreementAtIndex::new("replica digests agree"))
+    }
 }
 
 impl ReplicaDigests {
@@ -19,20 +20,7 @@ impl ReplicaDigests {
         applied_index: u64,
         digest: &str,
     ) -> Result<(), Violation> {
-        let (first, expected) = self
-            .seen
-            .entry(applied_index)
-            .or_insert_with(|| (node, digest.to_string()));
-        if expected == digest {
-            Ok(())
-        } else {
-            Err(Violation {
-                invariant: "replica digests agree",
-                detail: format!(
-                    "at applied index {applied_index}: node {first} has {expected}, node {node} has {digest}"
-                ),
-            })
-        }
+        self.0.observe(node, applied_index, digest)
     }
 }
 
