@@ -37,6 +37,17 @@ fn encode<T: Serialize>(value: &T) -> Result<Response<Blob>, Status> {
         .map_err(|e| Status::internal(format!("unencodable internal reply: {e}")))
 }
 
+impl InternalService {
+    /// Whether any of `node`'s allocations changed after `after_index`.
+    async fn allocs_changed(&self, node: &drover_core::NodeId, after_index: u64) -> bool {
+        let replica = self.state.read().await;
+        replica
+            .state
+            .node_allocs(node)
+            .any(|a| a.modify_index > after_index)
+    }
+}
+
 #[tonic::async_trait]
 impl Internal for InternalService {
     async fn raft_append(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
@@ -59,13 +70,27 @@ impl Internal for InternalService {
         encode(&self.proposer.propose_forwarded(forwarded).await)
     }
 
-    /// Answers when the state moves past `after_index`, or when the wait ends.
+    /// Answers when one of the node's allocations changed after
+    /// `after_index`, or when the wait ends. Waking on every commit instead
+    /// would send each worker a reply per heartbeat of every other node.
     async fn poll(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
         let request: PollRequest = decode(request)?;
         let wait = Duration::from_millis(request.wait_ms).min(MAX_POLL_WAIT);
+        let deadline = tokio::time::Instant::now() + wait;
         let mut applied = self.applied.clone();
-        let _ = tokio::time::timeout(wait, applied.wait_for(|index| *index > request.after_index))
-            .await;
+        loop {
+            let index = *applied.borrow_and_update();
+            if index > request.after_index
+                && self.allocs_changed(&request.node, request.after_index).await
+            {
+                break;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, applied.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
         let replica = self.state.read().await;
         let state = &replica.state;
         let assignments = state
