@@ -81,7 +81,9 @@ impl Internal for InternalService {
         loop {
             let index = *applied.borrow_and_update();
             if index > request.after_index
-                && self.allocs_changed(&request.node, request.after_index).await
+                && self
+                    .allocs_changed(&request.node, request.after_index)
+                    .await
             {
                 break;
             }

@@ -177,6 +177,11 @@ impl SimCluster {
         Handle::current().restart(self.get(id).handle.id());
     }
 
+    /// Every durable write on the node's disk takes `extra` longer.
+    pub fn slow_disk(&self, id: u64, extra: Duration) {
+        self.get(id).disk.set_slowness(extra);
+    }
+
     pub fn pause(&self, id: u64) {
         Handle::current().pause(self.get(id).handle.id());
     }

@@ -42,15 +42,21 @@ pub enum FaultKind {
     Pause,
     /// A whole region cut off from the rest, both ways (target: region).
     Region,
+    /// The node's disk takes `SLOW_DISK_MS` longer for every durable write.
+    SlowDisk,
 }
 
+/// How much longer a slow disk takes per durable write (log append, vote).
+pub const SLOW_DISK_MS: u64 = 250;
+
 impl FaultKind {
-    const ALL: [(Self, &'static str); 5] = [
+    const ALL: [(Self, &'static str); 6] = [
         (Self::Crash, "crash"),
         (Self::Partition, "partition"),
         (Self::Deafen, "deafen"),
         (Self::Pause, "pause"),
         (Self::Region, "region"),
+        (Self::SlowDisk, "slow"),
     ];
 
     fn name(self) -> &'static str {
@@ -473,15 +479,17 @@ fn draw_faults(
         (FaultKind::Deafen, 2),
         (FaultKind::Pause, 2),
         (FaultKind::Region, 2),
+        (FaultKind::SlowDisk, 2),
     ] {
         if draw.one_in(off_one_in) {
             continue;
         }
         for _ in 0..=draw.below(4) {
-            // Crashes favour the voters, whose disks hold the log, and a
-            // third of them hit whichever node leads at the time.
+            // Crashes and slow disks favour the voters, whose disks hold
+            // the log, and a third of crashes hit whichever node leads.
             let target = match kind {
                 FaultKind::Region => draw.below(regions),
+                FaultKind::SlowDisk => 1 + draw.below(control_nodes),
                 FaultKind::Crash if draw.one_in(3) => LEADER,
                 FaultKind::Crash if !draw.one_in(3) => 1 + draw.below(control_nodes),
                 _ => 1 + draw.below(nodes),

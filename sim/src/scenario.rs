@@ -17,7 +17,7 @@ use crate::invariants::{
     liveness_decisions_paced, no_acknowledged_submission_lost, no_node_over_capacity,
     placements_in_region, service_has_its_replicas,
 };
-use crate::knobs::{FaultKind, Knobs, LEADER, SERVICE_CPU_MILLIS, SYSTEM_CPU_MILLIS};
+use crate::knobs::{FaultKind, Knobs, LEADER, SERVICE_CPU_MILLIS, SLOW_DISK_MS, SYSTEM_CPU_MILLIS};
 use crate::trace::Trace;
 
 const CLIENT_ATTEMPTS: u32 = 40;
@@ -178,6 +178,7 @@ struct Faults {
     deaf: BTreeSet<u64>,
     paused: BTreeSet<u64>,
     regions: BTreeSet<u64>,
+    slow: BTreeSet<u64>,
 }
 
 impl Faults {
@@ -244,6 +245,15 @@ impl Faults {
                 }
                 "resume"
             }
+            FaultKind::SlowDisk if self.slow.insert(target) => {
+                cluster.slow_disk(target, Duration::from_millis(SLOW_DISK_MS));
+                "slow disk"
+            }
+            FaultKind::SlowDisk => {
+                self.slow.remove(&target);
+                cluster.slow_disk(target, Duration::ZERO);
+                "disk back to speed"
+            }
             FaultKind::Region if self.regions.insert(target) => {
                 for node in cluster.in_region(target) {
                     cluster.partition(node);
@@ -261,6 +271,10 @@ impl Faults {
     }
 
     fn heal_all(self, cluster: &SimCluster, trace: &Trace) {
+        for node in self.slow {
+            cluster.slow_disk(node, Duration::ZERO);
+            trace.event(&format!("node-{node}"), "disk back to speed", &json!({}));
+        }
         for node in self.down {
             cluster.restart(node);
             trace.event(&format!("node-{node}"), "restart", &json!({}));

@@ -6,6 +6,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub trait LogFile: Send {
     fn read_all(&mut self) -> io::Result<Vec<u8>>;
@@ -27,6 +28,14 @@ pub trait FileSystem: Send + Sync + 'static {
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// Makes renames and creations in the directory durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
+
+    /// Extra time a durable write takes on this disk, for the caller to
+    /// wait out. Zero for real disks, whose slowness is real already; the
+    /// simulator's slow-disk fault sets it, since a synchronous call
+    /// cannot take virtual time.
+    fn durable_write_delay(&self) -> Duration {
+        Duration::ZERO
+    }
 
     /// Replaces `path` with `bytes` so that after a crash it holds either
     /// the old or the new contents, never a mix.

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use super::fs::{FileSystem, LogFile};
 
@@ -29,6 +30,8 @@ struct Disk {
     /// A faulty disk (for testing the tests): fsync returns without
     /// making anything durable.
     lying_fsync: bool,
+    /// A slow disk: each durable write takes this much longer.
+    slowness: Duration,
 }
 
 /// How much of the unsynced data a crash leaves behind.
@@ -57,6 +60,11 @@ impl SimFs {
         let fs = Self::default();
         fs.lock().lying_fsync = true;
         fs
+    }
+
+    /// Makes every durable write take `extra` longer (zero: back to normal).
+    pub fn set_slowness(&self, extra: Duration) {
+        self.lock().slowness = extra;
     }
 
     fn lock(&self) -> MutexGuard<'_, Disk> {
@@ -161,6 +169,10 @@ impl LogFile for SimFile {
 
 impl FileSystem for SimFs {
     type File = SimFile;
+
+    fn durable_write_delay(&self) -> Duration {
+        self.lock().slowness
+    }
 
     fn open(&self, path: &Path) -> io::Result<SimFile> {
         let mut disk = self.lock();

@@ -26,6 +26,14 @@ struct Inner<F: FileSystem> {
     vote_path: PathBuf,
 }
 
+/// Waits out what the disk says a durable write takes beyond the call
+/// itself; the caller holds the log, so every later write waits too.
+async fn wait_for_slow_disk(delay: std::time::Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+}
+
 /// The Raft log and vote of one node. Clones share the same files.
 pub struct LogStore<F: FileSystem> {
     inner: Arc<Mutex<Inner<F>>>,
@@ -121,7 +129,9 @@ impl<F: FileSystem + Clone> RaftLogStorage<TypeConfig> for LogStore<F> {
         let body =
             postcard::to_stdvec(vote).map_err(|e| StorageIOError::write_vote(&io_error(e)))?;
         write_small_file(&inner.fs, &inner.vote_path, VOTE_MAGIC, VOTE_VERSION, &body)
-            .map_err(|e| StorageIOError::write_vote(&e).into())
+            .map_err(|e| StorageIOError::write_vote(&e))?;
+        wait_for_slow_disk(inner.fs.durable_write_delay()).await;
+        Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<RaftId>>> {
@@ -151,6 +161,7 @@ impl<F: FileSystem + Clone> RaftLogStorage<TypeConfig> for LogStore<F> {
         }
         let mut inner = self.inner.lock().await;
         let written = inner.log.append(&records);
+        wait_for_slow_disk(inner.fs.durable_write_delay()).await;
         let flushed = written.as_ref().copied().map_err(io_error);
         callback.log_io_completed(flushed);
         written.map_err(|e| StorageIOError::write_logs(&e).into())
