@@ -1,0 +1,127 @@
+//! The liveness phase: after healing, wait (within the bound) for every
+//! acknowledged batch job to finish and every service to run exactly its
+//! replicas, reading the replica that has applied the most.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use drover_proto::v1::{Empty, JobRef};
+use serde_json::json;
+
+use super::workload::Workload;
+use super::{Api, api, parse};
+use crate::invariants::{Violation, service_has_its_replicas};
+use crate::knobs::Knobs;
+use crate::trace::Trace;
+
+/// What the cluster looked like when the liveness phase ended.
+#[derive(Default)]
+pub(super) struct Outcome {
+    pub(super) present: Vec<String>,
+    pub(super) finished: BTreeSet<String>,
+    /// The last service found without exactly its replicas.
+    pub(super) services: Option<Violation>,
+}
+
+impl Outcome {
+    pub(super) fn batch_waiting(&self, acknowledged: &[String]) -> Vec<String> {
+        acknowledged
+            .iter()
+            .filter(|j| j.starts_with("job-") && !self.finished.contains(*j))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The voter that has applied the most of the log: a replica only applies
+/// committed entries, so its state holds everything any replica has seen
+/// committed (a restarted voter still catching up would not).
+async fn most_advanced(voters: &[String]) -> Option<Api> {
+    let mut best: Option<(u64, Api)> = None;
+    for addr in voters {
+        let Some(mut client) = api(addr).await else {
+            continue;
+        };
+        let Ok(reply) = client.cluster_status(Empty {}).await else {
+            continue;
+        };
+        let applied = parse(&reply.into_inner().json)["applied_index"]
+            .as_u64()
+            .unwrap_or(0);
+        if best.as_ref().is_none_or(|(most, _)| applied > *most) {
+            best = Some((applied, client));
+        }
+    }
+    best.map(|(_, client)| client)
+}
+
+/// Waits (up to the liveness bound) for every acknowledged batch job to
+/// finish and every service to run exactly its replicas.
+pub(super) async fn converge(
+    voters: Vec<String>,
+    knobs: Knobs,
+    acknowledged: Vec<String>,
+    trace: Trace,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    let services: Vec<String> = (0..knobs.services).map(Workload::service_name).collect();
+    for _ in 0..knobs.liveness_bound_s * 2 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(mut client) = most_advanced(&voters).await else {
+            continue;
+        };
+        let Ok(reply) = client.list_jobs(Empty {}).await else {
+            continue;
+        };
+        outcome.present = parse(&reply.into_inner().json)["jobs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|j| j["id"].as_str().map(String::from))
+            .collect();
+        for job in outcome.batch_waiting(&acknowledged) {
+            let Ok(status) = client.job_status(JobRef { job: job.clone() }).await else {
+                continue;
+            };
+            let done = parse(&status.into_inner().json)["allocations"]
+                .as_array()
+                .is_some_and(|a| {
+                    a.iter()
+                        .any(|a| matches!(a["status"].as_str(), Some("complete" | "failed")))
+                });
+            if done {
+                outcome.finished.insert(job);
+            }
+        }
+        outcome.services = None;
+        for service in &services {
+            let Ok(status) = client
+                .job_status(JobRef {
+                    job: service.clone(),
+                })
+                .await
+            else {
+                // Never acknowledged (the client gave up): nothing to keep.
+                continue;
+            };
+            let job = parse(&status.into_inner().json);
+            if let Err(v) = service_has_its_replicas(&job, knobs.replicas) {
+                outcome.services = Some(v);
+                break;
+            }
+        }
+        if outcome.batch_waiting(&acknowledged).is_empty() && outcome.services.is_none() {
+            break;
+        }
+    }
+    trace.event(
+        "sim",
+        "converged",
+        &json!({
+            "finished": outcome.finished.len(),
+            "acknowledged": acknowledged.len(),
+            "services_ok": outcome.services.is_none(),
+        }),
+    );
+    outcome
+}

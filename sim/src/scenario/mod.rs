@@ -1,0 +1,115 @@
+//! One simulation: a cluster, clients submitting work, an observer
+//! checking safety invariants as it goes, faults for a safety phase, then
+//! everything healed and a liveness phase that must converge in a bound.
+
+mod client;
+mod converge;
+mod faults;
+mod observer;
+mod workload;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use madsim::runtime::Handle;
+use serde_json::{Value, json};
+
+use crate::cluster::SimCluster;
+use crate::invariants::{Violation, every_batch_job_finishes, no_acknowledged_submission_lost};
+use crate::knobs::{Knobs, LEADER};
+use crate::trace::Trace;
+use client::client_work;
+use converge::converge;
+use faults::inject_faults;
+use observer::watch;
+use workload::Workload;
+
+type Api = drover_proto::v1::api_client::ApiClient<tonic::transport::Channel>;
+
+async fn api(addr: &str) -> Option<Api> {
+    drover_node::client::connect(addr).await.ok()
+}
+
+fn parse(json: &str) -> Value {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
+    let cluster = SimCluster::start_with(knobs);
+    let handle = Handle::current();
+    let addrs = cluster.addrs();
+    let voters: Vec<String> = addrs
+        .iter()
+        .take(usize::try_from(knobs.control_nodes).unwrap_or(usize::MAX))
+        .cloned()
+        .collect();
+    let clients: Vec<_> = (0..knobs.clients)
+        .map(|k| {
+            handle
+                .create_node()
+                .name(format!("client-{k}"))
+                .ip([10, 0, 1, u8::try_from(k + 1).unwrap_or(1)].into())
+                .build()
+        })
+        .collect();
+    let observer = handle
+        .create_node()
+        .name("observer")
+        .ip([10, 0, 2, 1].into())
+        .build();
+    SimCluster::weather(knobs.weather);
+    let workloads: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(k, client)| {
+            client.spawn(client_work(
+                addrs.clone(),
+                knobs.clone(),
+                k as u64,
+                trace.clone(),
+            ))
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let leader = Arc::new(AtomicU64::new(LEADER));
+    let watching = observer.spawn(watch(
+        voters.clone(),
+        leader.clone(),
+        knobs.regions > 1 && knobs.services > 0,
+        Workload { knobs }.pinned_region(),
+        stop.clone(),
+        trace.clone(),
+    ));
+    inject_faults(&cluster, knobs, &leader, trace).await;
+    let mut acknowledged = Vec::new();
+    for work in workloads {
+        acknowledged.extend(work.await.unwrap_or_default());
+    }
+    acknowledged.sort();
+    trace.event(
+        "sim",
+        "healed",
+        &json!({ "acknowledged": acknowledged.len() }),
+    );
+    let bound = knobs.liveness_bound_s;
+    let outcome = clients[0]
+        .spawn(converge(
+            voters,
+            knobs.clone(),
+            acknowledged.clone(),
+            trace.clone(),
+        ))
+        .await
+        .unwrap_or_default();
+    stop.store(true, Ordering::SeqCst);
+    watching.await.unwrap_or(Ok(()))?;
+    no_acknowledged_submission_lost(&acknowledged, &outcome.present)?;
+    let finished: Vec<String> = outcome.finished.iter().cloned().collect();
+    let batch: Vec<String> = acknowledged
+        .iter()
+        .filter(|j| j.starts_with("job-"))
+        .cloned()
+        .collect();
+    every_batch_job_finishes(&batch, &finished, bound)?;
+    outcome.services.map_or(Ok(()), Err)
+}

@@ -1,0 +1,93 @@
+//! The observer: polls the voters throughout and checks the safety
+//! invariants on every answer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use drover_proto::v1::{Empty, JobRef};
+use serde_json::json;
+
+use super::{api, parse};
+use crate::cluster::DECISION_INTERVAL_MS;
+use crate::invariants::{
+    CommittedPrefixes, OneLeaderPerTerm, ReplicaDigests, Violation, liveness_decisions_paced,
+    no_node_over_capacity, placements_in_region,
+};
+use crate::trace::Trace;
+
+/// Polls the voters' views of the cluster until told to stop, checking
+/// election and state-machine safety on every answer, and the placement
+/// invariants on one replica's node list every second.
+pub(super) async fn watch(
+    voters: Vec<String>,
+    leader: Arc<AtomicU64>,
+    pinned: bool,
+    pinned_region: String,
+    stop: Arc<AtomicBool>,
+    trace: Trace,
+) -> Result<(), Violation> {
+    let mut leaders = OneLeaderPerTerm::default();
+    let mut digests = ReplicaDigests::default();
+    let mut prefixes = CommittedPrefixes::default();
+    let mut round = 0u64;
+    let report = |v: Violation| {
+        trace.event(
+            "observer",
+            "violation",
+            &json!({ "invariant": v.invariant, "detail": v.detail }),
+        );
+        v
+    };
+    while !stop.load(Ordering::SeqCst) {
+        round += 1;
+        for addr in &voters {
+            let Some(mut client) = api(addr).await else {
+                continue;
+            };
+            let Ok(reply) = client.cluster_status(Empty {}).await else {
+                continue;
+            };
+            let doc = parse(&reply.into_inner().json);
+            let node = doc["node"].as_u64().unwrap_or(0);
+            if doc["state"] == "Leader" {
+                leader.store(node, Ordering::SeqCst);
+                leaders
+                    .observe(node, doc["term"].as_u64().unwrap_or(0))
+                    .map_err(report)?;
+            }
+            if let (Some(applied), Some(digest)) =
+                (doc["applied_index"].as_u64(), doc["state_digest"].as_str())
+            {
+                digests.observe(node, applied, digest).map_err(report)?;
+            }
+            if let (Some(applied), Some(chain)) =
+                (doc["applied_index"].as_u64(), doc["log_chain"].as_str())
+            {
+                prefixes.observe(node, applied, chain).map_err(report)?;
+            }
+        }
+        if round.is_multiple_of(4) {
+            let addr = &voters[usize::try_from(round / 4).unwrap_or(0) % voters.len()];
+            if let Some(mut client) = api(addr).await
+                && let Ok(reply) = client.list_nodes(Empty {}).await
+            {
+                let nodes = parse(&reply.into_inner().json);
+                no_node_over_capacity(&nodes).map_err(report)?;
+                liveness_decisions_paced(&nodes, DECISION_INTERVAL_MS).map_err(report)?;
+                if pinned
+                    && let Ok(job) = client
+                        .job_status(JobRef {
+                            job: "svc-0".into(),
+                        })
+                        .await
+                {
+                    let job = parse(&job.into_inner().json);
+                    placements_in_region(&job, &nodes, &pinned_region).map_err(report)?;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! The work the clients submit, as job specs drawn from the knobs.
+
+use crate::knobs::{Knobs, SERVICE_CPU_MILLIS, SYSTEM_CPU_MILLIS};
+
+/// The work the clients submit: its specs follow from the knobs.
+pub(super) struct Workload<'k> {
+    pub(super) knobs: &'k Knobs,
+}
+
+impl Workload<'_> {
+    pub(super) fn batch(&self, n: u64) -> (String, String) {
+        let job = format!("job-{n}");
+        let spec = format!(
+            "id = \"{job}\"\nkind = \"batch\"\n[task]\ndriver = \"exec\"\ncommand = [\"sim\", \"{}\", \"0\"]\n[task.resources]\ncpu_millis = {}\n",
+            self.knobs.batch_run_ms, self.knobs.batch_cpu_millis
+        );
+        (job, spec)
+    }
+
+    pub(super) fn service_name(k: u64) -> String {
+        format!("svc-{k}")
+    }
+
+    /// Service `k`; `version` changes its task (an update).
+    pub(super) fn service(&self, k: u64, version: u64) -> String {
+        let mut spec = format!(
+            "id = \"{}\"\nkind = \"service\"\nreplicas = {}\n[task]\ndriver = \"exec\"\ncommand = [\"sim\", \"3600000\", \"0\"]\nenv = {{ VERSION = \"{version}\" }}\n[task.resources]\ncpu_millis = {SERVICE_CPU_MILLIS}\nmemory = \"256MiB\"\n",
+            Self::service_name(k),
+            self.knobs.replicas
+        );
+        if k == 0 && self.knobs.regions > 1 {
+            spec.push_str(&format!(
+                "[[constraint]]\nattribute = \"node.region\"\nvalue = \"{}\"\n",
+                self.pinned_region()
+            ));
+        }
+        spec
+    }
+
+    pub(super) fn pinned_region(&self) -> String {
+        format!("r{}", self.knobs.pinned_region())
+    }
+
+    pub(super) fn system() -> String {
+        format!(
+            "id = \"agent\"\nkind = \"system\"\n[task]\ndriver = \"exec\"\ncommand = [\"sim\", \"3600000\", \"0\"]\n[task.resources]\ncpu_millis = {SYSTEM_CPU_MILLIS}\n"
+        )
+    }
+
+    /// Long-running jobs, submitted first: services, then the system job.
+    pub(super) fn long_running(&self) -> Vec<(String, String)> {
+        let mut jobs: Vec<(String, String)> = (0..self.knobs.services)
+            .map(|k| (Self::service_name(k), self.service(k, 1)))
+            .collect();
+        if self.knobs.system_job {
+            jobs.push(("agent".into(), Self::system()));
+        }
+        jobs
+    }
+}
