@@ -8,9 +8,11 @@ pub mod cli;
 #[cfg(madsim)]
 pub mod cluster;
 pub mod executor;
+pub mod fault;
 pub mod invariants;
 pub mod isolated;
 pub mod knobs;
+pub mod planted;
 pub mod reproduce;
 #[cfg(madsim)]
 pub mod run;

@@ -1,0 +1,115 @@
+//! Faults the simulator injects, as data: a schedule that prints, parses
+//! back, and can be edited on the command line (`--faults`).
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// Power loss (torn disk); the node restarts at its next crash event or
+    /// when the safety phase ends.
+    Crash,
+    /// Cut off both ways until its next partition event or the phase's end.
+    Partition,
+    /// One way: the node sends but hears nothing (a half-broken link).
+    Deafen,
+    /// The process stops being scheduled (a long GC pause, SIGSTOP, a VM
+    /// migration), then carries on as if nothing happened.
+    Pause,
+    /// A whole region cut off from the rest, both ways (target: region).
+    Region,
+    /// The node's disk takes `SLOW_DISK_MS` longer for every durable write.
+    SlowDisk,
+}
+
+/// How much longer a slow disk takes per durable write (log append, vote).
+pub const SLOW_DISK_MS: u64 = 250;
+
+impl FaultKind {
+    pub const ALL: [(Self, &'static str); 6] = [
+        (Self::Crash, "crash"),
+        (Self::Partition, "partition"),
+        (Self::Deafen, "deafen"),
+        (Self::Pause, "pause"),
+        (Self::Region, "region"),
+        (Self::SlowDisk, "slow"),
+    ];
+
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("?", |(_, n)| n)
+    }
+
+    /// Region faults name a region (`r1`), the others a node (`n2`).
+    fn target_prefix(self) -> char {
+        if self == Self::Region { 'r' } else { 'n' }
+    }
+}
+
+/// The target of a crash of whichever node leads when it strikes.
+pub const LEADER: u64 = 0;
+
+/// One scheduled fault: `crash@1200:n2` is a crash of node 2 at 1.2 s,
+/// `crash@1200:leader` of the leader at the time; the same fault on the
+/// same target again ends it (restart, heal, resume).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Fault {
+    pub at_ms: u64,
+    pub kind: FaultKind,
+    /// A node id, or a region index for region faults.
+    pub target: u64,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind == FaultKind::Crash && self.target == LEADER {
+            return write!(f, "crash@{}:leader", self.at_ms);
+        }
+        write!(
+            f,
+            "{}@{}:{}{}",
+            self.kind.name(),
+            self.at_ms,
+            self.kind.target_prefix(),
+            self.target
+        )
+    }
+}
+
+/// Parses a comma-separated schedule like `crash@1200:n2,region@3000:r1`.
+pub fn parse_faults(text: &str) -> Result<Vec<Fault>, String> {
+    let mut faults = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = || {
+            let kinds: Vec<&str> = FaultKind::ALL.iter().map(|(_, n)| *n).collect();
+            format!(
+                "{item:?} is not a fault like \"crash@1200:n2\" or \"region@3000:r1\" (kinds: {})",
+                kinds.join(", ")
+            )
+        };
+        let (name, rest) = item.split_once('@').ok_or_else(bad)?;
+        let (at, target) = rest.split_once(':').ok_or_else(bad)?;
+        let kind = FaultKind::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(k, _)| *k)
+            .ok_or_else(bad)?;
+        let target = if kind == FaultKind::Crash && target == "leader" {
+            LEADER
+        } else {
+            target
+                .strip_prefix(kind.target_prefix())
+                .and_then(|t| t.parse().ok())
+                .filter(|t| kind == FaultKind::Region || *t != LEADER)
+                .ok_or_else(bad)?
+        };
+        faults.push(Fault {
+            at_ms: at.parse().map_err(|_| bad())?,
+            kind,
+            target,
+        });
+    }
+    faults.sort_unstable();
+    Ok(faults)
+}

@@ -1,0 +1,59 @@
+//! The bugs the simulator's own tests plant, by name (`--plant`).
+
+/// Bugs the simulator's own tests plant, to prove the invariants bite.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlantedBugs {
+    /// The disk claims fsync without doing it.
+    pub lying_fsync: bool,
+    /// Nodes carry the core's planted bugs (`drover_core::planted`).
+    pub core: Option<drover_core::planted::Bug>,
+}
+
+impl PlantedBugs {
+    pub const NAMES: [&'static str; 5] = [
+        "lying-fsync",
+        "ack-before-commit",
+        "skip-capacity-check",
+        "ignore-constraints",
+        "unpaced-liveness",
+    ];
+
+    pub fn parse(name: &str) -> Result<Self, String> {
+        use drover_core::planted::Bug;
+        let core = match name {
+            "lying-fsync" => {
+                return Ok(Self {
+                    lying_fsync: true,
+                    core: None,
+                });
+            }
+            "ack-before-commit" => Bug::AckBeforeCommit,
+            "skip-capacity-check" => Bug::SkipCapacityCheck,
+            "ignore-constraints" => Bug::IgnoreConstraints,
+            "unpaced-liveness" => Bug::UnpacedLiveness,
+            other => {
+                return Err(format!(
+                    "unknown planted bug {other:?}; known: {}",
+                    Self::NAMES.join(", ")
+                ));
+            }
+        };
+        Ok(Self {
+            lying_fsync: false,
+            core: Some(core),
+        })
+    }
+
+    pub fn name(&self) -> Option<&'static str> {
+        use drover_core::planted::Bug;
+        if self.lying_fsync {
+            return Some("lying-fsync");
+        }
+        self.core.map(|bug| match bug {
+            Bug::AckBeforeCommit => "ack-before-commit",
+            Bug::SkipCapacityCheck => "skip-capacity-check",
+            Bug::IgnoreConstraints => "ignore-constraints",
+            Bug::UnpacedLiveness => "unpaced-liveness",
+        })
+    }
+}
