@@ -89,8 +89,7 @@ async fn docker_driver(
         info!("docker driver: off (node.toml)");
         return Ok(Err("turned off in node.toml".into()));
     }
-    let node = config.registration()?.id;
-    connect_docker(allocs, node.as_str(), config.docker).await
+    connect_docker(allocs, &config.name(), config.docker).await
 }
 
 #[cfg(not(madsim))]

@@ -15,7 +15,7 @@ use crate::shrink::shrink_knobs;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: drover-sim run --seed N [--set KEY=VALUE,..] [--faults LIST] [--plant BUG] [--trace FILE]\n       drover-sim replay FILE\n       drover-sim shrink --seed N [--set ..] [--faults ..] [--plant BUG]\n       drover-sim swarm --seeds A..B [--jobs N] [--set KEY=VALUE,..]\n\nBUG: {}\nKEY: {}",
+        "usage: drover-sim run --seed N [--set KEY=VALUE,..] [--faults LIST] [--plant BUG] [--trace FILE]\n       drover-sim replay FILE\n       drover-sim shrink --seed N [--set ..] [--faults ..] [--plant BUG]\n       drover-sim swarm --seeds A..B [--jobs N] [--set KEY=VALUE,..] [--plant BUG]\n\nBUG: {}\nKEY: {}",
         PlantedBugs::NAMES.join(", "),
         SETTABLE.join(", ")
     );
@@ -231,8 +231,17 @@ pub fn main() -> ExitCode {
                 Some(Ok(jobs)) if jobs > 0 => jobs,
                 Some(_) => return usage(),
             };
-            // The same overrides for every seed (e.g. a fixed topology).
+            // The same overrides for every seed (e.g. a fixed topology, or
+            // a planted bug to count the seeds that catch it).
             let overrides = flag("--set");
+            let bugs = match flag("--plant").map(|b| PlantedBugs::parse(&b)) {
+                None => PlantedBugs::default(),
+                Some(Ok(bugs)) => bugs,
+                Some(Err(e)) => {
+                    eprintln!("{e}");
+                    return usage();
+                }
+            };
             if let Some(Err(e)) = overrides
                 .as_ref()
                 .map(|o| reproduce::apply_sets(&mut Knobs::from_seed(0), o))
@@ -245,6 +254,7 @@ pub fn main() -> ExitCode {
                 if let Some(o) = &overrides {
                     let _ = reproduce::apply_sets(&mut knobs, o);
                 }
+                knobs.bugs = bugs;
                 knobs
             };
             swarm(&runner, from..to, &knobs_of, jobs)

@@ -17,10 +17,6 @@ pub struct Run {
     pub trace: String,
 }
 
-pub fn run_seed(seed: u64) -> Run {
-    run_knobs(Knobs::from_seed(seed))
-}
-
 /// Runs a simulation with these knobs here, in this process.
 pub fn run_knobs(knobs: Knobs) -> Run {
     let inner = knobs.clone();

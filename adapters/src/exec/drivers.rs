@@ -7,7 +7,7 @@ use std::time::Duration;
 use drover_core::job::{Driver, TaskSpec};
 use drover_core::{AllocId, JobId};
 
-use super::{Executor, Exit};
+use super::{Executor, Exit, OutputStore};
 
 type Boxed = Box<dyn Executor + Send>;
 
@@ -70,17 +70,7 @@ impl Executor for Drivers {
     }
 
     /// Both drivers write to the same output store.
-    fn output(
-        &self,
-        alloc: AllocId,
-        stderr: bool,
-        offset: u64,
-        max_bytes: usize,
-    ) -> Result<Vec<u8>, String> {
-        self.exec.output(alloc, stderr, offset, max_bytes)
-    }
-
-    fn recorded_exit(&self, alloc: AllocId) -> Option<Exit> {
-        self.exec.recorded_exit(alloc)
+    fn store(&self) -> Option<&OutputStore> {
+        self.exec.store()
     }
 }

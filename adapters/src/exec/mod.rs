@@ -48,6 +48,10 @@ pub trait Executor {
     fn poll(&mut self) -> Vec<(AllocId, Exit)>;
     /// Allocations with a live task.
     fn running(&self) -> Vec<AllocId>;
+    /// Where this executor keeps its tasks' output and exit records.
+    fn store(&self) -> Option<&OutputStore> {
+        None
+    }
     /// A slice of the task's output (`stderr` or stdout) from `offset`.
     fn output(
         &self,
@@ -55,10 +59,28 @@ pub trait Executor {
         stderr: bool,
         offset: u64,
         max_bytes: usize,
-    ) -> Result<Vec<u8>, String>;
+    ) -> Result<Vec<u8>, String> {
+        self.store()
+            .ok_or_else(|| "this executor keeps no output".to_string())?
+            .output(alloc, stderr, offset, max_bytes)
+    }
     /// How a task that is no longer running ended, if this worker knows:
     /// what a restarted worker reports for tasks that ended while it was down.
-    fn recorded_exit(&self, alloc: AllocId) -> Option<Exit>;
+    fn recorded_exit(&self, alloc: AllocId) -> Option<Exit> {
+        self.store()?.recorded_exit(alloc)
+    }
+}
+
+/// An error unless `task` is one for `driver` to run.
+fn expect_driver(task: &TaskSpec, driver: Driver) -> Result<(), String> {
+    if task.driver == driver {
+        Ok(())
+    } else {
+        Err(format!(
+            "the {driver} driver cannot run a {} task",
+            task.driver
+        ))
+    }
 }
 
 /// An executor shared by the worker loop and the output service.

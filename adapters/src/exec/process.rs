@@ -17,7 +17,7 @@ use drover_core::{AllocId, JobId};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use super::{Executor, Exit, LimitMechanism, OutputStore};
+use super::{Executor, Exit, LimitMechanism, OutputStore, expect_driver};
 
 /// `$1` exit file, `$2` limit (cgroup directory or KiB), then the command.
 /// The wrapper outlives a SIGTERM (passing it on) so that it can record
@@ -158,13 +158,12 @@ impl Executor for ProcessExecutor {
         vec![Driver::Exec]
     }
 
+    fn store(&self) -> Option<&OutputStore> {
+        Some(&self.store)
+    }
+
     fn start(&mut self, alloc: AllocId, _job: &JobId, task: &TaskSpec) -> Result<(), String> {
-        if task.driver != Driver::Exec {
-            return Err(format!(
-                "this worker's exec driver cannot run a {} task",
-                task.driver
-            ));
-        }
+        expect_driver(task, Driver::Exec)?;
         if task.command.is_empty() {
             return Err("the task has no command".into());
         }
@@ -217,19 +216,5 @@ impl Executor for ProcessExecutor {
 
     fn running(&self) -> Vec<AllocId> {
         self.tasks.keys().copied().collect()
-    }
-
-    fn recorded_exit(&self, alloc: AllocId) -> Option<Exit> {
-        self.store.recorded_exit(alloc)
-    }
-
-    fn output(
-        &self,
-        alloc: AllocId,
-        stderr: bool,
-        offset: u64,
-        max_bytes: usize,
-    ) -> Result<Vec<u8>, String> {
-        self.store.output(alloc, stderr, offset, max_bytes)
     }
 }

@@ -32,7 +32,7 @@ pub use config::{
     container_config, effective_user,
 };
 
-use super::{Executor, Exit, OutputStore};
+use super::{Executor, Exit, OutputStore, expect_driver};
 use supervise::{Launch, Supervisor};
 
 /// How long an image pull may take before the allocation fails.
@@ -169,13 +169,12 @@ impl Executor for DockerExecutor {
         vec![Driver::Docker]
     }
 
+    fn store(&self) -> Option<&OutputStore> {
+        Some(&self.store)
+    }
+
     fn start(&mut self, alloc: AllocId, job: &JobId, task: &TaskSpec) -> Result<(), String> {
-        if task.driver != Driver::Docker {
-            return Err(format!(
-                "the docker driver cannot run a {} task",
-                task.driver
-            ));
-        }
+        expect_driver(task, Driver::Docker)?;
         if task.image.is_none() {
             return Err("a docker task needs an image".into());
         }
@@ -218,19 +217,5 @@ impl Executor for DockerExecutor {
 
     fn running(&self) -> Vec<AllocId> {
         lock(&self.board).tasks.keys().copied().collect()
-    }
-
-    fn output(
-        &self,
-        alloc: AllocId,
-        stderr: bool,
-        offset: u64,
-        max_bytes: usize,
-    ) -> Result<Vec<u8>, String> {
-        self.store.output(alloc, stderr, offset, max_bytes)
-    }
-
-    fn recorded_exit(&self, alloc: AllocId) -> Option<Exit> {
-        self.store.recorded_exit(alloc)
     }
 }
