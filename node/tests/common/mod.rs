@@ -14,14 +14,35 @@ pub fn drover() -> Command {
     Command::new(env!("CARGO_BIN_EXE_drover"))
 }
 
+/// The first port of this test process's block: below the kernel's
+/// ephemeral range (32768 and up, where port-0 binds and outgoing
+/// connections get their ports), in a block chosen by process id. Another
+/// test process restarting one of its agents re-binds that agent's port;
+/// a port the kernel handed out as "free" meanwhile would collide with it.
+fn port_block() -> u16 {
+    const BLOCKS: u32 = 600;
+    10_000 + u16::try_from(std::process::id() % BLOCKS).unwrap_or(0) * PORTS_PER_BLOCK
+}
+
+const PORTS_PER_BLOCK: u16 = 32;
+
+static NEXT_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
+/// `n` ports nothing listens on now, from this process's block.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
+    let mut ports = Vec::new();
+    for _ in 0..PORTS_PER_BLOCK {
+        if ports.len() == n {
+            break;
+        }
+        let offset = NEXT_PORT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % PORTS_PER_BLOCK;
+        let port = port_block() + offset;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    assert_eq!(ports.len(), n, "not enough free ports in this test's block");
+    ports
 }
 
 /// A running agent; killed when dropped, so no test leaves a process behind.
