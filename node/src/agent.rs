@@ -11,7 +11,7 @@ use std::time::Duration;
 use drover_adapters::exec::{Drivers, Executor, ProcessExecutor, SharedExecutor, detect_limits};
 use tokio::sync::watch;
 
-use drover_adapters::disk::{FileSystem, RealFs};
+use drover_adapters::disk::{DiskError, FileSystem, RealFs};
 use drover_core::reconcile::ReconcileConfig;
 use drover_proto::v1::api_server::ApiServer;
 use drover_proto::v1::internal_server::InternalServer;
@@ -127,14 +127,21 @@ async fn connect_docker(
 /// Opens storage and starts Raft; does not serve yet.
 pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<Node, String> {
     let raft_dir = config.data_dir.join("raft");
-    let (log, recovery) = LogStore::open(fs.clone(), &raft_dir).map_err(|e| e.to_string())?;
+    let (log, recovery) = LogStore::open(fs.clone(), &raft_dir).map_err(|e| refusal(&e))?;
     if let Some((offset, bytes)) = recovery.truncated {
         warn!(
-            "{}: cut off a torn tail of {bytes} bytes at byte {offset} (a write interrupted by a crash, never acknowledged)",
+            "{}: cut off a torn tail of {bytes} bytes at byte {offset}: {} (a write interrupted by a crash, never acknowledged)",
+            raft_dir.join("raft.log").display(),
+            recovery.torn_because.as_deref().unwrap_or("cut short"),
+        );
+    }
+    if let Some(version) = recovery.upgraded_from {
+        info!(
+            "{}: rewritten from log format {version} to the current one",
             raft_dir.join("raft.log").display()
         );
     }
-    let state_machine = StateMachine::open(fs, &raft_dir).map_err(|e| e.to_string())?;
+    let state_machine = StateMachine::open(fs, &raft_dir).map_err(|e| refusal(&e))?;
     let state = state_machine.shared();
     let applied = state_machine.watch();
     let raft = Raft::new(
@@ -159,6 +166,22 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
         state,
         applied,
     })
+}
+
+/// Why the node will not start on its disk, and what the operator does
+/// next. Damaged state is never served and never cut: entries this node
+/// acknowledged may be on no other replica.
+fn refusal(error: &DiskError) -> String {
+    if !error.is_corruption() {
+        return error.to_string();
+    }
+    format!(
+        "{error}\n\
+         This node refuses to start rather than serve or cut data it may have acknowledged. \
+         Keep the data directory as it is for inspection (copy it aside); the rest of the \
+         cluster carries on while a majority of voters is up. To bring the node back, replace \
+         it with a fresh one (docs/operations.md, \"A damaged disk\")."
+    )
 }
 
 /// A third of the TTL, so two heartbeats may be lost before it expires;

@@ -87,8 +87,10 @@ fn a_corrupted_log_stops_the_node_naming_file_and_offset() {
     }
     let log = dir.path().join("data-1/raft/raft.log");
     let mut bytes = std::fs::read(&log).unwrap();
-    // Damage a record in the middle: the first record's body.
-    bytes[12 + 8 + 4] ^= 0x40;
+    // Damage the first record's length field so that it points past the
+    // end of the file, as a torn write's would: still damage, because
+    // the record's header checksum fails.
+    bytes[12 + 4 + 3] ^= 0x40;
     std::fs::write(&log, &bytes).unwrap();
     let out = drover()
         .args(["agent", "--config"])
@@ -101,4 +103,7 @@ fn a_corrupted_log_stops_the_node_naming_file_and_offset() {
         stderr.contains(&format!("{} at byte 12: corrupt", log.display())),
         "{stderr}"
     );
+    assert!(stderr.contains("header checksum"), "{stderr}");
+    assert!(stderr.contains("replace it with a fresh one"), "{stderr}");
+    assert_eq!(std::fs::read(&log).unwrap(), bytes, "nothing was cut");
 }

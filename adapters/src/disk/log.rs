@@ -1,16 +1,26 @@
 //! The Raft log on disk: one append-only file of checksummed records, plus
 //! a small metadata file recording how far the log was purged.
 //!
-//! File layout: header `DRVRLOG\0` + format version (u32 LE), then records:
-//! body length (u32 LE), CRC32C of the body (u32 LE), body = index (u64 LE),
-//! term (u64 LE), payload. Indexes are consecutive.
+//! File layout: header `DRVRLOG\0` + format version (u32 LE), then records.
+//! Format 2 (written by this build): header CRC32C (u32 LE, over the next
+//! 8 bytes), body length (u32 LE), body CRC32C (u32 LE), body = index
+//! (u64 LE), term (u64 LE), payload, end mark `0xA5`. Indexes are
+//! consecutive. The end mark means a complete record never ends in a zero
+//! byte, so zeros at the end of the file are never mistaken for data.
+//! Format 1 lacked the header checksum and end mark; it is read and
+//! rewritten as format 2.
 //!
-//! Recovery reads the whole file. A record cut short at the end of the file,
-//! or whose checksum fails while it ends exactly at the end of the file, is
-//! what a crash during an un-acknowledged append leaves: it is cut off and
-//! reported. A bad record with valid bytes after it is damage: opening fails
-//! with the file and offset.
-
+//! Recovery reads the whole file and tells a write torn by a crash from
+//! damage to bytes that had been made durable, because only the first may
+//! be cut off: a record fsynced was acknowledged, and a voter that forgets
+//! what it acknowledged breaks Raft's guarantee that committed entries
+//! survive. Torn (cut off and reported): a header cut short at the end of
+//! the file; a header whose checksum holds but whose body runs past the
+//! end; a last record whose failure is explained by unwritten, zero-filled
+//! sectors running to the end of the file. Anything else — a header whose
+//! checksum fails (so its length cannot be trusted), a body that fails its
+//! checksum, even in the last record — is damage: opening fails with the
+//! file, offset and what was found, and nothing is cut.
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
@@ -18,10 +28,17 @@ use super::small_file::{read_small_file, write_small_file};
 use super::{DiskError, FileSystem, LogFile};
 
 const MAGIC: &[u8; 8] = b"DRVRLOG\0";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// The format before record headers had their own checksum.
+const VERSION_UNCHECKED_HEADERS: u32 = 1;
 const FILE_HEADER_LEN: u64 = 12;
-const RECORD_HEADER_LEN: u64 = 8;
+const RECORD_HEADER_LEN: u64 = 12;
+const V1_RECORD_HEADER_LEN: u64 = 8;
+/// The unit a disk writes whole or not at all; a torn write leaves whole
+/// sectors unwritten.
+const SECTOR: u64 = 512;
 const BODY_PREFIX_LEN: usize = 16;
+const END_MARK: u8 = 0xA5;
 /// No record is larger; a length beyond it is damage, not data.
 pub const MAX_RECORD_BYTES: u32 = 64 * 1024 * 1024;
 const META_MAGIC: &[u8; 8] = b"DRVRLMET";
@@ -41,6 +58,10 @@ pub struct Recovery {
     pub records: usize,
     /// A torn tail was cut off: (offset, bytes removed).
     pub truncated: Option<(u64, u64)>,
+    /// Why the tail was taken for a torn write.
+    pub torn_because: Option<String>,
+    /// The file was in an older format and has been rewritten in this one.
+    pub upgraded_from: Option<u32>,
 }
 
 pub struct DiskLog<F: FileSystem> {
@@ -56,14 +77,19 @@ pub struct DiskLog<F: FileSystem> {
 }
 
 fn encode(record: &LogRecord) -> Vec<u8> {
-    let mut body = Vec::with_capacity(BODY_PREFIX_LEN + record.payload.len());
+    let mut body = Vec::with_capacity(BODY_PREFIX_LEN + record.payload.len() + 1);
     body.extend_from_slice(&record.index.to_le_bytes());
     body.extend_from_slice(&record.term.to_le_bytes());
     body.extend_from_slice(&record.payload);
+    body.push(END_MARK);
     let len = u32::try_from(body.len()).expect("record below MAX_RECORD_BYTES");
-    let mut out = Vec::with_capacity(8 + body.len());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    let mut header = [0u8; 12];
+    header[4..8].copy_from_slice(&len.to_le_bytes());
+    header[8..12].copy_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    let header_crc = crc32c::crc32c(&header[4..12]);
+    header[0..4].copy_from_slice(&header_crc.to_le_bytes());
+    let mut out = Vec::with_capacity(header.len() + body.len());
+    out.extend_from_slice(&header);
     out.extend_from_slice(&body);
     out
 }
@@ -79,20 +105,92 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 /// How the scan of one record ended.
 enum Scan {
     Record(LogRecord, u64),
-    TornTail,
+    /// A write a crash interrupted: never acknowledged, safe to cut. Says why.
+    TornTail(String),
     Corrupt(String),
+}
+
+/// Whether the bad bytes of `start..end` are explained by sectors a crash
+/// left unwritten: the file grew, but from a sector boundary inside that
+/// range to the end of the file nothing but zeros reached the disk
+/// (sectors are written whole or not at all, so a written one holds no
+/// stray zeros past the data, and zeros that start after `end` cannot
+/// explain damage before it).
+fn unwritten_sectors_within(bytes: &[u8], start: u64, end: u64) -> bool {
+    let zeros_from = bytes
+        .iter()
+        .rposition(|b| *b != 0)
+        .map_or(0, |last| last as u64 + 1);
+    if zeros_from <= start {
+        return true;
+    }
+    let first_zero_sector = zeros_from.div_ceil(SECTOR) * SECTOR;
+    first_zero_sector < end.min(bytes.len() as u64)
 }
 
 fn scan_record(bytes: &[u8], pos: u64) -> Scan {
     let file_len = bytes.len() as u64;
     if file_len - pos < RECORD_HEADER_LEN {
-        return Scan::TornTail;
+        return Scan::TornTail(format!(
+            "a record header cut short ({} of {RECORD_HEADER_LEN} bytes)",
+            file_len - pos
+        ));
+    }
+    let at = usize::try_from(pos).expect("in memory");
+    let header = &bytes[at..at + 12];
+    if crc32c::crc32c(&header[4..12]) != u32_at(header, 0) {
+        if unwritten_sectors_within(bytes, pos, pos + RECORD_HEADER_LEN) {
+            return Scan::TornTail("a record header in unwritten (zero) sectors".into());
+        }
+        return Scan::Corrupt(
+            "record header checksum mismatch (its length cannot be trusted)".into(),
+        );
+    }
+    let len = u32_at(header, 4);
+    if len > MAX_RECORD_BYTES || (len as usize) < BODY_PREFIX_LEN + 1 {
+        return Scan::Corrupt(format!("impossible record length {len}"));
+    }
+    let end = pos + RECORD_HEADER_LEN + u64::from(len);
+    if end > file_len {
+        return Scan::TornTail(format!(
+            "a record body cut short ({} of {len} bytes)",
+            file_len - pos - RECORD_HEADER_LEN
+        ));
+    }
+    let body = &bytes[at + 12..usize::try_from(end).expect("in memory")];
+    if crc32c::crc32c(body) != u32_at(header, 8) {
+        if unwritten_sectors_within(bytes, pos, end) {
+            return Scan::TornTail("a record ending in unwritten (zero) sectors".into());
+        }
+        return Scan::Corrupt("record checksum mismatch".into());
+    }
+    match body.split_last() {
+        Some((&END_MARK, body)) => Scan::Record(decode_body(body), end),
+        _ => Scan::Corrupt("record without its end mark".into()),
+    }
+}
+
+fn decode_body(body: &[u8]) -> LogRecord {
+    LogRecord {
+        index: u64_at(body, 0),
+        term: u64_at(body, 8),
+        payload: body[BODY_PREFIX_LEN..].to_vec(),
+    }
+}
+
+/// Format 1 had no header checksum, so a damaged length there is
+/// indistinguishable from a torn write; its rules are kept only to read
+/// such a file once before it is rewritten in format 2.
+fn scan_record_v1(bytes: &[u8], pos: u64) -> Scan {
+    let file_len = bytes.len() as u64;
+    if file_len - pos < V1_RECORD_HEADER_LEN {
+        return Scan::TornTail("a record header cut short (format 1)".into());
     }
     let at = usize::try_from(pos).expect("in memory");
     let len = u32_at(bytes, at);
-    let end = pos + RECORD_HEADER_LEN + u64::from(len);
+    let end = pos + V1_RECORD_HEADER_LEN + u64::from(len);
     if end > file_len {
-        return Scan::TornTail;
+        return Scan::TornTail("a record body cut short (format 1)".into());
     }
     if len > MAX_RECORD_BYTES || (len as usize) < BODY_PREFIX_LEN {
         return Scan::Corrupt(format!("impossible record length {len}"));
@@ -100,17 +198,12 @@ fn scan_record(bytes: &[u8], pos: u64) -> Scan {
     let body = &bytes[at + 8..usize::try_from(end).expect("in memory")];
     if crc32c::crc32c(body) != u32_at(bytes, at + 4) {
         return if end == file_len {
-            Scan::TornTail
+            Scan::TornTail("a garbled last record (format 1)".into())
         } else {
             Scan::Corrupt("record checksum mismatch".into())
         };
     }
-    let record = LogRecord {
-        index: u64_at(body, 0),
-        term: u64_at(body, 8),
-        payload: body[BODY_PREFIX_LEN..].to_vec(),
-    };
-    Scan::Record(record, end)
+    Scan::Record(decode_body(body), end)
 }
 
 impl<F: FileSystem> DiskLog<F> {
@@ -147,12 +240,17 @@ impl<F: FileSystem> DiskLog<F> {
             };
             return Ok((log, recovery));
         }
-        check_header(&path, &bytes)?;
+        let version = check_header(&path, &bytes)?;
+        let scan = if version == VERSION {
+            scan_record
+        } else {
+            scan_record_v1
+        };
         let mut records = VecDeque::new();
         let mut pos = FILE_HEADER_LEN;
         let mut previous: Option<u64> = None;
         while pos < bytes.len() as u64 {
-            match scan_record(&bytes, pos) {
+            match scan(&bytes, pos) {
                 Scan::Record(record, end) => {
                     if previous.is_some_and(|p| record.index != p + 1) {
                         return Err(DiskError::corrupt(
@@ -167,15 +265,22 @@ impl<F: FileSystem> DiskLog<F> {
                     }
                     pos = end;
                 }
-                Scan::TornTail => {
+                Scan::TornTail(because) => {
                     let removed = bytes.len() as u64 - pos;
                     file.truncate(pos).map_err(|e| DiskError::io(&path, e))?;
                     file.sync().map_err(|e| DiskError::io(&path, e))?;
                     recovery.truncated = Some((pos, removed));
+                    recovery.torn_because = Some(because);
                     break;
                 }
                 Scan::Corrupt(what) => return Err(DiskError::corrupt(&path, pos, what)),
             }
+        }
+        if recovery.truncated.is_none() {
+            // What a crash left may include whole records that were never
+            // fsynced; this node may acknowledge them from now on, so they
+            // must not vanish at the next crash.
+            file.sync().map_err(|e| DiskError::io(&path, e))?;
         }
         recovery.records = records.len();
         let mut log = Self {
@@ -187,7 +292,10 @@ impl<F: FileSystem> DiskLog<F> {
             purged,
             len: pos,
         };
-        if log.records.is_empty() && log.len > FILE_HEADER_LEN {
+        if version != VERSION {
+            log.rewrite()?;
+            recovery.upgraded_from = Some(version);
+        } else if log.records.is_empty() && log.len > FILE_HEADER_LEN {
             // A crash between recording a purge and rewriting the file.
             log.rewrite()?;
         }
@@ -249,7 +357,7 @@ impl<F: FileSystem> DiskLog<F> {
                     record.index
                 ));
             }
-            if record.payload.len() + BODY_PREFIX_LEN > MAX_RECORD_BYTES as usize {
+            if record.payload.len() + BODY_PREFIX_LEN + 1 > MAX_RECORD_BYTES as usize {
                 return refuse(format!(
                     "a record of {} bytes is over the limit",
                     record.payload.len()
@@ -329,7 +437,8 @@ impl<F: FileSystem> DiskLog<F> {
     }
 }
 
-fn check_header(path: &Path, bytes: &[u8]) -> Result<(), DiskError> {
+/// The file's format version, if this build reads it.
+fn check_header(path: &Path, bytes: &[u8]) -> Result<u32, DiskError> {
     if &bytes[..8] != MAGIC {
         return Err(DiskError::corrupt(
             path,
@@ -338,14 +447,16 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<(), DiskError> {
         ));
     }
     let version = u32_at(bytes, 8);
-    if version != VERSION {
+    if version != VERSION && version != VERSION_UNCHECKED_HEADERS {
         return Err(DiskError::corrupt(
             path,
             8,
-            format!("log format version {version}; this build reads {VERSION}"),
+            format!(
+                "log format version {version}; this build reads {VERSION_UNCHECKED_HEADERS} and {VERSION}"
+            ),
         ));
     }
-    Ok(())
+    Ok(version)
 }
 
 fn decode_meta(path: &Path, body: &[u8]) -> Result<(u64, u64), DiskError> {
