@@ -1,4 +1,5 @@
-//! Drover's pure core: the model, job specs, and the replicated state machine.
+//! Drover's pure core: the model, job specs, the replicated state machine,
+//! the scheduler and reconciler, and the worker's decisions.
 //!
 //! Nothing here performs I/O, reads a clock or draws OS randomness: time and
 //! seeds arrive as arguments, and every map whose order can reach an output
@@ -17,6 +18,7 @@ pub mod spec;
 pub mod state;
 pub mod units;
 pub mod version;
+pub mod worker;
 
 pub use alloc::{AllocStatus, Allocation, DesiredStatus};
 pub use ids::{AllocId, JobId, NodeId};

@@ -100,6 +100,12 @@ impl Liveness {
         if config.heartbeat_ttl_ms < 1000 {
             return Err("liveness.heartbeat_ttl: at least 1s, or healthy nodes would flap".into());
         }
+        if config.max_disconnect_ms < config.heartbeat_ttl_ms {
+            return Err(format!(
+                "liveness.max_disconnect: at least heartbeat_ttl ({} ms), or a node would stop its tasks before the control plane even missed it",
+                config.heartbeat_ttl_ms
+            ));
+        }
         Ok(config)
     }
 }

@@ -4,7 +4,8 @@
 //! on. The leader stamps the time. A caller is answered only after the
 //! command committed on a quorum.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use drover_core::{Command, CommandKind, Response};
 use openraft::error::{ClientWriteError, RaftError};
@@ -36,25 +37,58 @@ pub struct Proposer {
     raft: Raft,
     /// Control nodes to hand commands to when this node knows no leader.
     control: Vec<String>,
+    /// When the newest of this node's own commands that committed was
+    /// sent: proof that a quorum heard this node at or after that instant.
+    quorum_heard: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Proposer {
     pub fn new(raft: Raft, control: Vec<String>) -> Self {
-        Self { raft, control }
+        Self {
+            raft,
+            control,
+            quorum_heard: Arc::default(),
+        }
+    }
+
+    /// When a quorum last committed a command this node sent (the send
+    /// instant), if ever. Workers judge their contact by it.
+    pub fn quorum_heard(&self) -> Option<Instant> {
+        *self
+            .quorum_heard
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn heard_since(&self, sent: Instant) {
+        let mut heard = self
+            .quorum_heard
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *heard = Some(heard.map_or(sent, |h| h.max(sent)));
     }
 
     /// Commits only if this node leads: for the leader's own control loop,
     /// whose decisions are not to be carried out by a later leader.
     pub async fn propose_here(&self, kind: CommandKind) -> Result<Committed, String> {
+        let sent = Instant::now();
         match self.raft.client_write(Command::new(now_ms(), kind)).await {
-            Ok(reply) => Ok((reply.log_id.index, reply.data)),
+            Ok(reply) => {
+                self.heard_since(sent);
+                Ok((reply.log_id.index, reply.data))
+            }
             Err(e) => Err(describe(&e)),
         }
     }
 
     /// Commits from any node, forwarding towards the leader when needed.
     pub async fn propose(&self, kind: CommandKind) -> Result<Committed, String> {
-        self.propose_forwarded(Forwarded { kind, hops: 0 }).await
+        let sent = Instant::now();
+        let committed = self.propose_forwarded(Forwarded { kind, hops: 0 }).await;
+        if committed.is_ok() {
+            self.heard_since(sent);
+        }
+        committed
     }
 
     /// What the internal `Propose` RPC serves: commit here if leading,

@@ -1,20 +1,23 @@
-//! The worker loop: long-poll a control node for this node's assignments,
-//! start and stop tasks through the executor, and report what happens as
-//! commands. A worker cut off from every control node keeps its tasks for
-//! `max_disconnect`, then stops them.
+//! The worker driver: long-polls a control node for this node's
+//! assignments and carries out what the worker's state machine
+//! (`drover_core::worker`) decides — starts and stops through the
+//! executor, reports as commands. Contact with the control plane is judged
+//! by this node's own commands that a quorum committed, never by poll
+//! answers; cut off for `max_disconnect`, the node stops its tasks.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use drover_adapters::exec::{Executor, Exit, SharedExecutor};
+use drover_adapters::exec::{Executor, SharedExecutor};
 use drover_core::state::AllocReport;
-use drover_core::{AllocId, AllocStatus, CommandKind, DesiredStatus, NodeId};
+use drover_core::worker::{Action, Notice, PollReply, Report, WorkerMachine};
+use drover_core::{AllocId, CommandKind, NodeId};
 use tracing::{debug, info, warn};
 
 use crate::propose::Proposer;
 use crate::raft::{Rpc, call_internal, connect};
-use crate::work::{Assignment, PollReply, PollRequest};
+use crate::work::PollRequest;
 
 /// How long a task gets between SIGTERM and SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -29,83 +32,122 @@ pub struct Worker {
     pub max_disconnect: Duration,
 }
 
-/// What this worker last told the control plane about each allocation.
-type Reported = BTreeMap<AllocId, AllocStatus>;
+/// The worker's monotonic clock, in the milliseconds the machine counts.
+struct Clock(Instant);
+
+impl Clock {
+    fn ms(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.0).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.0 + Duration::from_millis(ms)
+    }
+}
 
 impl Worker {
     pub async fn run(self) {
-        let mut after_index = 0;
-        let mut last_contact = Instant::now();
-        let mut stopping: BTreeSet<AllocId> = BTreeSet::new();
-        let mut reported = Reported::new();
-        let mut disconnected = false;
-        // Exits not yet committed: kept until they are, never dropped.
-        let mut unreported: BTreeMap<AllocId, (Exit, bool)> = BTreeMap::new();
+        let clock = Clock(Instant::now());
+        let max_disconnect_ms = u64::try_from(self.max_disconnect.as_millis()).unwrap_or(u64::MAX);
+        let mut machine = WorkerMachine::new(0, max_disconnect_ms);
         loop {
-            let exits = self.lock().poll();
-            for (alloc, exit) in exits {
-                let asked_to_stop = stopping.remove(&alloc);
-                unreported.insert(alloc, (exit, asked_to_stop));
+            let deadline = machine.deadline_ms().map(|ms| clock.at(ms));
+            // The contact deadline interrupts whatever the step waits on
+            // (a poll, a report that cannot commit): losing contact must
+            // stop tasks on time, whatever else is slow.
+            tokio::select! {
+                () = self.step(&mut machine) => {}
+                () = sleep_until(deadline) => {}
             }
-            let pending: Vec<_> = unreported
-                .iter()
-                .map(|(a, (e, s))| (*a, e.clone(), *s))
-                .collect();
-            for (alloc, exit, asked_to_stop) in pending {
-                if self
-                    .report_exit(&mut reported, alloc, &exit, asked_to_stop)
-                    .await
-                {
-                    unreported.remove(&alloc);
-                }
+            if let Some(sent) = self.proposer.quorum_heard() {
+                let actions = machine.committed(clock.ms(sent));
+                self.carry_out(&mut machine, actions).await;
             }
-            match self.poll(after_index).await {
-                Ok(reply) if reply.index < after_index => {
-                    debug!(node = %self.node, "ignoring a stale replica's answer");
-                }
-                Ok(reply) => {
-                    if disconnected {
-                        info!(node = %self.node, "reconnected to the control plane");
-                        disconnected = false;
-                    }
-                    last_contact = Instant::now();
-                    after_index = reply.index;
-                    self.stop_unowned(&reply, &mut stopping);
-                    for assignment in reply.assignments {
-                        self.handle(&assignment, &mut stopping, &mut reported).await;
-                    }
-                }
-                Err(e) => {
-                    debug!(node = %self.node, "poll failed: {e}");
-                    tokio::time::sleep(POLL_WAIT).await;
-                    if last_contact.elapsed() > self.max_disconnect && !disconnected {
-                        warn!(node = %self.node, "no control node reachable for {:?}: stopping local tasks", self.max_disconnect);
-                        disconnected = true;
-                        let running = self.lock().running();
-                        for alloc in running {
-                            self.lock().stop(alloc, STOP_GRACE);
-                            stopping.insert(alloc);
-                        }
-                    }
-                }
+            let running = self.running();
+            let actions = machine.tick(clock.ms(Instant::now()), &running);
+            self.carry_out(&mut machine, actions).await;
+        }
+    }
+
+    /// One round: report what ended, then poll and act on the answer.
+    async fn step(&self, machine: &mut WorkerMachine) {
+        let exits = self.lock().poll();
+        for (alloc, exit) in exits {
+            machine.exited(alloc, &exit);
+        }
+        for report in machine.unreported() {
+            let committed = self.report(&report).await;
+            machine.reported(&report, committed);
+        }
+        match self.poll(machine.after_index()).await {
+            Ok(reply) => {
+                let running = self.running();
+                let actions = machine.answered(&reply, &running);
+                self.carry_out(machine, actions).await;
+            }
+            Err(e) => {
+                debug!(node = %self.node, "poll failed: {e}");
+                tokio::time::sleep(POLL_WAIT).await;
             }
         }
     }
 
-    /// Stops tasks that no allocation of this node owns any more: left by
-    /// an earlier worker process for allocations that have since ended or
-    /// moved. Every reply lists all of the node's unfinished allocations,
-    /// but only a replica that has issued an allocation can vouch for it.
-    fn stop_unowned(&self, reply: &PollReply, stopping: &mut BTreeSet<AllocId>) {
-        let owned: BTreeSet<AllocId> = reply.assignments.iter().map(|a| a.alloc).collect();
-        let running = self.lock().running();
-        for alloc in running {
-            let vouched = alloc <= reply.last_alloc;
-            if vouched && !owned.contains(&alloc) && stopping.insert(alloc) {
-                warn!(%alloc, "stopping a task no allocation of this node owns");
-                self.lock().stop(alloc, STOP_GRACE);
+    /// Does what the machine asked: everything touching the executor first
+    /// and without a pause, so that an interrupted round can only lose
+    /// reports (which the machine asks for again), never a stop.
+    async fn carry_out(&self, machine: &mut WorkerMachine, actions: Vec<Action>) {
+        let mut reports = Vec::new();
+        for action in actions {
+            match action {
+                Action::Start { alloc, job, task } => {
+                    let started = self.lock().start(alloc, &job, &task);
+                    match &started {
+                        Ok(()) => info!(%alloc, "started"),
+                        Err(e) => warn!(%alloc, "could not start: {e}"),
+                    }
+                    reports.extend(machine.started(alloc, started));
+                }
+                Action::Stop { alloc } => self.lock().stop(alloc, STOP_GRACE),
+                Action::Recover { alloc } => {
+                    let exit = self.lock().recorded_exit(alloc);
+                    reports.extend(machine.recovered(alloc, exit));
+                }
+                Action::Report(report) => reports.push(Action::Report(report)),
+                Action::Notice(notice) => self.log(&notice),
             }
         }
+        for action in reports {
+            if let Action::Report(report) = action {
+                let committed = self.report(&report).await;
+                machine.reported(&report, committed);
+            }
+        }
+    }
+
+    fn log(&self, notice: &Notice) {
+        let node = &self.node;
+        match notice {
+            Notice::ContactLost {
+                silent_ms,
+                stopping,
+            } => warn!(
+                %node,
+                "no quorum has committed anything from this node for {:.1}s (max_disconnect {:?}): stopping local tasks ({stopping} running)",
+                Duration::from_millis(*silent_ms).as_secs_f64(),
+                self.max_disconnect
+            ),
+            Notice::ContactRegained => info!(%node, "reconnected to the control plane"),
+            Notice::StaleAnswer { index, after } => {
+                debug!(%node, "ignoring a stale replica's answer (index {index}, had {after})");
+            }
+            Notice::Unowned { alloc } => {
+                warn!(%alloc, "stopping a task no allocation of this node owns");
+            }
+        }
+    }
+
+    fn running(&self) -> BTreeSet<AllocId> {
+        self.lock().running().into_iter().collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, dyn Executor + Send + 'static> {
@@ -134,126 +176,36 @@ impl Worker {
         Err(last_error)
     }
 
-    /// Brings one allocation in line with what the control plane wants.
-    async fn handle(
-        &self,
-        a: &Assignment,
-        stopping: &mut BTreeSet<AllocId>,
-        reported: &mut Reported,
-    ) {
-        let running = self.lock().running().contains(&a.alloc);
-        match (a.desired, running) {
-            (DesiredStatus::Stop, true) => {
-                if stopping.insert(a.alloc) {
-                    self.lock().stop(a.alloc, STOP_GRACE);
-                }
-            }
-            (DesiredStatus::Stop, false) => {
-                self.report(
-                    reported,
-                    a.alloc,
-                    AllocStatus::Stopped,
-                    None,
-                    "stopped".into(),
-                )
-                .await;
-            }
-            (DesiredStatus::Run, true) => {
-                if a.status != AllocStatus::Running {
-                    self.report_running(reported, a.alloc).await;
-                }
-            }
-            (DesiredStatus::Run, false) => self.start(a, reported).await,
-        }
-    }
-
-    async fn start(&self, a: &Assignment, reported: &mut Reported) {
-        if a.status != AllocStatus::Pending {
-            // It ran here before this worker process: learn how it ended.
-            let exit = self.lock().recorded_exit(a.alloc).unwrap_or(Exit {
-                code: None,
-                message: "lost when the worker restarted".into(),
-            });
-            self.report_exit(reported, a.alloc, &exit, false).await;
-            return;
-        }
-        let Some(task) = &a.task else { return };
-        let started = self.lock().start(a.alloc, &a.job, task);
-        match started {
-            Ok(()) => {
-                info!(alloc = %a.alloc, "started");
-                self.report_running(reported, a.alloc).await;
-            }
-            Err(e) => {
-                warn!(alloc = %a.alloc, "could not start: {e}");
-                self.report(reported, a.alloc, AllocStatus::Failed, None, e)
-                    .await;
-            }
-        }
-    }
-
-    async fn report_running(&self, reported: &mut Reported, alloc: AllocId) {
-        self.report(
-            reported,
-            alloc,
-            AllocStatus::Running,
-            None,
-            "running".into(),
-        )
-        .await;
-    }
-
-    async fn report_exit(
-        &self,
-        reported: &mut Reported,
-        alloc: AllocId,
-        exit: &Exit,
-        asked_to_stop: bool,
-    ) -> bool {
-        let status = if asked_to_stop {
-            AllocStatus::Stopped
-        } else if exit.success() {
-            AllocStatus::Complete
-        } else {
-            AllocStatus::Failed
-        };
-        info!(%alloc, %status, "{}", exit.message);
-        self.report(reported, alloc, status, exit.code, exit.message.clone())
-            .await
-    }
-
-    /// Reports a status once (repeats are skipped). False when it could
-    /// not be committed now; the caller retries.
-    async fn report(
-        &self,
-        reported: &mut Reported,
-        alloc: AllocId,
-        status: AllocStatus,
-        exit_code: Option<i32>,
-        message: String,
-    ) -> bool {
-        if reported.get(&alloc) == Some(&status) {
-            return true;
+    /// Whether the report committed (its outcome refused or not).
+    async fn report(&self, report: &Report) -> bool {
+        if report.status.is_terminal() {
+            info!(alloc = %report.alloc, status = %report.status, "{}", report.message);
         }
         let command = CommandKind::AllocUpdate(AllocReport {
-            alloc,
+            alloc: report.alloc,
             node: self.node.clone(),
-            status,
-            exit_code,
-            message,
+            status: report.status,
+            exit_code: report.exit_code,
+            message: report.message.clone(),
         });
         match self.proposer.propose(command).await {
             Ok((_, outcome)) => {
                 if let Err(e) = outcome {
-                    debug!(%alloc, "report refused: {e}");
+                    debug!(alloc = %report.alloc, "report refused: {e}");
                 }
-                reported.insert(alloc, status);
                 true
             }
             Err(e) => {
-                debug!(%alloc, "report not committed yet: {e}");
+                debug!(alloc = %report.alloc, "report not committed yet: {e}");
                 false
             }
         }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep(at.saturating_duration_since(Instant::now())).await,
+        None => std::future::pending().await,
     }
 }

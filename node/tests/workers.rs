@@ -163,8 +163,83 @@ fn a_worker_cut_off_from_every_control_node_stops_its_work_after_max_disconnect(
         Duration::from_secs(20),
         || (!pid_alive(&pid)).then_some(()),
     );
+    // max_disconnect runs from the last heartbeat a quorum committed,
+    // sent at most one heartbeat interval (a third of the TTL) before the
+    // cut.
     assert!(
-        cut_off.elapsed() >= Duration::from_secs(4),
+        cut_off.elapsed() >= Duration::from_millis(4000 - 2000 / 3),
         "not before max_disconnect"
     );
+}
+
+/// A hybrid node cut off with a minority still hears its own replica,
+/// which keeps answering polls; that must not count as contact. The node
+/// stops its task after `max_disconnect` and says so.
+#[test]
+fn a_hybrid_node_whose_peers_stop_answering_stops_its_work_after_max_disconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[liveness]\nheartbeat_ttl = \"2s\"\nmax_disconnect = \"6s\"\n";
+    let mut agents = cluster_with(dir.path(), extra);
+    let leader_id = leader(&agents);
+    let via = agents[usize::try_from(leader_id).unwrap() - 1].addr();
+    let spec = "id = \"keep\"\nkind = \"service\"\n[task]\ndriver = \"exec\"\ncommand = [\"sleep\", \"1000\"]\n";
+    assert!(run_job(dir.path(), &via, "keep", spec));
+    let (alloc, node) = wait_for("the task to run", Duration::from_secs(30), || {
+        let doc = status(&via, "keep")?;
+        let a = doc["allocations"].as_array()?.first()?.clone();
+        (a["status"] == "running").then(|| {
+            let node = a["node"].as_str().unwrap().trim_start_matches("node-");
+            (
+                a["id"].as_str().unwrap().to_string(),
+                node.parse::<usize>().unwrap(),
+            )
+        })
+    });
+    let alone = &agents[node - 1];
+    let pid = std::fs::read_to_string(alone.data.join("allocs").join(&alloc).join("pid")).unwrap();
+    // SIGSTOP, not SIGKILL: the peers' sockets stay open, as in a
+    // partition, and the node still reaches its own replica.
+    let frozen: Vec<u32> = agents
+        .iter()
+        .filter(|a| a.id != node as u64)
+        .map(|a| a.child.as_ref().unwrap().id())
+        .collect();
+    for pid in &frozen {
+        signal(*pid, "-STOP");
+    }
+    let cut_off = std::time::Instant::now();
+    let stopped = wait_for_opt(Duration::from_secs(25), || (!pid_alive(&pid)).then_some(()));
+    let elapsed = cut_off.elapsed();
+    for pid in &frozen {
+        signal(*pid, "-CONT");
+    }
+    assert!(
+        stopped.is_some(),
+        "node-{node} still runs its task {elapsed:?} after its peers froze"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(4),
+        "not before max_disconnect: {elapsed:?}"
+    );
+    let log = std::fs::read_to_string(agents[node - 1].config.with_extension("log")).unwrap();
+    assert!(log.contains("stopping local tasks"), "{log}");
+    agents.clear();
+}
+
+fn signal(pid: u32, which: &str) {
+    std::process::Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+fn wait_for_opt<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < until {
+        if let Some(found) = probe() {
+            return Some(found);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
 }

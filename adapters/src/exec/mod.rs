@@ -17,24 +17,10 @@ use drover_core::job::{Driver, TaskSpec};
 use drover_core::{AllocId, JobId};
 
 pub use drivers::Drivers;
+pub use drover_core::worker::Exit;
 pub use limits::{LimitMechanism, detect_limits};
 pub use process::ProcessExecutor;
 pub use store::OutputStore;
-
-/// How a task ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exit {
-    /// `None` when the status could not be learned (the task was killed
-    /// before its wrapper recorded one).
-    pub code: Option<i32>,
-    pub message: String,
-}
-
-impl Exit {
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-}
 
 pub trait Executor {
     /// The task drivers this executor runs; the node advertises them.

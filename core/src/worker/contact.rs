@@ -1,0 +1,93 @@
+//! Whether this worker is in touch with the control plane — judged only by
+//! commands of its own that a quorum committed. A poll answer is not
+//! contact: a replica answers from its own copy whether or not it can
+//! reach a leader, so a node cut off with a minority would otherwise count
+//! its own replica's answers as contact and keep its tasks forever, while
+//! the majority places replacements (nomad #10953, #18077).
+
+/// Times are milliseconds on the worker's monotonic clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    max_disconnect_ms: u64,
+    /// When the newest command of this node that a quorum committed was
+    /// sent (or when the worker started, which counts as contact).
+    last_ms: u64,
+    disconnected: bool,
+}
+
+/// What a change of contact means for the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactChange {
+    /// No quorum committed anything of this node's for `max_disconnect`:
+    /// stop every task.
+    Lost {
+        silent_ms: u64,
+    },
+    Regained,
+}
+
+impl Contact {
+    pub fn new(started_ms: u64, max_disconnect_ms: u64) -> Self {
+        Self {
+            max_disconnect_ms,
+            last_ms: started_ms,
+            disconnected: false,
+        }
+    }
+
+    /// A command this node sent at `sent_ms` was committed by a quorum.
+    pub fn committed(&mut self, sent_ms: u64) -> Option<ContactChange> {
+        self.last_ms = self.last_ms.max(sent_ms);
+        let regained = self.disconnected;
+        self.disconnected = false;
+        regained.then_some(ContactChange::Regained)
+    }
+
+    /// The clock reads `now_ms`.
+    pub fn tick(&mut self, now_ms: u64) -> Option<ContactChange> {
+        if self.disconnected || now_ms < self.deadline_ms() {
+            return None;
+        }
+        self.disconnected = true;
+        Some(ContactChange::Lost {
+            silent_ms: now_ms - self.last_ms,
+        })
+    }
+
+    pub fn is_lost(&self) -> bool {
+        self.disconnected
+    }
+
+    /// When contact will count as lost if nothing commits before.
+    pub fn deadline_ms(&self) -> u64 {
+        self.last_ms.saturating_add(self.max_disconnect_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_after_max_disconnect_without_a_commit_and_regained_by_one() {
+        let mut contact = Contact::new(0, 10_000);
+        assert_eq!(contact.tick(9_999), None);
+        assert_eq!(contact.committed(5_000), None);
+        assert_eq!(contact.tick(14_999), None);
+        assert_eq!(
+            contact.tick(15_000),
+            Some(ContactChange::Lost { silent_ms: 10_000 })
+        );
+        assert_eq!(contact.tick(99_000), None, "lost once");
+        assert_eq!(contact.committed(20_000), Some(ContactChange::Regained));
+        assert_eq!(contact.deadline_ms(), 30_000);
+    }
+
+    #[test]
+    fn an_old_commit_arriving_late_does_not_move_contact_back() {
+        let mut contact = Contact::new(0, 10_000);
+        contact.committed(8_000);
+        contact.committed(3_000);
+        assert_eq!(contact.deadline_ms(), 18_000);
+    }
+}

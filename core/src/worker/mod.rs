@@ -1,0 +1,272 @@
+//! The worker's decisions as a pure state machine, driven the way
+//! quinn-proto's `Connection` is: poll answers, task exits, commits of the
+//! node's own commands and the clock go in; starts, stops and reports come
+//! out, with the next deadline. `node/src/worker.rs` carries them out.
+//!
+//! Times are milliseconds on the worker's monotonic clock.
+
+mod contact;
+mod wire;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::job::TaskSpec;
+use crate::{AllocId, AllocStatus, DesiredStatus, JobId};
+
+pub use contact::{Contact, ContactChange};
+pub use wire::{Assignment, Exit, PollReply};
+
+/// What the worker asks of its executor and of the control plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Start {
+        alloc: AllocId,
+        job: JobId,
+        task: TaskSpec,
+    },
+    Stop {
+        alloc: AllocId,
+    },
+    /// Ask the executor how a task that ran before this worker process
+    /// ended, and pass the answer to [`WorkerMachine::recovered`].
+    Recover {
+        alloc: AllocId,
+    },
+    /// Commit a status; pass the outcome to [`WorkerMachine::reported`].
+    Report(Report),
+    /// Something the operator should read in the log.
+    Notice(Notice),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub alloc: AllocId,
+    pub status: AllocStatus,
+    pub exit_code: Option<i32>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// No command of this node's committed for `silent_ms`: every task
+    /// is being stopped.
+    ContactLost {
+        silent_ms: u64,
+        stopping: usize,
+    },
+    ContactRegained,
+    /// An answer from a replica behind one already heard; ignored.
+    StaleAnswer {
+        index: u64,
+        after: u64,
+    },
+    /// A task no allocation of this node owns any more is being stopped.
+    Unowned {
+        alloc: AllocId,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerMachine {
+    contact: Contact,
+    after_index: u64,
+    /// Tasks asked to stop whose exit has not been seen.
+    stopping: BTreeSet<AllocId>,
+    /// What was last committed about each allocation.
+    reported: BTreeMap<AllocId, AllocStatus>,
+    /// Exits not yet committed: kept until they are, never dropped.
+    unreported: BTreeMap<AllocId, Report>,
+}
+
+impl WorkerMachine {
+    pub fn new(now_ms: u64, max_disconnect_ms: u64) -> Self {
+        Self {
+            contact: Contact::new(now_ms, max_disconnect_ms),
+            after_index: 0,
+            stopping: BTreeSet::new(),
+            reported: BTreeMap::new(),
+            unreported: BTreeMap::new(),
+        }
+    }
+
+    /// The state index the next poll asks to be answered after.
+    pub fn after_index(&self) -> u64 {
+        self.after_index
+    }
+
+    /// When [`Self::tick`] must next run, if anything is due.
+    pub fn deadline_ms(&self) -> Option<u64> {
+        (!self.contact.is_lost()).then(|| self.contact.deadline_ms())
+    }
+
+    pub fn is_disconnected(&self) -> bool {
+        self.contact.is_lost()
+    }
+
+    /// A command this node sent at `sent_ms` was committed by a quorum.
+    pub fn committed(&mut self, sent_ms: u64) -> Vec<Action> {
+        match self.contact.committed(sent_ms) {
+            Some(ContactChange::Regained) => vec![Action::Notice(Notice::ContactRegained)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The clock reads `now_ms`; `running` are the executor's live tasks.
+    pub fn tick(&mut self, now_ms: u64, running: &BTreeSet<AllocId>) -> Vec<Action> {
+        let Some(ContactChange::Lost { silent_ms }) = self.contact.tick(now_ms) else {
+            return Vec::new();
+        };
+        let mut actions = vec![Action::Notice(Notice::ContactLost {
+            silent_ms,
+            stopping: running.len(),
+        })];
+        for alloc in running {
+            self.stopping.insert(*alloc);
+            actions.push(Action::Stop { alloc: *alloc });
+        }
+        actions
+    }
+
+    /// A task ended.
+    pub fn exited(&mut self, alloc: AllocId, exit: &Exit) {
+        let asked_to_stop = self.stopping.remove(&alloc);
+        self.unreported
+            .insert(alloc, exit_report(alloc, exit, asked_to_stop));
+    }
+
+    /// Exits still to be committed, to send (again).
+    pub fn unreported(&self) -> Vec<Report> {
+        self.unreported.values().cloned().collect()
+    }
+
+    /// Whether `report` committed (its outcome refused or not).
+    pub fn reported(&mut self, report: &Report, committed: bool) {
+        if !committed {
+            return;
+        }
+        self.reported.insert(report.alloc, report.status);
+        if self
+            .unreported
+            .get(&report.alloc)
+            .is_some_and(|r| r == report)
+        {
+            self.unreported.remove(&report.alloc);
+        }
+    }
+
+    /// A replica answered a poll. While contact is lost nothing starts:
+    /// the answer may come from a replica cut off with this node, whose
+    /// view the majority has long moved past.
+    pub fn answered(&mut self, reply: &PollReply, running: &BTreeSet<AllocId>) -> Vec<Action> {
+        if reply.index < self.after_index {
+            return vec![Action::Notice(Notice::StaleAnswer {
+                index: reply.index,
+                after: self.after_index,
+            })];
+        }
+        self.after_index = reply.index;
+        let mut actions = self.stop_unowned(reply, running);
+        for assignment in &reply.assignments {
+            actions.extend(self.handle(assignment, running));
+        }
+        actions
+    }
+
+    /// The executor's answer to [`Action::Start`].
+    pub fn started(&mut self, alloc: AllocId, outcome: Result<(), String>) -> Option<Action> {
+        let (status, message) = match outcome {
+            Ok(()) => (AllocStatus::Running, "running".to_string()),
+            Err(e) => (AllocStatus::Failed, e),
+        };
+        self.report(alloc, status, None, message)
+    }
+
+    /// The executor's answer to [`Action::Recover`].
+    pub fn recovered(&mut self, alloc: AllocId, exit: Option<Exit>) -> Option<Action> {
+        let exit = exit.unwrap_or_else(|| Exit {
+            code: None,
+            message: "lost when the worker restarted".into(),
+        });
+        let report = exit_report(alloc, &exit, false);
+        self.report(alloc, report.status, report.exit_code, report.message)
+    }
+
+    /// Stops tasks that no allocation of this node owns any more: left by
+    /// an earlier worker process for allocations that have since ended or
+    /// moved. Every reply lists all of the node's unfinished allocations,
+    /// but only a replica that has issued an allocation can vouch for it.
+    fn stop_unowned(&mut self, reply: &PollReply, running: &BTreeSet<AllocId>) -> Vec<Action> {
+        let owned: BTreeSet<AllocId> = reply.assignments.iter().map(|a| a.alloc).collect();
+        let mut actions = Vec::new();
+        for alloc in running {
+            let vouched = *alloc <= reply.last_alloc;
+            if vouched && !owned.contains(alloc) && self.stopping.insert(*alloc) {
+                actions.push(Action::Notice(Notice::Unowned { alloc: *alloc }));
+                actions.push(Action::Stop { alloc: *alloc });
+            }
+        }
+        actions
+    }
+
+    /// Brings one allocation in line with what the control plane wants.
+    fn handle(&mut self, a: &Assignment, running: &BTreeSet<AllocId>) -> Option<Action> {
+        match (a.desired, running.contains(&a.alloc)) {
+            (DesiredStatus::Stop, true) => self
+                .stopping
+                .insert(a.alloc)
+                .then_some(Action::Stop { alloc: a.alloc }),
+            (DesiredStatus::Stop, false) => {
+                self.report(a.alloc, AllocStatus::Stopped, None, "stopped".into())
+            }
+            (DesiredStatus::Run, true) if a.status != AllocStatus::Running => {
+                self.report(a.alloc, AllocStatus::Running, None, "running".into())
+            }
+            (DesiredStatus::Run, true) => None,
+            (DesiredStatus::Run, false) if self.contact.is_lost() => None,
+            // It ran here before this worker process: learn how it ended.
+            (DesiredStatus::Run, false) if a.status != AllocStatus::Pending => {
+                Some(Action::Recover { alloc: a.alloc })
+            }
+            (DesiredStatus::Run, false) => a.task.as_ref().map(|task| Action::Start {
+                alloc: a.alloc,
+                job: a.job.clone(),
+                task: task.clone(),
+            }),
+        }
+    }
+
+    /// A report, unless this status was already committed.
+    fn report(
+        &self,
+        alloc: AllocId,
+        status: AllocStatus,
+        exit_code: Option<i32>,
+        message: String,
+    ) -> Option<Action> {
+        (self.reported.get(&alloc) != Some(&status)).then_some(Action::Report(Report {
+            alloc,
+            status,
+            exit_code,
+            message,
+        }))
+    }
+}
+
+fn exit_report(alloc: AllocId, exit: &Exit, asked_to_stop: bool) -> Report {
+    let status = if asked_to_stop {
+        AllocStatus::Stopped
+    } else if exit.success() {
+        AllocStatus::Complete
+    } else {
+        AllocStatus::Failed
+    };
+    Report {
+        alloc,
+        status,
+        exit_code: exit.code,
+        message: exit.message.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

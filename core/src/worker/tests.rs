@@ -1,0 +1,159 @@
+use std::collections::BTreeSet;
+
+use super::*;
+use crate::job::{Driver, Sandbox};
+use crate::resources::Resources;
+
+const MAX_DISCONNECT_MS: u64 = 10_000;
+
+fn task() -> TaskSpec {
+    TaskSpec {
+        driver: Driver::Exec,
+        image: None,
+        command: vec!["sleep".into(), "1000".into()],
+        env: BTreeMap::new(),
+        resources: Resources::default(),
+        sandbox: Sandbox::default(),
+    }
+}
+
+fn assignment(alloc: u64, desired: DesiredStatus, status: AllocStatus) -> Assignment {
+    Assignment {
+        alloc: AllocId(alloc),
+        job: JobId::new("svc").unwrap(),
+        desired,
+        status,
+        task: Some(task()),
+    }
+}
+
+fn reply(index: u64, assignments: Vec<Assignment>) -> PollReply {
+    let last_alloc = assignments
+        .iter()
+        .map(|a| a.alloc)
+        .max()
+        .unwrap_or(AllocId(0));
+    PollReply {
+        index,
+        last_alloc,
+        assignments,
+    }
+}
+
+fn running(ids: &[u64]) -> BTreeSet<AllocId> {
+    ids.iter().map(|id| AllocId(*id)).collect()
+}
+
+fn stops(actions: &[Action]) -> Vec<u64> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Stop { alloc } => Some(alloc.0),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The minority-contact bug: a hybrid node cut off with a minority keeps
+/// hearing its own replica, whose answers carry ever-newer indexes. None
+/// of that is contact; only commits are, so the node stops its task.
+#[test]
+fn answers_from_a_cut_off_replica_are_not_contact() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    let task = vec![assignment(1, DesiredStatus::Run, AllocStatus::Running)];
+    for second in 1..=20 {
+        let now = second * 1000;
+        worker.answered(&reply(second, task.clone()), &running(&[1]));
+        let actions = worker.tick(now, &running(&[1]));
+        if now < MAX_DISCONNECT_MS {
+            assert!(stops(&actions).is_empty(), "at {now} ms");
+        } else if now == MAX_DISCONNECT_MS {
+            assert_eq!(stops(&actions), [1], "stopped after max_disconnect");
+        }
+    }
+    assert!(worker.is_disconnected());
+}
+
+#[test]
+fn commits_keep_contact_and_tasks_running() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    for second in 1..=60 {
+        if second % 3 == 0 {
+            worker.committed(second * 1000 - 500);
+        }
+        assert!(stops(&worker.tick(second * 1000, &running(&[1]))).is_empty());
+    }
+    assert_eq!(worker.deadline_ms(), Some(59_500 + MAX_DISCONNECT_MS));
+}
+
+#[test]
+fn nothing_starts_while_contact_is_lost_and_work_resumes_once_regained() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    worker.tick(MAX_DISCONNECT_MS, &running(&[]));
+    let pending = vec![assignment(2, DesiredStatus::Run, AllocStatus::Pending)];
+    let actions = worker.answered(&reply(5, pending.clone()), &running(&[]));
+    assert!(actions.is_empty(), "{actions:?}");
+    assert_eq!(worker.deadline_ms(), None);
+    assert_eq!(
+        worker.committed(11_000),
+        [Action::Notice(Notice::ContactRegained)]
+    );
+    let actions = worker.answered(&reply(6, pending), &running(&[]));
+    assert!(matches!(
+        actions[..],
+        [Action::Start {
+            alloc: AllocId(2),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn exits_are_reported_until_committed_and_a_stop_asked_for_reads_stopped() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    let stop = vec![assignment(3, DesiredStatus::Stop, AllocStatus::Running)];
+    assert_eq!(
+        stops(&worker.answered(&reply(1, stop), &running(&[3]))),
+        [3]
+    );
+    let exit = Exit {
+        code: Some(143),
+        message: "terminated".into(),
+    };
+    worker.exited(AllocId(3), &exit);
+    let report = worker.unreported().pop().unwrap();
+    assert_eq!(report.status, AllocStatus::Stopped);
+    worker.reported(&report, false);
+    assert_eq!(worker.unreported().len(), 1, "kept until committed");
+    worker.reported(&report, true);
+    assert!(worker.unreported().is_empty());
+}
+
+#[test]
+fn a_stale_answer_changes_nothing() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    worker.answered(&reply(9, vec![]), &running(&[]));
+    let actions = worker.answered(
+        &reply(
+            4,
+            vec![assignment(1, DesiredStatus::Run, AllocStatus::Pending)],
+        ),
+        &running(&[]),
+    );
+    assert_eq!(
+        actions,
+        [Action::Notice(Notice::StaleAnswer { index: 4, after: 9 })]
+    );
+    assert_eq!(worker.after_index(), 9);
+}
+
+#[test]
+fn a_task_no_allocation_owns_is_stopped_only_when_the_replica_vouches() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    let mut answer = reply(1, vec![]);
+    answer.last_alloc = AllocId(4);
+    assert!(stops(&worker.answered(&answer, &running(&[7]))).is_empty());
+    answer.last_alloc = AllocId(7);
+    answer.index = 2;
+    assert_eq!(stops(&worker.answered(&answer, &running(&[7]))), [7]);
+}
