@@ -14,6 +14,13 @@ pub enum Bug {
     /// Liveness decisions are neither paced, nor suspended under mass
     /// unreachability, nor held after a leader change.
     UnpacedLiveness,
+    /// A worker counts any poll answer as contact with the control plane,
+    /// so a node cut off with a minority keeps its tasks forever.
+    StaleContact,
+    /// The Raft log takes a record whose length points past the end of the
+    /// file for a torn write without checking the header, and cuts it and
+    /// everything after it.
+    LengthAsTorn,
 }
 
 #[cfg(madsim)]
@@ -32,6 +39,8 @@ mod switch {
             Bug::SkipCapacityCheck => 2,
             Bug::IgnoreConstraints => 3,
             Bug::UnpacedLiveness => 4,
+            Bug::StaleContact => 5,
+            Bug::LengthAsTorn => 6,
         }
     }
 

@@ -56,7 +56,7 @@ impl Worker {
             // (a poll, a report that cannot commit): losing contact must
             // stop tasks on time, whatever else is slow.
             tokio::select! {
-                () = self.step(&mut machine) => {}
+                () = self.step(&mut machine, &clock) => {}
                 () = sleep_until(deadline) => {}
             }
             if let Some(sent) = self.proposer.quorum_heard() {
@@ -70,7 +70,7 @@ impl Worker {
     }
 
     /// One round: report what ended, then poll and act on the answer.
-    async fn step(&self, machine: &mut WorkerMachine) {
+    async fn step(&self, machine: &mut WorkerMachine, clock: &Clock) {
         let exits = self.lock().poll();
         for (alloc, exit) in exits {
             machine.exited(alloc, &exit);
@@ -82,7 +82,7 @@ impl Worker {
         match self.poll(machine.after_index()).await {
             Ok(reply) => {
                 let running = self.running();
-                let actions = machine.answered(&reply, &running);
+                let actions = machine.answered(clock.ms(Instant::now()), &reply, &running);
                 self.carry_out(machine, actions).await;
             }
             Err(e) => {

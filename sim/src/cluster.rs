@@ -1,9 +1,10 @@
 //! A simulated cluster: control nodes and workers on madsim hosts, in
 //! regions, each with its own simulated disk that survives crashes (minus
-//! what was not fsynced), and the network faults the design claims to
-//! survive.
+//! what was not fsynced), an executor on the nodes whose role runs work
+//! (as in production), and the network faults the design claims to
+//! survive, cut link by link (`network`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,9 +15,13 @@ use drover_node::agent::{Environment, run_in};
 use drover_node::config::{Capacity, DockerSetting, Liveness, NodeConfig, Peer};
 use madsim::rand::Rng;
 use madsim::runtime::{Handle, NodeHandle};
+use madsim::task::NodeId;
 
 use crate::executor::SimExecutor;
 use crate::knobs::{Knobs, Weather};
+use crate::network::{Cuts, End};
+use crate::reality::{Reality, Topology};
+use crate::trace::Trace;
 
 pub const PORT: u16 = 7401;
 
@@ -24,11 +29,12 @@ pub const PORT: u16 = 7401;
 /// replacements and reconnections all happen within a run.
 pub const HEARTBEAT_TTL_MS: u64 = 5_000;
 pub const DECISION_INTERVAL_MS: u64 = 2_000;
+pub const MAX_DISCONNECT_MS: u64 = 10_000;
 
 fn liveness() -> Liveness {
     Liveness {
         heartbeat_ttl: Some(format!("{HEARTBEAT_TTL_MS}ms")),
-        max_disconnect: Some("20s".into()),
+        max_disconnect: Some(format!("{MAX_DISCONNECT_MS}ms")),
         failover_grace: Some("5s".into()),
         decision_interval: Some(format!("{DECISION_INTERVAL_MS}ms")),
     }
@@ -44,6 +50,11 @@ pub struct SimNode {
 
 pub struct SimCluster {
     pub nodes: Vec<SimNode>,
+    pub reality: Reality,
+    /// Clients and the observer: endpoints outside the cluster.
+    outsiders: Mutex<Vec<NodeId>>,
+    /// The links cut now.
+    blocked: Mutex<BTreeSet<(End, End)>>,
 }
 
 fn ip(id: u64) -> IpAddr {
@@ -61,18 +72,23 @@ struct Shape {
 impl SimCluster {
     /// Starts `n` hybrid nodes in one region forming one cluster.
     pub fn start(n: u64) -> Self {
+        Self::start_with_trace(n, &Trace::new(&Knobs::from_seed(0)))
+    }
+
+    fn start_with_trace(n: u64, trace: &Trace) -> Self {
         let mut knobs = Knobs::from_seed(0);
         knobs.control_nodes = n;
         knobs.workers = 0;
         knobs.control_runs_work = true;
         knobs.regions = 1;
-        Self::start_with(&knobs)
+        Self::start_with(&knobs, trace)
     }
 
     /// The topology the knobs describe: voters first (hybrid, or control
     /// only), then worker-only nodes; node `i` in region `(i-1) % regions`.
-    pub fn start_with(knobs: &Knobs) -> Self {
+    pub fn start_with(knobs: &Knobs, trace: &Trace) -> Self {
         drover_node::time::skew::clear();
+        let reality = Reality::new(topology(knobs), trace.clone());
         let peers: Vec<Peer> = (1..=knobs.control_nodes)
             .map(|id| Peer {
                 id,
@@ -92,7 +108,8 @@ impl SimCluster {
                     region: knobs.region_of(id),
                     cpu_millis: knobs.cpu_millis(id),
                 };
-                Self::node(&shape, &peers, knobs.bugs.lying_fsync)
+                let executor = knobs.runs_work(id).then(|| reality.clone());
+                Self::node(&shape, &peers, knobs.bugs.lying_fsync, executor)
             })
             .collect::<Vec<SimNode>>();
         for (id, skew_ms) in &knobs.clock_skew_ms {
@@ -100,10 +117,17 @@ impl SimCluster {
                 drover_node::time::skew::set(node.handle.id(), *skew_ms);
             }
         }
-        Self { nodes }
+        Self {
+            nodes,
+            reality,
+            outsiders: Mutex::default(),
+            blocked: Mutex::default(),
+        }
     }
 
-    fn node(shape: &Shape, peers: &[Peer], lying_disk: bool) -> SimNode {
+    /// `reality`: where the node's executor records what it runs; `None`
+    /// for a node whose role runs no work, which has no executor.
+    fn node(shape: &Shape, peers: &[Peer], lying_disk: bool, reality: Option<Reality>) -> SimNode {
         let disk = if lying_disk {
             SimFs::lying()
         } else {
@@ -131,15 +155,21 @@ impl SimCluster {
             docker: DockerSetting::Off,
         };
         let fs = disk.clone();
+        let id = shape.id;
         let handle = Handle::current()
             .create_node()
             .name(format!("node-{}", shape.id))
             .ip(addr.ip())
             .init(move || {
                 let config = config.clone();
+                let executor = reality.clone().map(|reality| {
+                    let executor: drover_adapters::exec::SharedExecutor =
+                        Arc::new(Mutex::new(SimExecutor::new(id, reality)));
+                    executor
+                });
                 let environment = Environment {
                     fs: fs.clone(),
-                    executor: Some(Arc::new(Mutex::new(SimExecutor::default()))),
+                    executor,
                 };
                 async move {
                     // Real machines never boot in the same instant; nodes
@@ -170,6 +200,7 @@ impl SimCluster {
     pub fn crash(&self, id: u64, seed: u64) {
         let node = self.get(id);
         Handle::current().kill(node.handle.id());
+        self.reality.machine_lost(id);
         node.disk.crash(CrashMode::Torn(seed));
     }
 
@@ -190,18 +221,31 @@ impl SimCluster {
         Handle::current().resume(self.get(id).handle.id());
     }
 
-    /// Cuts a node off the network, both ways.
-    pub fn partition(&self, id: u64) {
-        madsim::net::NetSim::current().clog_node(self.get(id).handle.id());
+    /// A client or the observer: an endpoint outside the cluster.
+    pub fn add_outsider(&self, id: NodeId) {
+        lock(&self.outsiders).push(id);
     }
 
-    /// Cuts what reaches a node; what it sends still arrives.
-    pub fn deafen(&self, id: u64) {
-        madsim::net::NetSim::current().clog_node_in(self.get(id).handle.id());
-    }
-
-    pub fn heal(&self, id: u64) {
-        madsim::net::NetSim::current().unclog_node(self.get(id).handle.id());
+    /// Makes the network what `cuts` say, changing only the links that
+    /// differ from now.
+    pub fn set_cuts(&self, cuts: &Cuts) {
+        let outsiders = lock(&self.outsiders).clone();
+        let mut ends: Vec<End> = self.nodes.iter().map(|n| End::Node(n.id)).collect();
+        ends.extend((0..outsiders.len() as u64).map(End::Outsider));
+        let wanted = cuts.blocked(&ends);
+        let madsim_id = |end: End| match end {
+            End::Node(n) => self.get(n).handle.id(),
+            End::Outsider(k) => outsiders[usize::try_from(k).unwrap_or(0)],
+        };
+        let net = madsim::net::NetSim::current();
+        let mut blocked = lock(&self.blocked);
+        for (from, to) in blocked.difference(&wanted) {
+            net.unclog_link(madsim_id(*from), madsim_id(*to));
+        }
+        for (from, to) in wanted.difference(&blocked) {
+            net.clog_link(madsim_id(*from), madsim_id(*to));
+        }
+        *blocked = wanted;
     }
 
     pub fn in_region(&self, region: u64) -> impl Iterator<Item = u64> + '_ {
@@ -229,5 +273,32 @@ impl SimCluster {
     /// Every node's API address; `control` ones first.
     pub fn addrs(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.addr.to_string()).collect()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What the reality invariants need to know of the cluster's shape.
+fn topology(knobs: &Knobs) -> Topology {
+    let capacity = (1..=knobs.nodes())
+        .filter(|n| knobs.runs_work(*n))
+        .map(|n| {
+            let cpu_millis = knobs.cpu_millis(n);
+            let resources = drover_core::Resources {
+                cpu_millis: cpu_millis / 1000 * 1000,
+                memory_mb: cpu_millis / 500 * 1024,
+                gpus: 0,
+            };
+            (n, resources)
+        })
+        .collect();
+    Topology {
+        voters: (1..=knobs.control_nodes).collect(),
+        capacity,
+        max_disconnect_ms: MAX_DISCONNECT_MS,
     }
 }

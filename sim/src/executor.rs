@@ -1,7 +1,9 @@
 //! A simulated executor: a task "runs" for a time read from its command and
 //! then exits, all in the simulator's virtual time. `["sim", "<ms>",
 //! "<exit code>"]` runs for that long and exits so; any other command runs
-//! for 100 ms and exits 0. Output is a line naming the allocation.
+//! for 100 ms and exits 0. Output is a line naming the allocation. Every
+//! start and end is recorded in the run's `Reality`, which the reality
+//! invariants read.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -10,16 +12,31 @@ use drover_adapters::exec::{Executor, Exit};
 use drover_core::job::{Driver, TaskSpec};
 use drover_core::{AllocId, JobId};
 
+use crate::reality::Reality;
+
 struct Task {
     ends_at: Instant,
     code: i32,
     stop_at: Option<Instant>,
 }
 
-#[derive(Default)]
 pub struct SimExecutor {
+    node: u64,
+    reality: Reality,
     running: BTreeMap<AllocId, Task>,
     ended: BTreeMap<AllocId, Exit>,
+}
+
+impl SimExecutor {
+    /// The executor of `node`, recording what it runs in `reality`.
+    pub fn new(node: u64, reality: Reality) -> Self {
+        Self {
+            node,
+            reality,
+            running: BTreeMap::new(),
+            ended: BTreeMap::new(),
+        }
+    }
 }
 
 fn plan(task: &TaskSpec) -> (Duration, i32) {
@@ -38,8 +55,10 @@ impl Executor for SimExecutor {
         vec![Driver::Docker, Driver::Exec]
     }
 
-    fn start(&mut self, alloc: AllocId, _job: &JobId, task: &TaskSpec) -> Result<(), String> {
+    fn start(&mut self, alloc: AllocId, job: &JobId, task: &TaskSpec) -> Result<(), String> {
         let (runs_for, code) = plan(task);
+        self.reality
+            .started(self.node, alloc, job, task.resources, runs_for);
         self.running.insert(
             alloc,
             Task {
@@ -54,6 +73,7 @@ impl Executor for SimExecutor {
     fn stop(&mut self, alloc: AllocId, _grace: Duration) {
         if let Some(task) = self.running.get_mut(&alloc) {
             task.stop_at.get_or_insert_with(Instant::now);
+            self.reality.stopped(self.node, alloc);
         }
     }
 
@@ -68,7 +88,7 @@ impl Executor for SimExecutor {
         done.into_iter()
             .filter_map(|id| {
                 let task = self.running.remove(&id)?;
-                let code = if task.stop_at.is_some() && task.ends_at > now {
+                let code = if task.stop_at.is_some_and(|at| at < task.ends_at) {
                     143
                 } else {
                     task.code

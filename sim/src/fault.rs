@@ -19,20 +19,36 @@ pub enum FaultKind {
     Region,
     /// The node's disk takes `SLOW_DISK_MS` longer for every durable write.
     SlowDisk,
+    /// A group of nodes (target: a set, `n1+n4`, `leader` for whoever
+    /// leads when it strikes) split from everyone else, both ways: each
+    /// side still talks within itself.
+    Split,
+    /// One way: the group hears nothing from the rest; its sends arrive.
+    SplitDeaf,
+    /// One way: the group's sends are lost; it still hears the rest.
+    SplitMute,
 }
 
 /// How much longer a slow disk takes per durable write (log append, vote).
 pub const SLOW_DISK_MS: u64 = 250;
 
 impl FaultKind {
-    pub const ALL: [(Self, &'static str); 6] = [
+    pub const ALL: [(Self, &'static str); 9] = [
         (Self::Crash, "crash"),
         (Self::Partition, "partition"),
         (Self::Deafen, "deafen"),
         (Self::Pause, "pause"),
         (Self::Region, "region"),
         (Self::SlowDisk, "slow"),
+        (Self::Split, "split"),
+        (Self::SplitDeaf, "split-deaf"),
+        (Self::SplitMute, "split-mute"),
     ];
+
+    /// Whether the target is a set of nodes (`Fault::group`).
+    pub fn is_split(self) -> bool {
+        matches!(self, Self::Split | Self::SplitDeaf | Self::SplitMute)
+    }
 
     fn name(self) -> &'static str {
         Self::ALL
@@ -47,17 +63,32 @@ impl FaultKind {
     }
 }
 
-/// The target of a crash of whichever node leads when it strikes.
+/// The target of a crash of whichever node leads when it strikes; in a
+/// split's set of nodes, bit 0 stands for that node.
 pub const LEADER: u64 = 0;
 
+/// A split's set of nodes as its target: bit `n` for node `n`, bit 0 for
+/// the leader when it strikes.
+pub fn group_mask(nodes: impl IntoIterator<Item = u64>) -> u64 {
+    nodes.into_iter().fold(0, |mask, n| mask | (1 << n.min(63)))
+}
+
+/// The nodes of a split's target, and whether it names the leader.
+pub fn group_members(mask: u64) -> (Vec<u64>, bool) {
+    let nodes = (1..64).filter(|n| mask & (1 << n) != 0).collect();
+    (nodes, mask & 1 != 0)
+}
+
 /// One scheduled fault: `crash@1200:n2` is a crash of node 2 at 1.2 s,
-/// `crash@1200:leader` of the leader at the time; the same fault on the
-/// same target again ends it (restart, heal, resume).
+/// `crash@1200:leader` of the leader at the time, `split@3000:leader+n4`
+/// splits the leader of the moment and node 4 from the rest; the same
+/// fault on the same target again ends it (restart, heal, resume).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Fault {
     pub at_ms: u64,
     pub kind: FaultKind,
-    /// A node id, or a region index for region faults.
+    /// A node id, a region index for region faults, a set of nodes
+    /// (`group_mask`) for splits.
     pub target: u64,
 }
 
@@ -65,6 +96,15 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.kind == FaultKind::Crash && self.target == LEADER {
             return write!(f, "crash@{}:leader", self.at_ms);
+        }
+        if self.kind.is_split() {
+            let (nodes, leader) = group_members(self.target);
+            let names: Vec<String> = leader
+                .then(|| "leader".to_string())
+                .into_iter()
+                .chain(nodes.iter().map(|n| format!("n{n}")))
+                .collect();
+            return write!(f, "{}@{}:{}", self.kind.name(), self.at_ms, names.join("+"));
         }
         write!(
             f,
@@ -84,7 +124,7 @@ pub fn parse_faults(text: &str) -> Result<Vec<Fault>, String> {
         let bad = || {
             let kinds: Vec<&str> = FaultKind::ALL.iter().map(|(_, n)| *n).collect();
             format!(
-                "{item:?} is not a fault like \"crash@1200:n2\" or \"region@3000:r1\" (kinds: {})",
+                "{item:?} is not a fault like \"crash@1200:n2\", \"region@3000:r1\" or \"split@2000:leader+n4\" (kinds: {})",
                 kinds.join(", ")
             )
         };
@@ -97,6 +137,20 @@ pub fn parse_faults(text: &str) -> Result<Vec<Fault>, String> {
             .ok_or_else(bad)?;
         let target = if kind == FaultKind::Crash && target == "leader" {
             LEADER
+        } else if kind.is_split() {
+            let mut mask = 0;
+            for member in target.split('+') {
+                mask |= match member {
+                    "leader" => 1,
+                    _ => member
+                        .strip_prefix('n')
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .filter(|n| (1..64).contains(n))
+                        .map(|n| 1 << n)
+                        .ok_or_else(bad)?,
+                };
+            }
+            mask
         } else {
             target
                 .strip_prefix(kind.target_prefix())

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
-pub use crate::fault::{Fault, FaultKind, LEADER, SLOW_DISK_MS, parse_faults};
+pub use crate::fault::{Fault, FaultKind, LEADER, SLOW_DISK_MS, group_mask, parse_faults};
 pub use crate::planted::PlantedBugs;
 
 /// SplitMix64 steps: a stream of numbers from the seed, independent of
@@ -314,6 +314,9 @@ fn draw_faults(
         (FaultKind::Pause, 2),
         (FaultKind::Region, 2),
         (FaultKind::SlowDisk, 2),
+        (FaultKind::Split, 2),
+        (FaultKind::SplitDeaf, 4),
+        (FaultKind::SplitMute, 4),
     ] {
         if draw.one_in(off_one_in) {
             continue;
@@ -322,6 +325,7 @@ fn draw_faults(
             // Crashes and slow disks favour the voters, whose disks hold
             // the log, and a third of crashes hit whichever node leads.
             let target = match kind {
+                kind if kind.is_split() => draw_group(draw, control_nodes, nodes),
                 FaultKind::Region => draw.below(regions),
                 FaultKind::SlowDisk => 1 + draw.below(control_nodes),
                 FaultKind::Crash if draw.one_in(3) => LEADER,
@@ -337,6 +341,26 @@ fn draw_faults(
     }
     faults.sort_unstable();
     faults
+}
+
+/// A side of a split: a minority of the voters (the leader of the moment
+/// among them in half the draws), and any share of the workers, so that
+/// both sides hold voters, hybrid nodes and workers.
+fn draw_group(draw: &mut Draw, control_nodes: u64, nodes: u64) -> u64 {
+    let mut members = Vec::new();
+    let with_leader = draw.one_in(2);
+    let voters = 1 + draw.below(control_nodes / 2) - u64::from(with_leader);
+    for _ in 0..voters {
+        members.push(1 + draw.below(control_nodes));
+    }
+    let share = draw.below(3);
+    for worker in control_nodes + 1..=nodes {
+        if draw.below(3) < share {
+            members.push(worker);
+        }
+    }
+    let mask = group_mask(members);
+    if with_leader { mask | 1 } else { mask }
 }
 
 #[cfg(test)]
@@ -393,6 +417,13 @@ mod tests {
             let k = Knobs::from_seed(seed);
             for fault in &k.faults {
                 match fault.kind {
+                    kind if kind.is_split() => {
+                        let (nodes, _) = crate::fault::group_members(fault.target);
+                        assert!(fault.target != 0);
+                        assert!(nodes.iter().all(|n| (1..=k.nodes()).contains(n)));
+                        let voters = nodes.iter().filter(|n| **n <= k.control_nodes).count();
+                        assert!(voters as u64 <= (k.control_nodes - 1) / 2 + 1);
+                    }
                     FaultKind::Region => assert!(fault.target < k.regions),
                     FaultKind::Crash if fault.target == LEADER => {}
                     _ => assert!((1..=k.nodes()).contains(&fault.target)),

@@ -12,7 +12,9 @@ pub mod fault;
 pub mod invariants;
 pub mod isolated;
 pub mod knobs;
+pub mod network;
 pub mod planted;
+pub mod reality;
 pub mod reproduce;
 #[cfg(madsim)]
 pub mod run;
@@ -20,5 +22,4 @@ pub mod run;
 pub mod scenario;
 #[cfg(madsim)]
 pub mod shrink;
-#[cfg(madsim)]
 pub mod trace;

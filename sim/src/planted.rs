@@ -10,12 +10,14 @@ pub struct PlantedBugs {
 }
 
 impl PlantedBugs {
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 7] = [
         "lying-fsync",
         "ack-before-commit",
         "skip-capacity-check",
         "ignore-constraints",
         "unpaced-liveness",
+        "stale-contact",
+        "length-as-torn",
     ];
 
     pub fn parse(name: &str) -> Result<Self, String> {
@@ -31,6 +33,8 @@ impl PlantedBugs {
             "skip-capacity-check" => Bug::SkipCapacityCheck,
             "ignore-constraints" => Bug::IgnoreConstraints,
             "unpaced-liveness" => Bug::UnpacedLiveness,
+            "stale-contact" => Bug::StaleContact,
+            "length-as-torn" => Bug::LengthAsTorn,
             other => {
                 return Err(format!(
                     "unknown planted bug {other:?}; known: {}",
@@ -54,6 +58,8 @@ impl PlantedBugs {
             Bug::SkipCapacityCheck => "skip-capacity-check",
             Bug::IgnoreConstraints => "ignore-constraints",
             Bug::UnpacedLiveness => "unpaced-liveness",
+            Bug::StaleContact => "stale-contact",
+            Bug::LengthAsTorn => "length-as-torn",
         })
     }
 }

@@ -24,6 +24,8 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
+use drover_core::planted::{self, Bug};
+
 use super::small_file::{read_small_file, write_small_file};
 use super::{DiskError, FileSystem, LogFile};
 
@@ -138,6 +140,11 @@ fn scan_record(bytes: &[u8], pos: u64) -> Scan {
     }
     let at = usize::try_from(pos).expect("in memory");
     let header = &bytes[at..at + 12];
+    if planted::active(Bug::LengthAsTorn)
+        && pos + RECORD_HEADER_LEN + u64::from(u32_at(header, 4)) > file_len
+    {
+        return Scan::TornTail("a record body cut short".into());
+    }
     if crc32c::crc32c(&header[4..12]) != u32_at(header, 0) {
         if unwritten_sectors_within(bytes, pos, pos + RECORD_HEADER_LEN) {
             return Scan::TornTail("a record header in unwritten (zero) sectors".into());

@@ -11,6 +11,7 @@ mod wire;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::job::TaskSpec;
+use crate::planted::{self, Bug};
 use crate::{AllocId, AllocStatus, DesiredStatus, JobId};
 
 pub use contact::{Contact, ContactChange};
@@ -157,7 +158,12 @@ impl WorkerMachine {
     /// A replica answered a poll. While contact is lost nothing starts:
     /// the answer may come from a replica cut off with this node, whose
     /// view the majority has long moved past.
-    pub fn answered(&mut self, reply: &PollReply, running: &BTreeSet<AllocId>) -> Vec<Action> {
+    pub fn answered(
+        &mut self,
+        now_ms: u64,
+        reply: &PollReply,
+        running: &BTreeSet<AllocId>,
+    ) -> Vec<Action> {
         if reply.index < self.after_index {
             return vec![Action::Notice(Notice::StaleAnswer {
                 index: reply.index,
@@ -165,7 +171,11 @@ impl WorkerMachine {
             })];
         }
         self.after_index = reply.index;
-        let mut actions = self.stop_unowned(reply, running);
+        let mut actions = Vec::new();
+        if planted::active(Bug::StaleContact) {
+            actions.extend(self.committed(now_ms));
+        }
+        actions.extend(self.stop_unowned(reply, running));
         for assignment in &reply.assignments {
             actions.extend(self.handle(assignment, running));
         }

@@ -63,7 +63,7 @@ fn answers_from_a_cut_off_replica_are_not_contact() {
     let task = vec![assignment(1, DesiredStatus::Run, AllocStatus::Running)];
     for second in 1..=20 {
         let now = second * 1000;
-        worker.answered(&reply(second, task.clone()), &running(&[1]));
+        worker.answered(second * 1000, &reply(second, task.clone()), &running(&[1]));
         let actions = worker.tick(now, &running(&[1]));
         if now < MAX_DISCONNECT_MS {
             assert!(stops(&actions).is_empty(), "at {now} ms");
@@ -91,14 +91,14 @@ fn nothing_starts_while_contact_is_lost_and_work_resumes_once_regained() {
     let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
     worker.tick(MAX_DISCONNECT_MS, &running(&[]));
     let pending = vec![assignment(2, DesiredStatus::Run, AllocStatus::Pending)];
-    let actions = worker.answered(&reply(5, pending.clone()), &running(&[]));
+    let actions = worker.answered(0, &reply(5, pending.clone()), &running(&[]));
     assert!(actions.is_empty(), "{actions:?}");
     assert_eq!(worker.deadline_ms(), None);
     assert_eq!(
         worker.committed(11_000),
         [Action::Notice(Notice::ContactRegained)]
     );
-    let actions = worker.answered(&reply(6, pending), &running(&[]));
+    let actions = worker.answered(0, &reply(6, pending), &running(&[]));
     assert!(matches!(
         actions[..],
         [Action::Start {
@@ -113,7 +113,7 @@ fn exits_are_reported_until_committed_and_a_stop_asked_for_reads_stopped() {
     let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
     let stop = vec![assignment(3, DesiredStatus::Stop, AllocStatus::Running)];
     assert_eq!(
-        stops(&worker.answered(&reply(1, stop), &running(&[3]))),
+        stops(&worker.answered(0, &reply(1, stop), &running(&[3]))),
         [3]
     );
     let exit = Exit {
@@ -132,8 +132,9 @@ fn exits_are_reported_until_committed_and_a_stop_asked_for_reads_stopped() {
 #[test]
 fn a_stale_answer_changes_nothing() {
     let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
-    worker.answered(&reply(9, vec![]), &running(&[]));
+    worker.answered(0, &reply(9, vec![]), &running(&[]));
     let actions = worker.answered(
+        0,
         &reply(
             4,
             vec![assignment(1, DesiredStatus::Run, AllocStatus::Pending)],
@@ -152,8 +153,8 @@ fn a_task_no_allocation_owns_is_stopped_only_when_the_replica_vouches() {
     let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
     let mut answer = reply(1, vec![]);
     answer.last_alloc = AllocId(4);
-    assert!(stops(&worker.answered(&answer, &running(&[7]))).is_empty());
+    assert!(stops(&worker.answered(0, &answer, &running(&[7]))).is_empty());
     answer.last_alloc = AllocId(7);
     answer.index = 2;
-    assert_eq!(stops(&worker.answered(&answer, &running(&[7]))), [7]);
+    assert_eq!(stops(&worker.answered(0, &answer, &running(&[7]))), [7]);
 }

@@ -1,49 +1,75 @@
-//! No node is over capacity — DESIGN.md §5's invariant list; `apply`
-//! re-checks every placement against the node's free resources
+//! No node runs more than its capacity — DESIGN.md §5's invariant list;
+//! `apply` re-checks every placement against the node's free resources
 //! (docs/state-machine.md), so no plan, however stale, may overfill a node.
+//! Checked against what the simulated executors really run, at every start.
 
-use serde_json::Value;
+use drover_core::Resources;
 
 use super::Violation;
+use crate::reality::TaskRun;
 
-/// Checks one replica's node list (`ListNodes`).
-pub fn no_node_over_capacity(nodes: &Value) -> Result<(), Violation> {
-    for node in nodes["nodes"].as_array().into_iter().flatten() {
-        let capacity = &node["resources"]["capacity"];
-        let used = &node["resources"]["used"];
-        for dimension in ["cpu_millis", "memory_mb", "gpus"] {
-            let (Some(have), Some(held)) = (capacity[dimension].as_u64(), used[dimension].as_u64())
-            else {
-                continue;
-            };
-            if held > have {
-                return Err(Violation {
-                    invariant: "no node over capacity",
-                    detail: format!(
-                        "{} holds {held} {dimension} of {have}",
-                        node["id"].as_str().unwrap_or("?")
-                    ),
-                });
-            }
-        }
+/// The tasks running on `node` at `at_ms` fit its `capacity`.
+pub fn node_within_capacity(
+    node: u64,
+    capacity: Resources,
+    runs: &[TaskRun],
+    at_ms: u64,
+) -> Result<(), Violation> {
+    let running: Vec<&TaskRun> = runs
+        .iter()
+        .filter(|r| r.node == node && r.runs_at(at_ms))
+        .collect();
+    let cpu: u64 = running.iter().map(|r| r.resources.cpu_millis).sum();
+    let memory: u64 = running.iter().map(|r| r.resources.memory_mb).sum();
+    if cpu <= capacity.cpu_millis && memory <= capacity.memory_mb {
+        return Ok(());
     }
-    Ok(())
+    Err(Violation {
+        invariant: "no node over capacity",
+        detail: format!(
+            "node-{node} runs {} tasks using {cpu} cpu_millis and {memory} MiB of {} and {} at {at_ms} ms",
+            running.len(),
+            capacity.cpu_millis,
+            capacity.memory_mb
+        ),
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use drover_core::{AllocId, JobId};
 
     use super::*;
 
+    fn run(alloc: u64, cpu: u64, from: u64, to: u64) -> TaskRun {
+        TaskRun {
+            node: 1,
+            alloc: AllocId(alloc),
+            job: JobId::new("j").unwrap(),
+            resources: Resources {
+                cpu_millis: cpu,
+                memory_mb: 0,
+                gpus: 0,
+            },
+            started_ms: from,
+            ends_ms: to,
+        }
+    }
+
     #[test]
-    fn an_overfull_node_is_caught() {
-        let node = |used: u64| {
-            json!({ "nodes": [{ "id": "n1", "resources": {
-                "capacity": { "cpu_millis": 1000, "memory_mb": 512, "gpus": 0 },
-                "used": { "cpu_millis": used, "memory_mb": 0, "gpus": 0 } } }] })
+    fn an_overfull_node_is_caught_and_ended_tasks_do_not_count() {
+        let capacity = Resources {
+            cpu_millis: 1000,
+            memory_mb: 512,
+            gpus: 0,
         };
-        assert!(no_node_over_capacity(&node(1000)).is_ok());
-        assert!(no_node_over_capacity(&node(1001)).is_err());
+        let runs = [
+            run(1, 600, 0, 100),
+            run(2, 400, 50, 200),
+            run(3, 600, 100, 300),
+        ];
+        assert!(node_within_capacity(1, capacity, &runs, 60).is_ok());
+        assert!(node_within_capacity(1, capacity, &runs, 100).is_err());
+        assert!(node_within_capacity(1, capacity, &runs, 250).is_ok());
     }
 }

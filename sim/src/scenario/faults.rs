@@ -1,13 +1,16 @@
 //! The safety phase's fault schedule, carried out on the cluster.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::cluster::SimCluster;
-use crate::knobs::{FaultKind, Knobs, LEADER, SLOW_DISK_MS};
+use crate::fault::group_members;
+use crate::knobs::{Fault, FaultKind, Knobs, LEADER, SLOW_DISK_MS};
+use crate::network::{Cuts, Way};
+use crate::reality::Reality;
 use crate::trace::Trace;
 
 /// The safety phase's faults, each toggled by its next occurrence; at the
@@ -20,33 +23,45 @@ struct Faults {
     paused: BTreeSet<u64>,
     regions: BTreeSet<u64>,
     slow: BTreeSet<u64>,
+    /// Splits in force by (kind, target as written), with the nodes each
+    /// cut off (the leader resolved when it struck).
+    splits: BTreeMap<(FaultKind, u64), Vec<u64>>,
 }
 
 impl Faults {
-    fn isolated(&self, cluster: &SimCluster, node: u64) -> bool {
-        self.cut.contains(&node)
-            || self.deaf.contains(&node)
-            || self
-                .regions
-                .iter()
-                .any(|r| cluster.in_region(*r).any(|n| n == node))
-    }
-
-    /// Reconnects `node` unless another fault still holds it apart.
-    fn reconnect(&self, cluster: &SimCluster, node: u64) {
-        if !self.isolated(cluster, node) {
-            cluster.heal(node);
+    /// The network the faults in force make.
+    fn cuts(&self, cluster: &SimCluster) -> Cuts {
+        let mut cuts = Cuts::default();
+        for node in &self.cut {
+            cuts.groups.insert((vec![*node], Way::Both));
         }
+        for node in &self.deaf {
+            cuts.groups.insert((vec![*node], Way::Deaf));
+        }
+        for region in &self.regions {
+            cuts.groups
+                .insert((cluster.in_region(*region).collect(), Way::Both));
+        }
+        for ((kind, _), group) in &self.splits {
+            let way = match kind {
+                FaultKind::SplitDeaf => Way::Deaf,
+                FaultKind::SplitMute => Way::Mute,
+                _ => Way::Both,
+            };
+            cuts.groups.insert((group.clone(), way));
+        }
+        cuts
     }
 
     fn toggle(
         &mut self,
         cluster: &SimCluster,
-        kind: FaultKind,
-        target: u64,
+        fault: Fault,
+        leader: u64,
         seed: u64,
     ) -> &'static str {
-        match kind {
+        let target = fault.target;
+        match fault.kind {
             FaultKind::Crash if self.down.insert(target) => {
                 self.paused.remove(&target);
                 cluster.crash(target, seed);
@@ -57,23 +72,14 @@ impl Faults {
                 cluster.restart(target);
                 "restart"
             }
-            FaultKind::Partition if self.cut.insert(target) => {
-                cluster.partition(target);
-                "partition"
-            }
+            FaultKind::Partition if self.cut.insert(target) => "partition",
             FaultKind::Partition => {
                 self.cut.remove(&target);
-                self.reconnect(cluster, target);
                 "heal"
             }
-            FaultKind::Deafen if !self.isolated(cluster, target) && self.deaf.insert(target) => {
-                cluster.deafen(target);
-                "deafen"
-            }
+            FaultKind::Deafen if self.deaf.insert(target) => "deafen",
             FaultKind::Deafen => {
-                if self.deaf.remove(&target) {
-                    self.reconnect(cluster, target);
-                }
+                self.deaf.remove(&target);
                 "hear"
             }
             FaultKind::Pause if !self.down.contains(&target) && self.paused.insert(target) => {
@@ -95,46 +101,49 @@ impl Faults {
                 cluster.slow_disk(target, Duration::ZERO);
                 "disk back to speed"
             }
-            FaultKind::Region if self.regions.insert(target) => {
-                for node in cluster.in_region(target) {
-                    cluster.partition(node);
-                }
-                "region lost"
-            }
+            FaultKind::Region if self.regions.insert(target) => "region lost",
             FaultKind::Region => {
                 self.regions.remove(&target);
-                for node in cluster.in_region(target) {
-                    self.reconnect(cluster, node);
-                }
                 "region healed"
+            }
+            kind => {
+                if self.splits.remove(&(kind, target)).is_some() {
+                    return "split healed";
+                }
+                let (mut nodes, with_leader) = group_members(target);
+                if with_leader && leader != LEADER {
+                    nodes.push(leader);
+                }
+                nodes.retain(|n| (1..=cluster.nodes.len() as u64).contains(n));
+                nodes.sort_unstable();
+                nodes.dedup();
+                if nodes.is_empty() {
+                    return "split of nobody";
+                }
+                self.splits.insert((kind, target), nodes);
+                "split"
             }
         }
     }
 
-    fn heal_all(self, cluster: &SimCluster, trace: &Trace) {
-        for node in self.slow {
+    fn heal_all(mut self, cluster: &SimCluster, reality: &Reality, trace: &Trace) {
+        for node in std::mem::take(&mut self.slow) {
             cluster.slow_disk(node, Duration::ZERO);
             trace.event(&format!("node-{node}"), "disk back to speed", &json!({}));
         }
-        for node in self.down {
+        for node in std::mem::take(&mut self.down) {
             cluster.restart(node);
             trace.event(&format!("node-{node}"), "restart", &json!({}));
         }
-        for node in self.paused {
+        for node in std::mem::take(&mut self.paused) {
             cluster.resume(node);
             trace.event(&format!("node-{node}"), "resume", &json!({}));
         }
-        let isolated: BTreeSet<u64> = self
-            .cut
-            .iter()
-            .chain(&self.deaf)
-            .copied()
-            .chain(self.regions.iter().flat_map(|r| cluster.in_region(*r)))
-            .collect();
-        for node in isolated {
-            cluster.heal(node);
-            trace.event(&format!("node-{node}"), "heal", &json!({}));
+        if self.cuts(cluster) != Cuts::default() {
+            trace.event("sim", "network healed", &json!({}));
         }
+        cluster.set_cuts(&Cuts::default());
+        reality.network(&Cuts::default(), &BTreeSet::new());
     }
 }
 
@@ -142,6 +151,7 @@ pub(super) async fn inject_faults(
     cluster: &SimCluster,
     knobs: &Knobs,
     leader: &AtomicU64,
+    reality: &Reality,
     trace: &Trace,
 ) {
     let phase_ms = knobs.safety_phase_s * 1000;
@@ -161,6 +171,7 @@ pub(super) async fn inject_faults(
         }
         let valid = match fault.kind {
             FaultKind::Region => fault.target < knobs.regions,
+            kind if kind.is_split() => fault.target != 0,
             _ => (1..=knobs.nodes()).contains(&fault.target),
         };
         if !valid || fault.at_ms >= phase_ms {
@@ -168,14 +179,27 @@ pub(super) async fn inject_faults(
         }
         tokio::time::sleep(Duration::from_millis(fault.at_ms.saturating_sub(now_ms))).await;
         now_ms = now_ms.max(fault.at_ms);
-        let event = faults.toggle(cluster, fault.kind, fault.target, knobs.seed ^ (i as u64));
+        let event = faults.toggle(
+            cluster,
+            fault,
+            leader.load(Ordering::SeqCst),
+            knobs.seed ^ (i as u64),
+        );
+        cluster.set_cuts(&faults.cuts(cluster));
+        let stopped: BTreeSet<u64> = faults.down.union(&faults.paused).copied().collect();
+        reality.network(&faults.cuts(cluster), &stopped);
         let who = match fault.kind {
             FaultKind::Region => format!("region-{}", fault.target),
+            kind if kind.is_split() => "network".to_string(),
             _ => format!("node-{}", fault.target),
         };
-        trace.event(&who, event, &json!({}));
+        let detail = match faults.splits.get(&(fault.kind, fault.target)) {
+            Some(group) => json!({ "group": group }),
+            None => json!({}),
+        };
+        trace.event(&who, event, &detail);
     }
     tokio::time::sleep(Duration::from_millis(phase_ms.saturating_sub(now_ms))).await;
     SimCluster::weather(None);
-    faults.heal_all(cluster, trace);
+    faults.heal_all(cluster, reality, trace);
 }

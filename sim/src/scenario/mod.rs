@@ -35,7 +35,7 @@ fn parse(json: &str) -> Value {
 }
 
 pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
-    let cluster = SimCluster::start_with(knobs);
+    let cluster = SimCluster::start_with(knobs, trace);
     let handle = Handle::current();
     let addrs = cluster.addrs();
     let voters: Vec<String> = addrs
@@ -57,6 +57,9 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
         .name("observer")
         .ip([10, 0, 2, 1].into())
         .build();
+    for outsider in clients.iter().chain([&observer]) {
+        cluster.add_outsider(outsider.id());
+    }
     SimCluster::weather(knobs.weather);
     let workloads: Vec<_> = clients
         .iter()
@@ -80,7 +83,7 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
         stop.clone(),
         trace.clone(),
     ));
-    inject_faults(&cluster, knobs, &leader, trace).await;
+    inject_faults(&cluster, knobs, &leader, &cluster.reality, trace).await;
     let mut acknowledged = Vec::new();
     for work in workloads {
         acknowledged.extend(work.await.unwrap_or_default());
@@ -103,6 +106,7 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
         .unwrap_or_default();
     stop.store(true, Ordering::SeqCst);
     watching.await.unwrap_or(Ok(()))?;
+    cluster.reality.finish()?;
     no_acknowledged_submission_lost(&acknowledged, &outcome.present)?;
     let finished: Vec<String> = outcome.finished.iter().cloned().collect();
     let batch: Vec<String> = acknowledged

@@ -12,7 +12,7 @@ use super::{api, parse};
 use crate::cluster::DECISION_INTERVAL_MS;
 use crate::invariants::{
     CommittedPrefixes, OneLeaderPerTerm, ReplicaDigests, Violation, liveness_decisions_paced,
-    no_node_over_capacity, placements_in_region,
+    placements_in_region,
 };
 use crate::trace::Trace;
 
@@ -73,7 +73,6 @@ pub(super) async fn watch(
                 && let Ok(reply) = client.list_nodes(Empty {}).await
             {
                 let nodes = parse(&reply.into_inner().json);
-                no_node_over_capacity(&nodes).map_err(report)?;
                 liveness_decisions_paced(&nodes, DECISION_INTERVAL_MS).map_err(report)?;
                 if pinned
                     && let Ok(job) = client

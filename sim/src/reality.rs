@@ -1,0 +1,208 @@
+//! What really happens on the simulated machines: every task the simulated
+//! executors start and end, with its virtual times, and which nodes the
+//! faults have cut off from every quorum. The reality invariants
+//! (`invariants::capacity`, `invariants::cut_off_nodes_stop`) read this,
+//! never the control plane's records: a check that reads the system's own
+//! bookkeeping cannot catch the system's bugs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use drover_core::{AllocId, JobId, Resources};
+use serde_json::json;
+
+use crate::invariants::{Violation, cut_off_node_ran_nothing, node_within_capacity};
+use crate::network::{Cuts, reaches_a_quorum};
+use crate::trace::Trace;
+
+/// One task as it really ran.
+#[derive(Debug, Clone)]
+pub struct TaskRun {
+    pub node: u64,
+    pub alloc: AllocId,
+    pub job: JobId,
+    pub resources: Resources,
+    pub started_ms: u64,
+    /// When it ended or will end: its natural end, or earlier if it was
+    /// stopped or its machine died.
+    pub ends_ms: u64,
+}
+
+impl TaskRun {
+    pub fn runs_at(&self, ms: u64) -> bool {
+        self.started_ms <= ms && ms < self.ends_ms
+    }
+
+    /// Whether it ran at any instant of `from..to`.
+    pub fn runs_within(&self, from: u64, to: u64) -> bool {
+        self.started_ms < to && from < self.ends_ms
+    }
+}
+
+/// What the cluster is: who votes, who runs work with what capacity, and
+/// how long a node cut off may keep its tasks.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub voters: Vec<u64>,
+    pub capacity: BTreeMap<u64, Resources>,
+    pub max_disconnect_ms: u64,
+}
+
+struct Inner {
+    origin: Instant,
+    topology: Topology,
+    runs: Vec<TaskRun>,
+    /// Index into `runs` of each live task.
+    live: BTreeMap<(u64, AllocId), usize>,
+    /// Nodes running work, up, and cut off from every quorum: since when.
+    cut_off_since: BTreeMap<u64, u64>,
+    violation: Option<Violation>,
+    trace: Trace,
+}
+
+#[derive(Clone)]
+pub struct Reality(Arc<Mutex<Inner>>);
+
+impl Reality {
+    pub fn new(topology: Topology, trace: Trace) -> Self {
+        Self(Arc::new(Mutex::new(Inner {
+            origin: Instant::now(),
+            topology,
+            runs: Vec::new(),
+            live: BTreeMap::new(),
+            cut_off_since: BTreeMap::new(),
+            violation: None,
+            trace,
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A task started on `node`; it ends by itself after `runs_for`.
+    pub fn started(
+        &self,
+        node: u64,
+        alloc: AllocId,
+        job: &JobId,
+        resources: Resources,
+        runs_for: Duration,
+    ) {
+        let mut inner = self.lock();
+        let now = inner.now_ms();
+        let run = TaskRun {
+            node,
+            alloc,
+            job: job.clone(),
+            resources,
+            started_ms: now,
+            ends_ms: now.saturating_add(u64::try_from(runs_for.as_millis()).unwrap_or(u64::MAX)),
+        };
+        let index = inner.runs.len();
+        inner.runs.push(run);
+        inner.live.insert((node, alloc), index);
+        let capacity = inner
+            .topology
+            .capacity
+            .get(&node)
+            .copied()
+            .unwrap_or_default();
+        let checked = node_within_capacity(node, capacity, &inner.runs, now);
+        inner.record(checked);
+        if let Some(since) = inner.cut_off_since.get(&node).copied() {
+            let max = inner.topology.max_disconnect_ms;
+            let checked = cut_off_node_ran_nothing(node, since, now + 1, max, &inner.runs);
+            inner.record(checked);
+        }
+    }
+
+    /// A task on `node` was stopped now (or had ended by itself before).
+    pub fn stopped(&self, node: u64, alloc: AllocId) {
+        let mut inner = self.lock();
+        let now = inner.now_ms();
+        inner.end(node, alloc, now);
+    }
+
+    /// `node`'s machine died: every task on it is gone.
+    pub fn machine_lost(&self, node: u64) {
+        let mut inner = self.lock();
+        let now = inner.now_ms();
+        let on_node: Vec<AllocId> = inner
+            .live
+            .keys()
+            .filter(|(n, _)| *n == node)
+            .map(|(_, a)| *a)
+            .collect();
+        for alloc in on_node {
+            inner.end(node, alloc, now);
+        }
+    }
+
+    /// The network and the stopped (crashed or paused) nodes changed.
+    pub fn network(&self, cuts: &Cuts, stopped: &BTreeSet<u64>) {
+        let mut inner = self.lock();
+        let now = inner.now_ms();
+        let voters = inner.topology.voters.clone();
+        let up = |n: u64| !stopped.contains(&n);
+        let cut_off: BTreeSet<u64> = inner
+            .topology
+            .capacity
+            .keys()
+            .copied()
+            .filter(|n| up(*n) && !reaches_a_quorum(cuts, &voters, &up, *n))
+            .collect();
+        let ended: Vec<(u64, u64)> = inner
+            .cut_off_since
+            .iter()
+            .filter(|(n, _)| !cut_off.contains(n))
+            .map(|(n, since)| (*n, *since))
+            .collect();
+        for (node, since) in ended {
+            inner.cut_off_since.remove(&node);
+            inner.close_window(node, since, now);
+        }
+        for node in cut_off {
+            inner.cut_off_since.entry(node).or_insert(now);
+        }
+    }
+
+    /// Ends every window and returns the first violation seen, if any.
+    pub fn finish(&self) -> Result<(), Violation> {
+        self.network(&Cuts::default(), &BTreeSet::new());
+        self.lock().violation.clone().map_or(Ok(()), Err)
+    }
+}
+
+impl Inner {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn end(&mut self, node: u64, alloc: AllocId, at: u64) {
+        if let Some(index) = self.live.remove(&(node, alloc)) {
+            let run = &mut self.runs[index];
+            run.ends_ms = run.ends_ms.min(at);
+        }
+    }
+
+    fn close_window(&mut self, node: u64, since: u64, until: u64) {
+        let max = self.topology.max_disconnect_ms;
+        let checked = cut_off_node_ran_nothing(node, since, until, max, &self.runs);
+        self.record(checked);
+    }
+
+    fn record(&mut self, checked: Result<(), Violation>) {
+        if let Err(violation) = checked
+            && self.violation.is_none()
+        {
+            self.trace.event(
+                "reality",
+                "violation",
+                &json!({ "invariant": violation.invariant, "detail": violation.detail }),
+            );
+            self.violation = Some(violation);
+        }
+    }
+}
