@@ -93,6 +93,7 @@ impl Internal for InternalService {
                 Ok(Err(_)) | Err(_) => break,
             }
         }
+        crate::buggify::delay(crate::buggify::Point::SlowPollReply).await;
         let replica = self.state.read().await;
         let state = &replica.state;
         let assignments = state

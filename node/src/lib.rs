@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod buggify;
 pub mod client;
 pub mod config;
 pub mod control;

@@ -133,6 +133,7 @@ impl Proposer {
 }
 
 async fn forward(addr: &str, command: &Forwarded) -> Result<Result<Committed, String>, String> {
+    crate::buggify::delay(crate::buggify::Point::SlowForward).await;
     let mut client = connect(addr)
         .await
         .map_err(|e| format!("cannot reach {addr}: {e}"))?;

@@ -15,6 +15,7 @@ use drover_core::worker::{Action, Notice, PollReply, Report, WorkerMachine};
 use drover_core::{AllocId, CommandKind, NodeId};
 use tracing::{debug, info, warn};
 
+use crate::buggify::{self, Point};
 use crate::propose::Proposer;
 use crate::raft::{Rpc, call_internal, connect};
 use crate::work::PollRequest;
@@ -169,6 +170,9 @@ impl Worker {
                 call_internal::<_, PollReply>(&mut client, Rpc::Poll, &request, POLL_WAIT * 3).await
             };
             match attempt.await {
+                Ok(_) if buggify::fires(Point::DropPollAnswer) => {
+                    last_error = format!("{addr}: the answer was lost");
+                }
                 Ok(reply) => return Ok(reply),
                 Err(e) => last_error = format!("{addr}: {e}"),
             }

@@ -60,6 +60,14 @@ fn replay(path: &str) -> ExitCode {
         eprintln!("{path}: line 1 is not a trace header with a seed");
         return ExitCode::from(2);
     };
+    let recorded_by = header["build"].as_str().unwrap_or("unknown");
+    if recorded_by != crate::trace::BUILD {
+        println!(
+            "NOT REPLAYED: {path} was recorded by build {recorded_by}; this is build {}. A different build may run the same seed differently, so a difference would mean nothing. Replay it with the build that wrote it, or run the seed again here: scripts/sim run --seed {seed} ...",
+            crate::trace::BUILD
+        );
+        return ExitCode::from(2);
+    }
     let mut knobs = Knobs::from_seed(seed);
     for key in SETTABLE {
         let value = spelled(&header["config"][key]);

@@ -108,8 +108,13 @@ impl SimCluster {
                     region: knobs.region_of(id),
                     cpu_millis: knobs.cpu_millis(id),
                 };
-                let executor = knobs.runs_work(id).then(|| reality.clone());
-                Self::node(&shape, &peers, knobs.bugs.lying_fsync, executor)
+                Self::node(
+                    &shape,
+                    &peers,
+                    knobs.bugs.lying_fsync,
+                    &reality,
+                    knobs.runs_work(id),
+                )
             })
             .collect::<Vec<SimNode>>();
         for (id, skew_ms) in &knobs.clock_skew_ms {
@@ -125,9 +130,15 @@ impl SimCluster {
         }
     }
 
-    /// `reality`: where the node's executor records what it runs; `None`
-    /// for a node whose role runs no work, which has no executor.
-    fn node(shape: &Shape, peers: &[Peer], lying_disk: bool, reality: Option<Reality>) -> SimNode {
+    /// `reality`: where the node's executor (if its role runs work) records
+    /// what it runs, and where a refusal to start is recorded.
+    fn node(
+        shape: &Shape,
+        peers: &[Peer],
+        lying_disk: bool,
+        reality: &Reality,
+        runs_work: bool,
+    ) -> SimNode {
         let disk = if lying_disk {
             SimFs::lying()
         } else {
@@ -156,17 +167,19 @@ impl SimCluster {
         };
         let fs = disk.clone();
         let id = shape.id;
+        let reality = reality.clone();
         let handle = Handle::current()
             .create_node()
             .name(format!("node-{}", shape.id))
             .ip(addr.ip())
             .init(move || {
                 let config = config.clone();
-                let executor = reality.clone().map(|reality| {
+                let executor = runs_work.then(|| {
                     let executor: drover_adapters::exec::SharedExecutor =
-                        Arc::new(Mutex::new(SimExecutor::new(id, reality)));
+                        Arc::new(Mutex::new(SimExecutor::new(id, reality.clone())));
                     executor
                 });
+                let reality = reality.clone();
                 let environment = Environment {
                     fs: fs.clone(),
                     executor,
@@ -176,8 +189,11 @@ impl SimCluster {
                     // that did would time their elections in lockstep.
                     let delay_ms = madsim::rand::thread_rng().gen_range(0..1000);
                     tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                    if let Err(e) = run_in(config, environment, std::future::pending()).await {
-                        panic!("node failed: {e}");
+                    match run_in(config, environment, std::future::pending()).await {
+                        // A damaged disk: the node stays down, as designed.
+                        Err(e) if e.contains("refuses to start") => reality.refused(id, &e),
+                        Err(e) => panic!("node failed: {e}"),
+                        Ok(()) => {}
                     }
                 }
             })
@@ -202,6 +218,40 @@ impl SimCluster {
         Handle::current().kill(node.handle.id());
         self.reality.machine_lost(id);
         node.disk.crash(CrashMode::Torn(seed));
+    }
+
+    /// Power loss (if running), then one bit flipped in a record the disk
+    /// had made durable: the high byte of a record's length (so it points
+    /// past the end of the file, as a torn write's would) or a byte of the
+    /// last record's body, drawn from `seed`.
+    pub fn damage(&self, id: u64, seed: u64, running: bool) -> Option<String> {
+        let node = self.get(id);
+        if running {
+            Handle::current().kill(node.handle.id());
+            self.reality.machine_lost(id);
+            node.disk.crash(CrashMode::Torn(seed));
+        }
+        let path = std::path::Path::new("/data/raft/raft.log");
+        let bytes = drover_adapters::disk::FileSystem::read(&node.disk, path).ok()??;
+        let starts = record_starts(&bytes);
+        let last = *starts.last()?;
+        let (at, what) = if seed.is_multiple_of(2) {
+            let record = starts[usize::try_from(seed / 2).unwrap_or(0) % starts.len()];
+            (
+                record + 7,
+                format!("the length of the record at byte {record}"),
+            )
+        } else {
+            (
+                last + 12 + 3,
+                format!("the body of the last record, at byte {last}"),
+            )
+        };
+        node.disk.corrupt(path, at, 0x01).ok()?;
+        let damaged = drover_adapters::disk::FileSystem::read(&node.disk, path).ok()??;
+        self.reality
+            .damaged(id, node.disk.clone(), path, damaged, &what);
+        Some(what)
     }
 
     pub fn restart(&self, id: u64) {
@@ -301,4 +351,21 @@ fn topology(knobs: &Knobs) -> Topology {
         capacity,
         max_disconnect_ms: MAX_DISCONNECT_MS,
     }
+}
+
+/// Where each record of a Raft log file starts: the file header is 12
+/// bytes, each record's header 12 (checksum, body length, body checksum).
+fn record_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut at = 12;
+    while at + 12 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap_or_default());
+        let end = at + 12 + len as usize;
+        if end > bytes.len() {
+            break;
+        }
+        starts.push(at);
+        at = end;
+    }
+    starts
 }

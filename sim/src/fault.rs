@@ -27,13 +27,17 @@ pub enum FaultKind {
     SplitDeaf,
     /// One way: the group's sends are lost; it still hears the rest.
     SplitMute,
+    /// Power loss on a voter, then a bit flipped in a record its disk had
+    /// made durable (a length field, or the last record); the next
+    /// occurrence restarts it, and it must refuse to start.
+    Damage,
 }
 
 /// How much longer a slow disk takes per durable write (log append, vote).
 pub const SLOW_DISK_MS: u64 = 250;
 
 impl FaultKind {
-    pub const ALL: [(Self, &'static str); 9] = [
+    pub const ALL: [(Self, &'static str); 10] = [
         (Self::Crash, "crash"),
         (Self::Partition, "partition"),
         (Self::Deafen, "deafen"),
@@ -43,6 +47,7 @@ impl FaultKind {
         (Self::Split, "split"),
         (Self::SplitDeaf, "split-deaf"),
         (Self::SplitMute, "split-mute"),
+        (Self::Damage, "damage"),
     ];
 
     /// Whether the target is a set of nodes (`Fault::group`).
@@ -90,6 +95,18 @@ pub struct Fault {
     /// A node id, a region index for region faults, a set of nodes
     /// (`group_mask`) for splits.
     pub target: u64,
+}
+
+impl Fault {
+    /// The nodes the fault names (none for regions and the leader).
+    pub fn nodes(&self) -> Vec<u64> {
+        match self.kind {
+            FaultKind::Region => Vec::new(),
+            kind if kind.is_split() => group_members(self.target).0,
+            _ if self.target == LEADER => Vec::new(),
+            _ => vec![self.target],
+        }
+    }
 }
 
 impl fmt::Display for Fault {

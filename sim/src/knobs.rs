@@ -84,6 +84,8 @@ pub struct Knobs {
     /// Virtual seconds the healed cluster gets to converge.
     pub liveness_bound_s: u64,
     pub bugs: PlantedBugs,
+    /// Whether the node's fault points (`drover_node::buggify`) fire.
+    pub buggify: bool,
 }
 
 impl Knobs {
@@ -129,6 +131,7 @@ impl Knobs {
         });
         let clock_skew_ms = draw_skews(&mut draw, nodes);
         let faults = draw_faults(&mut draw, control_nodes, nodes, regions, phase_ms);
+        let buggify = draw.one_in(2);
         let mut knobs = Self {
             seed,
             control_nodes,
@@ -152,6 +155,7 @@ impl Knobs {
             safety_phase_s,
             liveness_bound_s: 60,
             bugs: PlantedBugs::default(),
+            buggify,
         };
         knobs.keep_feasible();
         knobs
@@ -169,7 +173,20 @@ impl Knobs {
         // Every long-running allocation might land on the same node.
         let reserved_millis =
             self.services * self.replicas * SERVICE_CPU_MILLIS + SYSTEM_CPU_MILLIS;
-        let work_nodes: Vec<u64> = (1..=self.nodes()).filter(|n| self.runs_work(*n)).collect();
+        // A voter whose disk is damaged refuses to start and stays down:
+        // the work must fit without it.
+        let damaged = self.damaged();
+        let pinned = self.services > 0 && self.regions > 1;
+        let remains = |knobs: &Self, n: u64| knobs.runs_work(n) && !damaged.contains(&n);
+        let pinned_left = (1..=self.nodes())
+            .any(|n| remains(self, n) && self.region_of(n) == self.pinned_region());
+        if !(1..=self.nodes()).any(|n| remains(self, n)) || (pinned && !pinned_left) {
+            self.faults.retain(|f| f.kind != FaultKind::Damage);
+        }
+        let damaged = self.damaged();
+        let work_nodes: Vec<u64> = (1..=self.nodes())
+            .filter(|n| self.runs_work(*n) && !damaged.contains(n))
+            .collect();
         let rooms: Vec<u64> = work_nodes
             .iter()
             .map(|n| self.cpu_millis(*n).saturating_sub(reserved_millis))
@@ -185,7 +202,6 @@ impl Knobs {
         let budget_ms = self.liveness_bound_s * 1000 / 3;
         self.batch_run_ms = self.batch_run_ms.min((budget_ms / waves).max(300));
         if let Some((_, drained)) = self.drain {
-            let pinned = self.services > 0 && self.regions > 1;
             let others: Vec<u64> = work_nodes.into_iter().filter(|n| *n != drained).collect();
             let pinned_kept = !pinned
                 || others
@@ -195,6 +211,15 @@ impl Knobs {
                 self.drain = None;
             }
         }
+    }
+
+    /// Voters whose disk the fault schedule damages.
+    pub fn damaged(&self) -> Vec<u64> {
+        self.faults
+            .iter()
+            .filter(|f| f.kind == FaultKind::Damage)
+            .map(|f| f.target)
+            .collect()
     }
 
     pub fn cpu_millis(&self, node: u64) -> u64 {
@@ -254,6 +279,7 @@ impl Knobs {
             "safety_phase_s": self.safety_phase_s,
             "liveness_bound_s": self.liveness_bound_s,
             "planted": self.bugs.name(),
+            "buggify": self.buggify,
         })
     }
 }
@@ -317,6 +343,7 @@ fn draw_faults(
         (FaultKind::Split, 2),
         (FaultKind::SplitDeaf, 4),
         (FaultKind::SplitMute, 4),
+        (FaultKind::Damage, 2),
     ] {
         if draw.one_in(off_one_in) {
             continue;
@@ -327,7 +354,7 @@ fn draw_faults(
             let target = match kind {
                 kind if kind.is_split() => draw_group(draw, control_nodes, nodes),
                 FaultKind::Region => draw.below(regions),
-                FaultKind::SlowDisk => 1 + draw.below(control_nodes),
+                FaultKind::SlowDisk | FaultKind::Damage => 1 + draw.below(control_nodes),
                 FaultKind::Crash if draw.one_in(3) => LEADER,
                 FaultKind::Crash if !draw.one_in(3) => 1 + draw.below(control_nodes),
                 _ => 1 + draw.below(nodes),
@@ -338,6 +365,16 @@ fn draw_faults(
                 target,
             });
         }
+    }
+    // One damaged voter at most: it stays down for good, and two silent
+    // nodes in a region are a partial disruption, paced at Kubernetes'
+    // slow rate (longer than the liveness bound).
+    let damaged = faults
+        .iter()
+        .find(|f| f.kind == FaultKind::Damage)
+        .map(|f| f.target);
+    for fault in faults.iter_mut().filter(|f| f.kind == FaultKind::Damage) {
+        fault.target = damaged.unwrap_or(fault.target);
     }
     faults.sort_unstable();
     faults

@@ -9,10 +9,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use std::path::{Path, PathBuf};
+
+use drover_adapters::disk::{FileSystem, SimFs};
 use drover_core::{AllocId, JobId, Resources};
 use serde_json::json;
 
-use crate::invariants::{Violation, cut_off_node_ran_nothing, node_within_capacity};
+use crate::invariants::{
+    Violation, cut_off_node_ran_nothing, damaged_disk_refused, node_within_capacity,
+};
 use crate::network::{Cuts, reaches_a_quorum};
 use crate::trace::Trace;
 
@@ -49,8 +54,19 @@ pub struct Topology {
     pub max_disconnect_ms: u64,
 }
 
+/// A disk the simulator damaged: what it holds since, and what was hit.
+pub struct Damage {
+    pub disk: SimFs,
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    pub what: String,
+}
+
 struct Inner {
     origin: Instant,
+    damaged: BTreeMap<u64, Damage>,
+    /// Nodes that refused to start, with what they said.
+    refused: BTreeMap<u64, String>,
     topology: Topology,
     runs: Vec<TaskRun>,
     /// Index into `runs` of each live task.
@@ -68,6 +84,8 @@ impl Reality {
     pub fn new(topology: Topology, trace: Trace) -> Self {
         Self(Arc::new(Mutex::new(Inner {
             origin: Instant::now(),
+            damaged: BTreeMap::new(),
+            refused: BTreeMap::new(),
             topology,
             runs: Vec::new(),
             live: BTreeMap::new(),
@@ -168,10 +186,63 @@ impl Reality {
         }
     }
 
-    /// Ends every window and returns the first violation seen, if any.
+    /// The simulator damaged `node`'s durable `path`, which now holds
+    /// `bytes`.
+    pub fn damaged(&self, node: u64, disk: SimFs, path: &Path, bytes: Vec<u8>, what: &str) {
+        let mut inner = self.lock();
+        inner.trace.event(
+            &format!("node-{node}"),
+            "disk damaged",
+            &json!({ "path": path.display().to_string(), "what": what }),
+        );
+        let damage = Damage {
+            disk,
+            path: path.to_path_buf(),
+            bytes,
+            what: what.to_string(),
+        };
+        inner.damaged.insert(node, damage);
+    }
+
+    /// `node` refused to start on its disk.
+    pub fn refused(&self, node: u64, message: &str) {
+        let mut inner = self.lock();
+        let first_line = message.lines().next().unwrap_or_default();
+        inner.trace.event(
+            &format!("node-{node}"),
+            "refused to start",
+            &json!({ "error": first_line }),
+        );
+        inner.refused.insert(node, message.to_string());
+    }
+
+    /// Whether every node with a damaged disk has refused to start.
+    pub fn damaged_all_refused(&self) -> bool {
+        let inner = self.lock();
+        inner.damaged.keys().all(|n| inner.refused.contains_key(n))
+    }
+
+    /// Ends every window, checks every damaged disk, and returns the first
+    /// violation seen, if any.
     pub fn finish(&self) -> Result<(), Violation> {
         self.network(&Cuts::default(), &BTreeSet::new());
-        self.lock().violation.clone().map_or(Ok(()), Err)
+        let mut inner = self.lock();
+        let damaged: Vec<(u64, Result<(), Violation>)> = inner
+            .damaged
+            .iter()
+            .map(|(node, damage)| {
+                let now = damage.disk.read(&damage.path).ok().flatten();
+                let refused = inner.refused.contains_key(node);
+                (
+                    *node,
+                    damaged_disk_refused(*node, damage, now.as_deref(), refused),
+                )
+            })
+            .collect();
+        for (_, checked) in damaged {
+            inner.record(checked);
+        }
+        inner.violation.clone().map_or(Ok(()), Err)
     }
 }
 

@@ -5,7 +5,7 @@ use crate::knobs::{Knobs, PlantedBugs, parse_faults};
 
 /// Knobs a reproducer may set away from the seed's (shrinking changes
 /// these): `--set workers=2,services=0,weather=none`.
-pub const SETTABLE: [&str; 11] = [
+pub const SETTABLE: [&str; 12] = [
     "control_nodes",
     "jobs",
     "workers",
@@ -17,6 +17,7 @@ pub const SETTABLE: [&str; 11] = [
     "stop_service_at_ms",
     "update_service_at_ms",
     "clock_skew",
+    "buggify",
 ];
 
 /// A knob's value as `--set` spells it.
@@ -55,6 +56,7 @@ pub fn set(knobs: &mut Knobs, key: &str, value: &str) -> Result<(), String> {
         "services" => knobs.services = number()?,
         "clients" => knobs.clients = number()?.max(1),
         "system_job" => knobs.system_job = value == "true",
+        "buggify" => knobs.buggify = value == "true",
         "weather" => removed().map(|()| knobs.weather = None)?,
         "drain" => removed().map(|()| knobs.drain = None)?,
         "stop_service_at_ms" => removed().map(|()| knobs.stop_service_at_ms = None)?,

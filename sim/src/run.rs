@@ -21,6 +21,7 @@ pub struct Run {
 pub fn run_knobs(knobs: Knobs) -> Run {
     let inner = knobs.clone();
     drover_core::planted::plant(knobs.bugs.core);
+    drover_node::buggify::enable(knobs.buggify);
     // A panic ends the run and is reported as its failure, without a dump.
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -40,6 +41,7 @@ pub fn run_knobs(knobs: Knobs) -> Run {
     .join();
     std::panic::set_hook(previous_hook);
     drover_core::planted::plant(None);
+    drover_node::buggify::enable(false);
     match outcome {
         Ok((result, virtual_time, trace)) => Run {
             knobs,

@@ -27,12 +27,18 @@ fn simpler(knobs: &Knobs) -> Vec<Knobs> {
     push(&|k| k.stop_service_at_ms = None);
     push(&|k| k.update_service_at_ms = None);
     push(&|k| k.system_job = false);
+    push(&|k| k.buggify = false);
     push(&|k| k.services = 0);
     push(&|k| k.clients = 1);
     push(&|k| k.jobs /= 2);
     // Workers go only from the end, so fault targets keep their meaning.
     push(&|k| {
-        let highest = k.faults.iter().map(|f| f.target).max().unwrap_or(0);
+        let highest = k
+            .faults
+            .iter()
+            .flat_map(crate::fault::Fault::nodes)
+            .max()
+            .unwrap_or(0);
         let keep = highest.saturating_sub(k.control_nodes).max(k.workers / 2);
         k.workers = keep.min(k.workers);
         if k.drain.is_some_and(|(_, n)| n > k.nodes()) {

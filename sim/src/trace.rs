@@ -1,6 +1,9 @@
 //! JSON-lines traces: a header (seed, knobs, build), then one line per
 //! event with its virtual time. The same seed and build give the same bytes.
 
+/// This build: a hash of the sources it was built from, and its profile.
+pub const BUILD: &str = env!("DROVER_SIM_BUILD");
+
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -20,6 +23,7 @@ impl Trace {
             "seed": knobs.seed,
             "config": knobs.to_json(),
             "version": env!("CARGO_PKG_VERSION"),
+            "build": BUILD,
         });
         Self {
             lines: Arc::new(Mutex::new(vec![header.to_string()])),

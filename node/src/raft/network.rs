@@ -137,6 +137,7 @@ impl RaftNetwork<TypeConfig> for Connection {
         InstallSnapshotResponse<RaftId>,
         RPCError<RaftId, BasicNode, RaftError<RaftId, InstallSnapshotError>>,
     > {
+        crate::buggify::delay(crate::buggify::Point::SlowSnapshot).await;
         self.send(Rpc::Snapshot, &rpc, &option).await
     }
 

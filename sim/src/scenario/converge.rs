@@ -114,6 +114,15 @@ pub(super) async fn converge(
             break;
         }
     }
+    // What a job still waiting looks like explains a failure best.
+    let mut waiting_example = serde_json::Value::Null;
+    if let (Some(job), Some(mut client)) = (
+        outcome.batch_waiting(&acknowledged).first().cloned(),
+        most_advanced(&voters).await,
+    ) && let Ok(status) = client.job_status(JobRef { job }).await
+    {
+        waiting_example = parse(&status.into_inner().json);
+    }
     trace.event(
         "sim",
         "converged",
@@ -121,6 +130,7 @@ pub(super) async fn converge(
             "finished": outcome.finished.len(),
             "acknowledged": acknowledged.len(),
             "services_ok": outcome.services.is_none(),
+            "waiting_example": waiting_example,
         }),
     );
     outcome

@@ -23,6 +23,7 @@ struct Faults {
     paused: BTreeSet<u64>,
     regions: BTreeSet<u64>,
     slow: BTreeSet<u64>,
+    damaged: BTreeSet<u64>,
     /// Splits in force by (kind, target as written), with the nodes each
     /// cut off (the leader resolved when it struck).
     splits: BTreeMap<(FaultKind, u64), Vec<u64>>,
@@ -101,6 +102,15 @@ impl Faults {
                 cluster.slow_disk(target, Duration::ZERO);
                 "disk back to speed"
             }
+            FaultKind::Damage if self.damaged.insert(target) => {
+                let running = self.down.insert(target);
+                self.paused.remove(&target);
+                match cluster.damage(target, seed, running) {
+                    Some(_) => "disk damaged",
+                    None => "nothing on disk to damage",
+                }
+            }
+            FaultKind::Damage => "damaged already",
             FaultKind::Region if self.regions.insert(target) => "region lost",
             FaultKind::Region => {
                 self.regions.remove(&target);

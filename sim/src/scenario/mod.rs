@@ -106,6 +106,13 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
         .unwrap_or_default();
     stop.store(true, Ordering::SeqCst);
     watching.await.unwrap_or(Ok(()))?;
+    // A node restarted on a damaged disk gets time to boot and refuse.
+    for _ in 0..100 {
+        if cluster.reality.damaged_all_refused() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     cluster.reality.finish()?;
     no_acknowledged_submission_lost(&acknowledged, &outcome.present)?;
     let finished: Vec<String> = outcome.finished.iter().cloned().collect();
