@@ -35,14 +35,25 @@ pub struct Node {
     pub applied: watch::Receiver<u64>,
 }
 
-pub fn raft_config() -> Result<Config, String> {
+/// Raft log entries between snapshots when node.toml does not say.
+pub const SNAPSHOT_EVERY: u64 = 5000;
+
+pub fn raft_config(snapshot_every: Option<u64>) -> Result<Config, String> {
+    let every = snapshot_every.unwrap_or(SNAPSHOT_EVERY);
+    if every < 10 {
+        return Err(format!(
+            "snapshot_every: {every} entries is too few (at least 10)"
+        ));
+    }
     Config {
         cluster_name: "drover".into(),
         heartbeat_interval: 200,
         election_timeout_min: 1000,
         election_timeout_max: 2000,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(5000),
-        max_in_snapshot_log_to_keep: 1000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(every),
+        // Entries kept behind a snapshot, so a follower a little behind
+        // catches up from the log instead of a whole snapshot.
+        max_in_snapshot_log_to_keep: (every / 5).min(1000),
         ..Config::default()
     }
     .validate()
@@ -146,7 +157,7 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
     let applied = state_machine.watch();
     let raft = Raft::new(
         config.id,
-        Arc::new(raft_config()?),
+        Arc::new(raft_config(config.snapshot_every)?),
         Connections,
         log,
         state_machine,

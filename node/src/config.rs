@@ -44,6 +44,10 @@ pub struct NodeConfig {
     /// Whether this worker offers the `docker` driver.
     #[serde(default)]
     pub docker: DockerSetting,
+    /// Raft log entries between snapshots (default 5000): the log is
+    /// compacted behind each snapshot, and a follower that falls further
+    /// behind is sent the snapshot.
+    pub snapshot_every: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

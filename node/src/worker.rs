@@ -61,8 +61,7 @@ impl Worker {
                 () = sleep_until(deadline) => {}
             }
             if let Some(sent) = self.proposer.quorum_heard() {
-                let actions = machine.committed(clock.ms(sent));
-                self.carry_out(&mut machine, actions).await;
+                machine.committed(clock.ms(sent));
             }
             let running = self.running();
             let actions = machine.tick(clock.ms(Instant::now()), &running);

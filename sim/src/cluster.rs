@@ -67,6 +67,7 @@ struct Shape {
     role: NodeRole,
     region: u64,
     cpu_millis: u64,
+    snapshot_every: u64,
 }
 
 impl SimCluster {
@@ -107,6 +108,7 @@ impl SimCluster {
                     role,
                     region: knobs.region_of(id),
                     cpu_millis: knobs.cpu_millis(id),
+                    snapshot_every: knobs.snapshot_every,
                 };
                 Self::node(
                     &shape,
@@ -164,6 +166,7 @@ impl SimCluster {
             peers: peers.to_vec(),
             liveness: liveness(),
             docker: DockerSetting::Off,
+            snapshot_every: Some(shape.snapshot_every),
         };
         let fs = disk.clone();
         let id = shape.id;

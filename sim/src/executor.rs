@@ -12,7 +12,7 @@ use drover_adapters::exec::{Executor, Exit};
 use drover_core::job::{Driver, TaskSpec};
 use drover_core::{AllocId, JobId};
 
-use crate::reality::Reality;
+use crate::reality::{Reality, Started};
 
 struct Task {
     ends_at: Instant,
@@ -57,8 +57,12 @@ impl Executor for SimExecutor {
 
     fn start(&mut self, alloc: AllocId, job: &JobId, task: &TaskSpec) -> Result<(), String> {
         let (runs_for, code) = plan(task);
-        self.reality
-            .started(self.node, alloc, job, task.resources, runs_for);
+        let started = Started {
+            resources: task.resources,
+            runs_for,
+            exit_code: code,
+        };
+        self.reality.started(self.node, alloc, job, started);
         self.running.insert(
             alloc,
             Task {

@@ -86,6 +86,10 @@ pub struct Knobs {
     pub bugs: PlantedBugs,
     /// Whether the node's fault points (`drover_node::buggify`) fire.
     pub buggify: bool,
+    /// Raft log entries between snapshots: production's default in half
+    /// the runs, few enough in the others that a run builds snapshots,
+    /// compacts its log, restores from them and sends them to followers.
+    pub snapshot_every: u64,
 }
 
 impl Knobs {
@@ -132,6 +136,11 @@ impl Knobs {
         let clock_skew_ms = draw_skews(&mut draw, nodes);
         let faults = draw_faults(&mut draw, control_nodes, nodes, regions, phase_ms);
         let buggify = draw.one_in(2);
+        let snapshot_every = if draw.one_in(2) {
+            drover_node::agent::SNAPSHOT_EVERY
+        } else {
+            20 + draw.below(100)
+        };
         let mut knobs = Self {
             seed,
             control_nodes,
@@ -156,6 +165,7 @@ impl Knobs {
             liveness_bound_s: 60,
             bugs: PlantedBugs::default(),
             buggify,
+            snapshot_every,
         };
         knobs.keep_feasible();
         knobs
@@ -280,6 +290,7 @@ impl Knobs {
             "liveness_bound_s": self.liveness_bound_s,
             "planted": self.bugs.name(),
             "buggify": self.buggify,
+            "snapshot_every": self.snapshot_every,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cluster;
 pub mod executor;
 pub mod fault;
+pub mod history;
 pub mod invariants;
 pub mod isolated;
 pub mod knobs;

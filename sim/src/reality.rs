@@ -32,6 +32,9 @@ pub struct TaskRun {
     /// When it ended or will end: its natural end, or earlier if it was
     /// stopped or its machine died.
     pub ends_ms: u64,
+    /// When it ends by itself, and with what exit code.
+    pub natural_end_ms: u64,
+    pub exit_code: i32,
 }
 
 impl TaskRun {
@@ -43,6 +46,19 @@ impl TaskRun {
     pub fn runs_within(&self, from: u64, to: u64) -> bool {
         self.started_ms < to && from < self.ends_ms
     }
+
+    /// Whether it ended by itself (not stopped, its machine alive) by `at_ms`.
+    pub fn exited_by_itself(&self, at_ms: u64) -> bool {
+        self.ends_ms == self.natural_end_ms && self.ends_ms <= at_ms
+    }
+}
+
+/// What a simulated task is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    pub resources: Resources,
+    pub runs_for: Duration,
+    pub exit_code: i32,
 }
 
 /// What the cluster is: who votes, who runs work with what capacity, and
@@ -73,6 +89,9 @@ struct Inner {
     live: BTreeMap<(u64, AllocId), usize>,
     /// Nodes running work, up, and cut off from every quorum: since when.
     cut_off_since: BTreeMap<u64, u64>,
+    /// Nodes down or paused: since when; and the intervals that ended.
+    halted_since: BTreeMap<u64, u64>,
+    halted: Vec<(u64, u64, u64)>,
     violation: Option<Violation>,
     trace: Trace,
 }
@@ -90,6 +109,8 @@ impl Reality {
             runs: Vec::new(),
             live: BTreeMap::new(),
             cut_off_since: BTreeMap::new(),
+            halted_since: BTreeMap::new(),
+            halted: Vec::new(),
             violation: None,
             trace,
         })))
@@ -99,24 +120,22 @@ impl Reality {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A task started on `node`; it ends by itself after `runs_for`.
-    pub fn started(
-        &self,
-        node: u64,
-        alloc: AllocId,
-        job: &JobId,
-        resources: Resources,
-        runs_for: Duration,
-    ) {
+    /// A task started on `node`; it ends by itself after `runs_for`,
+    /// exiting with `exit_code`.
+    pub fn started(&self, node: u64, alloc: AllocId, job: &JobId, task: Started) {
         let mut inner = self.lock();
         let now = inner.now_ms();
+        let natural_end_ms =
+            now.saturating_add(u64::try_from(task.runs_for.as_millis()).unwrap_or(u64::MAX));
         let run = TaskRun {
             node,
             alloc,
             job: job.clone(),
-            resources,
+            resources: task.resources,
             started_ms: now,
-            ends_ms: now.saturating_add(u64::try_from(runs_for.as_millis()).unwrap_or(u64::MAX)),
+            ends_ms: natural_end_ms,
+            natural_end_ms,
+            exit_code: task.exit_code,
         };
         let index = inner.runs.len();
         inner.runs.push(run);
@@ -184,6 +203,31 @@ impl Reality {
         for node in cut_off {
             inner.cut_off_since.entry(node).or_insert(now);
         }
+        let resumed: Vec<(u64, u64)> = inner
+            .halted_since
+            .iter()
+            .filter(|(n, _)| !stopped.contains(n))
+            .map(|(n, since)| (*n, *since))
+            .collect();
+        for (node, since) in resumed {
+            inner.halted_since.remove(&node);
+            inner.halted.push((node, since, now));
+        }
+        for node in stopped {
+            inner.halted_since.entry(*node).or_insert(now);
+        }
+    }
+
+    /// Every task run so far, and the (node, from, to) intervals in which
+    /// a node was down or paused (its tasks, if paused, left running with
+    /// no one to stop them).
+    pub fn runs_and_halts(&self) -> (Vec<TaskRun>, Vec<(u64, u64, u64)>) {
+        let inner = self.lock();
+        (inner.runs.clone(), inner.halted.clone())
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.lock().now_ms()
     }
 
     /// The simulator damaged `node`'s durable `path`, which now holds

@@ -5,7 +5,7 @@ use crate::knobs::{Knobs, PlantedBugs, parse_faults};
 
 /// Knobs a reproducer may set away from the seed's (shrinking changes
 /// these): `--set workers=2,services=0,weather=none`.
-pub const SETTABLE: [&str; 12] = [
+pub const SETTABLE: [&str; 13] = [
     "control_nodes",
     "jobs",
     "workers",
@@ -18,6 +18,7 @@ pub const SETTABLE: [&str; 12] = [
     "update_service_at_ms",
     "clock_skew",
     "buggify",
+    "snapshot_every",
 ];
 
 /// A knob's value as `--set` spells it.
@@ -57,6 +58,7 @@ pub fn set(knobs: &mut Knobs, key: &str, value: &str) -> Result<(), String> {
         "clients" => knobs.clients = number()?.max(1),
         "system_job" => knobs.system_job = value == "true",
         "buggify" => knobs.buggify = value == "true",
+        "snapshot_every" => knobs.snapshot_every = number()?.max(10),
         "weather" => removed().map(|()| knobs.weather = None)?,
         "drain" => removed().map(|()| knobs.drain = None)?,
         "stop_service_at_ms" => removed().map(|()| knobs.stop_service_at_ms = None)?,

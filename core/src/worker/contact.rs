@@ -36,22 +36,28 @@ impl Contact {
     }
 
     /// A command this node sent at `sent_ms` was committed by a quorum.
-    pub fn committed(&mut self, sent_ms: u64) -> Option<ContactChange> {
+    /// Contact counts as regained at the next tick, if the commit is
+    /// recent enough: a late answer to an old command is no contact now.
+    pub fn committed(&mut self, sent_ms: u64) {
         self.last_ms = self.last_ms.max(sent_ms);
-        let regained = self.disconnected;
-        self.disconnected = false;
-        regained.then_some(ContactChange::Regained)
     }
 
     /// The clock reads `now_ms`.
     pub fn tick(&mut self, now_ms: u64) -> Option<ContactChange> {
-        if self.disconnected || now_ms < self.deadline_ms() {
-            return None;
+        let in_contact = now_ms < self.deadline_ms();
+        match (self.disconnected, in_contact) {
+            (false, false) => {
+                self.disconnected = true;
+                Some(ContactChange::Lost {
+                    silent_ms: now_ms - self.last_ms,
+                })
+            }
+            (true, true) => {
+                self.disconnected = false;
+                Some(ContactChange::Regained)
+            }
+            _ => None,
         }
-        self.disconnected = true;
-        Some(ContactChange::Lost {
-            silent_ms: now_ms - self.last_ms,
-        })
     }
 
     pub fn is_lost(&self) -> bool {
@@ -72,15 +78,28 @@ mod tests {
     fn lost_after_max_disconnect_without_a_commit_and_regained_by_one() {
         let mut contact = Contact::new(0, 10_000);
         assert_eq!(contact.tick(9_999), None);
-        assert_eq!(contact.committed(5_000), None);
+        contact.committed(5_000);
         assert_eq!(contact.tick(14_999), None);
         assert_eq!(
             contact.tick(15_000),
             Some(ContactChange::Lost { silent_ms: 10_000 })
         );
         assert_eq!(contact.tick(99_000), None, "lost once");
-        assert_eq!(contact.committed(20_000), Some(ContactChange::Regained));
+        contact.committed(20_000);
+        assert_eq!(contact.tick(21_000), Some(ContactChange::Regained));
         assert_eq!(contact.deadline_ms(), 30_000);
+    }
+
+    /// Found by the simulator: hearing of the same old commit again made
+    /// a cut-off worker "reconnect" and lose contact once a second.
+    #[test]
+    fn an_old_commit_heard_again_does_not_regain_contact() {
+        let mut contact = Contact::new(0, 10_000);
+        contact.committed(2_000);
+        assert!(contact.tick(12_000).is_some());
+        contact.committed(2_000);
+        assert_eq!(contact.tick(13_000), None);
+        assert!(contact.is_lost());
     }
 
     #[test]

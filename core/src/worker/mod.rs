@@ -105,17 +105,18 @@ impl WorkerMachine {
     }
 
     /// A command this node sent at `sent_ms` was committed by a quorum.
-    pub fn committed(&mut self, sent_ms: u64) -> Vec<Action> {
-        match self.contact.committed(sent_ms) {
-            Some(ContactChange::Regained) => vec![Action::Notice(Notice::ContactRegained)],
-            _ => Vec::new(),
-        }
+    pub fn committed(&mut self, sent_ms: u64) {
+        self.contact.committed(sent_ms);
     }
 
     /// The clock reads `now_ms`; `running` are the executor's live tasks.
     pub fn tick(&mut self, now_ms: u64, running: &BTreeSet<AllocId>) -> Vec<Action> {
-        let Some(ContactChange::Lost { silent_ms }) = self.contact.tick(now_ms) else {
-            return Vec::new();
+        let silent_ms = match self.contact.tick(now_ms) {
+            Some(ContactChange::Lost { silent_ms }) => silent_ms,
+            Some(ContactChange::Regained) => {
+                return vec![Action::Notice(Notice::ContactRegained)];
+            }
+            None => return Vec::new(),
         };
         let mut actions = vec![Action::Notice(Notice::ContactLost {
             silent_ms,
@@ -173,7 +174,7 @@ impl WorkerMachine {
         self.after_index = reply.index;
         let mut actions = Vec::new();
         if planted::active(Bug::StaleContact) {
-            actions.extend(self.committed(now_ms));
+            self.committed(now_ms);
         }
         actions.extend(self.stop_unowned(reply, running));
         for assignment in &reply.assignments {
@@ -233,6 +234,9 @@ impl WorkerMachine {
             }
             (DesiredStatus::Run, true) => None,
             (DesiredStatus::Run, false) if self.contact.is_lost() => None,
+            // Its exit is known here and on its way: a replica that has not
+            // heard of it yet must not make it look like a failure.
+            (DesiredStatus::Run, false) if self.unreported.contains_key(&a.alloc) => None,
             // It ran here before this worker process: learn how it ended.
             (DesiredStatus::Run, false) if a.status != AllocStatus::Pending => {
                 Some(Action::Recover { alloc: a.alloc })

@@ -94,8 +94,9 @@ fn nothing_starts_while_contact_is_lost_and_work_resumes_once_regained() {
     let actions = worker.answered(0, &reply(5, pending.clone()), &running(&[]));
     assert!(actions.is_empty(), "{actions:?}");
     assert_eq!(worker.deadline_ms(), None);
+    worker.committed(11_000);
     assert_eq!(
-        worker.committed(11_000),
+        worker.tick(11_500, &running(&[])),
         [Action::Notice(Notice::ContactRegained)]
     );
     let actions = worker.answered(0, &reply(6, pending), &running(&[]));
@@ -157,4 +158,24 @@ fn a_task_no_allocation_owns_is_stopped_only_when_the_replica_vouches() {
     answer.last_alloc = AllocId(7);
     answer.index = 2;
     assert_eq!(stops(&worker.answered(0, &answer, &running(&[7]))), [7]);
+}
+
+/// Found by the simulator: a task this worker stopped (contact lost),
+/// whose "stopped" report had not committed yet, was reported "failed"
+/// with its SIGTERM exit code when a replica still listed it running.
+#[test]
+fn a_task_stopped_here_is_not_reported_failed_while_its_exit_is_on_its_way() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    worker.tick(MAX_DISCONNECT_MS, &running(&[4]));
+    let exit = Exit {
+        code: Some(143),
+        message: "terminated".into(),
+    };
+    worker.exited(AllocId(4), &exit);
+    worker.committed(11_000);
+    worker.tick(11_000, &running(&[]));
+    let stale = vec![assignment(4, DesiredStatus::Run, AllocStatus::Running)];
+    let actions = worker.answered(11_000, &reply(7, stale), &running(&[]));
+    assert!(actions.is_empty(), "{actions:?}");
+    assert_eq!(worker.unreported()[0].status, AllocStatus::Stopped);
 }

@@ -48,6 +48,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
             peers: peers.clone(),
             liveness: drover_node::config::Liveness::default(),
             docker: drover_node::config::DockerSetting::default(),
+            snapshot_every: None,
         };
         let mut stop = stop_rx.clone();
         nodes.push(tokio::spawn(drover_node::agent::run(config, async move {

@@ -53,6 +53,8 @@ mod tests {
             },
             started_ms: from,
             ends_ms: to,
+            natural_end_ms: to,
+            exit_code: 0,
         }
     }
 
@@ -66,7 +68,7 @@ mod tests {
         let runs = [
             run(1, 600, 0, 100),
             run(2, 400, 50, 200),
-            run(3, 600, 100, 300),
+            run(3, 700, 100, 300),
         ];
         assert!(node_within_capacity(1, capacity, &runs, 60).is_ok());
         assert!(node_within_capacity(1, capacity, &runs, 100).is_err());

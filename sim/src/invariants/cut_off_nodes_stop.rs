@@ -58,6 +58,8 @@ mod tests {
             resources: Resources::default(),
             started_ms: from,
             ends_ms: to,
+            natural_end_ms: to,
+            exit_code: 0,
         }
     }
 

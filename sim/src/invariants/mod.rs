@@ -3,6 +3,7 @@
 
 mod acknowledged;
 mod agreement;
+mod batch_results_are_real;
 mod capacity;
 mod committed_prefixes;
 mod constraints;
@@ -13,10 +14,12 @@ mod mass_eviction;
 mod one_leader;
 mod replica_digests;
 mod services;
+mod stopped_jobs_stop;
 
 use std::fmt;
 
 pub use acknowledged::no_acknowledged_submission_lost;
+pub use batch_results_are_real::batch_results_are_real;
 pub use capacity::node_within_capacity;
 pub use committed_prefixes::CommittedPrefixes;
 pub use constraints::placements_in_region;
@@ -27,6 +30,7 @@ pub use mass_eviction::liveness_decisions_paced;
 pub use one_leader::OneLeaderPerTerm;
 pub use replica_digests::ReplicaDigests;
 pub use services::service_has_its_replicas;
+pub use stopped_jobs_stop::stopped_jobs_run_nothing;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {

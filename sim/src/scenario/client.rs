@@ -8,16 +8,26 @@ use serde_json::json;
 
 use super::workload::Workload;
 use super::{Api, api};
+use crate::history::{History, Op, Outcome};
 use crate::knobs::Knobs;
 use crate::trace::Trace;
+
+/// Who a call is recorded for.
+struct Caller<'a> {
+    client: u64,
+    history: &'a History,
+    trace: &'a Trace,
+}
 
 const CLIENT_ATTEMPTS: u32 = 40;
 
 /// Submits `spec` until acknowledged or out of attempts, as a client
 /// would; a failed attempt is *unknown*, not failed (it may have
 /// committed).
-async fn submit(addrs: &[String], start: u64, job: &str, spec: &str, trace: &Trace) -> bool {
+async fn submit(addrs: &[String], start: u64, job: &str, spec: &str, caller: &Caller<'_>) -> bool {
+    let trace = caller.trace;
     for attempt in 0..u64::from(CLIENT_ATTEMPTS) {
+        let invoked_ms = caller.history.now_ms();
         let addr = &addrs[usize::try_from((start + attempt) % addrs.len() as u64).unwrap_or(0)];
         let Some(mut client) = api(addr).await else {
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -27,7 +37,15 @@ async fn submit(addrs: &[String], start: u64, job: &str, spec: &str, trace: &Tra
             spec: spec.to_string(),
             file_name: format!("{job}.toml"),
         };
-        match client.submit_job(request).await {
+        let answer = client.submit_job(request).await;
+        let outcome = match answer {
+            Ok(_) => Outcome::Acknowledged,
+            Err(_) => Outcome::Unknown,
+        };
+        caller
+            .history
+            .record(caller.client, Op::Submit, job, invoked_ms, outcome);
+        match answer {
             Ok(reply) => {
                 trace.event(
                     "client",
@@ -50,21 +68,44 @@ async fn submit(addrs: &[String], start: u64, job: &str, spec: &str, trace: &Tra
 }
 
 /// Retries a one-shot request until it succeeds or attempts run out.
-async fn until_done<F, Fut>(addrs: &[String], what: &str, trace: &Trace, mut call: F)
-where
+async fn until_done<F, Fut>(
+    addrs: &[String],
+    (op, target): (Op, &str),
+    caller: &Caller<'_>,
+    mut call: F,
+) where
     F: FnMut(Api) -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
+    let what = match op {
+        Op::Stop => "stop",
+        Op::Drain => "drain",
+        Op::Submit => "submit",
+    };
     for attempt in 0..CLIENT_ATTEMPTS as usize {
-        if let Some(client) = api(&addrs[attempt % addrs.len()]).await
-            && call(client).await
-        {
-            trace.event("client", what, &json!({ "done": true }));
+        let invoked_ms = caller.history.now_ms();
+        let Some(client) = api(&addrs[attempt % addrs.len()]).await else {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        };
+        let done = call(client).await;
+        let outcome = if done {
+            Outcome::Acknowledged
+        } else {
+            Outcome::Unknown
+        };
+        caller
+            .history
+            .record(caller.client, op, target, invoked_ms, outcome);
+        if done {
+            caller.trace.event("client", what, &json!({ "done": true }));
             return;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    trace.event("client", what, &json!({ "done": false }));
+    caller
+        .trace
+        .event("client", what, &json!({ "done": false }));
 }
 
 /// Client `k`'s share of the work; returns the batch jobs acknowledged.
@@ -74,13 +115,19 @@ pub(super) async fn client_work(
     addrs: Vec<String>,
     knobs: Knobs,
     k: u64,
+    history: History,
     trace: Trace,
 ) -> Vec<String> {
+    let caller = Caller {
+        client: k,
+        history: &history,
+        trace: &trace,
+    };
     let workload = Workload { knobs: &knobs };
     let mut acknowledged = Vec::new();
     if k == 0 {
         for (job, spec) in workload.long_running() {
-            if submit(&addrs, 0, &job, &spec, &trace).await {
+            if submit(&addrs, 0, &job, &spec, &caller).await {
                 acknowledged.push(job);
             }
         }
@@ -107,36 +154,37 @@ pub(super) async fn client_work(
             let (at, chore) = chores.remove(i);
             tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_ms))).await;
             now_ms = now_ms.max(at);
-            do_chore(&addrs, &knobs, chore, &trace).await;
+            do_chore(&addrs, &knobs, chore, &caller).await;
         }
         tokio::time::sleep(Duration::from_millis(at_ms.saturating_sub(now_ms))).await;
         now_ms = now_ms.max(at_ms);
         let (job, spec) = workload.batch(n);
-        if submit(&addrs, n, &job, &spec, &trace).await {
+        if submit(&addrs, n, &job, &spec, &caller).await {
             acknowledged.push(job);
         }
     }
     for (at, chore) in chores {
         tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_ms))).await;
         now_ms = now_ms.max(at);
-        do_chore(&addrs, &knobs, chore, &trace).await;
+        do_chore(&addrs, &knobs, chore, &caller).await;
     }
     acknowledged
 }
 
-async fn do_chore(addrs: &[String], knobs: &Knobs, chore: &str, trace: &Trace) {
+async fn do_chore(addrs: &[String], knobs: &Knobs, chore: &str, caller: &Caller<'_>) {
     if chore == "update" {
         let spec = Workload { knobs }.service(0, 2);
-        submit(addrs, 0, &Workload::service_name(0), &spec, trace).await;
+        submit(addrs, 0, &Workload::service_name(0), &spec, caller).await;
     } else if chore == "stop" {
         let job = Workload::service_name(knobs.services.saturating_sub(1));
-        until_done(addrs, "stop", trace, |mut api| {
+        until_done(addrs, (Op::Stop, &job), caller, |mut api| {
             let job = job.clone();
             async move { api.stop_job(JobRef { job }).await.is_ok() }
         })
         .await;
     } else if let Some((_, node)) = knobs.drain {
-        until_done(addrs, "drain", trace, |mut api| async move {
+        let target = format!("node-{node}");
+        until_done(addrs, (Op::Drain, &target), caller, |mut api| async move {
             let request = DrainRequest {
                 node: format!("node-{node}"),
                 enable: true,

@@ -12,6 +12,7 @@ use super::workload::Workload;
 use super::{Api, api, parse};
 use crate::invariants::{Violation, service_has_its_replicas};
 use crate::knobs::Knobs;
+use crate::reality::Reality;
 use crate::trace::Trace;
 
 /// What the cluster looked like when the liveness phase ended.
@@ -21,6 +22,8 @@ pub(super) struct Outcome {
     pub(super) finished: BTreeSet<String>,
     /// The last service found without exactly its replicas.
     pub(super) services: Option<Violation>,
+    /// Each finished batch job's allocations, and when they were read.
+    pub(super) results: Vec<(String, serde_json::Value, u64)>,
 }
 
 impl Outcome {
@@ -61,6 +64,7 @@ pub(super) async fn converge(
     voters: Vec<String>,
     knobs: Knobs,
     acknowledged: Vec<String>,
+    reality: Reality,
     trace: Trace,
 ) -> Outcome {
     let mut outcome = Outcome::default();
@@ -83,13 +87,15 @@ pub(super) async fn converge(
             let Ok(status) = client.job_status(JobRef { job: job.clone() }).await else {
                 continue;
             };
-            let done = parse(&status.into_inner().json)["allocations"]
-                .as_array()
-                .is_some_and(|a| {
-                    a.iter()
-                        .any(|a| matches!(a["status"].as_str(), Some("complete" | "failed")))
-                });
+            let allocations = parse(&status.into_inner().json)["allocations"].clone();
+            let done = allocations.as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|a| matches!(a["status"].as_str(), Some("complete" | "failed")))
+            });
             if done {
+                outcome
+                    .results
+                    .push((job.clone(), allocations, reality.now_ms()));
                 outcome.finished.insert(job);
             }
         }

@@ -14,8 +14,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use madsim::runtime::Handle;
 use serde_json::{Value, json};
 
-use crate::cluster::SimCluster;
-use crate::invariants::{Violation, every_batch_job_finishes, no_acknowledged_submission_lost};
+use crate::cluster::{MAX_DISCONNECT_MS, SimCluster};
+use crate::history::History;
+use crate::invariants::{
+    Violation, batch_results_are_real, every_batch_job_finishes, no_acknowledged_submission_lost,
+    stopped_jobs_run_nothing,
+};
 use crate::knobs::{Knobs, LEADER};
 use crate::trace::Trace;
 use client::client_work;
@@ -61,6 +65,7 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
         cluster.add_outsider(outsider.id());
     }
     SimCluster::weather(knobs.weather);
+    let history = History::new();
     let workloads: Vec<_> = clients
         .iter()
         .enumerate()
@@ -69,6 +74,7 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
                 addrs.clone(),
                 knobs.clone(),
                 k as u64,
+                history.clone(),
                 trace.clone(),
             ))
         })
@@ -100,20 +106,14 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
             voters,
             knobs.clone(),
             acknowledged.clone(),
+            cluster.reality.clone(),
             trace.clone(),
         ))
         .await
         .unwrap_or_default();
     stop.store(true, Ordering::SeqCst);
     watching.await.unwrap_or(Ok(()))?;
-    // A node restarted on a damaged disk gets time to boot and refuse.
-    for _ in 0..100 {
-        if cluster.reality.damaged_all_refused() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    cluster.reality.finish()?;
+    against_reality(&cluster, &history, &outcome).await?;
     no_acknowledged_submission_lost(&acknowledged, &outcome.present)?;
     let finished: Vec<String> = outcome.finished.iter().cloned().collect();
     let batch: Vec<String> = acknowledged
@@ -123,4 +123,32 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
         .collect();
     every_batch_job_finishes(&batch, &finished, bound)?;
     outcome.services.map_or(Ok(()), Err)
+}
+
+/// The invariants read at the end against what really ran and what the
+/// clients were told.
+async fn against_reality(
+    cluster: &SimCluster,
+    history: &History,
+    outcome: &converge::Outcome,
+) -> Result<(), Violation> {
+    // A node restarted on a damaged disk gets time to boot and refuse.
+    for _ in 0..100 {
+        if cluster.reality.damaged_all_refused() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    cluster.reality.finish()?;
+    let (runs, halts) = cluster.reality.runs_and_halts();
+    for (job, allocations, read_ms) in &outcome.results {
+        batch_results_are_real(job, allocations, &runs, *read_ms)?;
+    }
+    stopped_jobs_run_nothing(
+        &history.calls(),
+        &runs,
+        &halts,
+        MAX_DISCONNECT_MS,
+        cluster.reality.now_ms(),
+    )
 }
