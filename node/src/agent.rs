@@ -53,7 +53,7 @@ pub fn raft_config(snapshot_every: Option<u64>) -> Result<Config, String> {
         snapshot_policy: SnapshotPolicy::LogsSinceLast(every),
         // Entries kept behind a snapshot, so a follower a little behind
         // catches up from the log instead of a whole snapshot.
-        max_in_snapshot_log_to_keep: (every / 5).min(1000),
+        max_in_snapshot_log_to_keep: (every / 10).min(1000),
         ..Config::default()
     }
     .validate()
