@@ -21,9 +21,22 @@ fn collect(path: &Path, files: &mut BTreeMap<PathBuf, Vec<u8>>) {
                 collect(&entry, files);
             }
         }
-    } else if let Ok(bytes) = std::fs::read(path) {
+    } else if is_source(path)
+        && let Ok(bytes) = std::fs::read(path)
+    {
         files.insert(path.to_path_buf(), bytes);
     }
+}
+
+fn is_source(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    name == "Cargo.lock"
+        || [".rs", ".toml", ".proto"]
+            .iter()
+            .any(|ending| name.ends_with(ending))
 }
 
 /// FNV-1a, 64 bits: enough to tell builds apart, no dependency.

@@ -86,8 +86,8 @@ pub struct Knobs {
     pub bugs: PlantedBugs,
     /// Whether the node's fault points (`drover_node::buggify`) fire.
     pub buggify: bool,
-    /// Raft log entries between snapshots: production's default in half
-    /// the runs, few enough in the others that a run builds snapshots,
+    /// Raft log entries between snapshots: production's default in a
+    /// quarter of the runs, few enough in the others that a run builds snapshots,
     /// compacts its log, restores from them and sends them to followers.
     pub snapshot_every: u64,
 }
@@ -136,10 +136,10 @@ impl Knobs {
         let clock_skew_ms = draw_skews(&mut draw, nodes);
         let faults = draw_faults(&mut draw, control_nodes, nodes, regions, phase_ms);
         let buggify = draw.one_in(2);
-        let snapshot_every = if draw.one_in(2) {
+        let snapshot_every = if draw.one_in(4) {
             drover_node::agent::SNAPSHOT_EVERY
         } else {
-            20 + draw.below(100)
+            10 + draw.below(50)
         };
         let mut knobs = Self {
             seed,
