@@ -179,6 +179,19 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
     })
 }
 
+/// Resolves when Raft has stopped for good, saying why.
+async fn raft_stopped(raft: &Raft) -> String {
+    let mut metrics = raft.metrics();
+    loop {
+        if let Err(fatal) = &metrics.borrow_and_update().running_state {
+            return fatal.to_string();
+        }
+        if metrics.changed().await.is_err() {
+            return "its metrics ended".into();
+        }
+    }
+}
+
 /// Why the node will not start on its disk, and what the operator does
 /// next. Damaged state is never served and never cut: entries this node
 /// acknowledged may be on no other replica.
@@ -298,9 +311,16 @@ pub async fn run_in<F: FileSystem + Clone>(
         background.push(tokio::spawn(worker.run()));
     }
     info!(id = config.id, %listen, "serving");
-    let outcome = server
-        .await
-        .map_err(|e| format!("serving on {listen}: {e}"));
+    // Raft stops for good on a storage error (a failed fsync, a log that
+    // went backwards): the node then exits, so that it restarts from what
+    // its disk really holds instead of serving a replica that no longer
+    // moves.
+    let outcome = tokio::select! {
+        served = server => served.map_err(|e| format!("serving on {listen}: {e}")),
+        why = raft_stopped(&node.raft) => Err(format!(
+            "raft stopped: {why}; this node exits so that it restarts from its disk"
+        )),
+    };
     for task in background {
         task.abort();
     }

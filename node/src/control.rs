@@ -58,7 +58,9 @@ pub async fn leader_loop(
         let leading = metrics.borrow().state == ServerState::Leader;
         if !leading {
             leader_since_ms = None;
-            let _ = tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await;
+            if raft_gone(tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await) {
+                return;
+            }
             continue;
         }
         if leader_since_ms.is_none() {
@@ -94,6 +96,14 @@ pub async fn leader_loop(
             }
         }
         tokio::time::sleep(RECONCILE_FLOOR).await;
-        let _ = tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await;
+        if raft_gone(tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await) {
+            return;
+        }
     }
+}
+
+/// Whether waiting for Raft's metrics found Raft gone (its core stopped):
+/// waiting again would return at once, forever, and starve the node.
+fn raft_gone<E>(waited: Result<Result<(), E>, tokio::time::error::Elapsed>) -> bool {
+    matches!(waited, Ok(Err(_)))
 }
