@@ -316,7 +316,7 @@ pub async fn run_in<F: FileSystem + Clone>(
     // its disk really holds instead of serving a replica that no longer
     // moves.
     let outcome = tokio::select! {
-        served = server => served.map_err(|e| format!("serving on {listen}: {e}")),
+        result = server => result.map_err(|e| format!("serving on {listen}: {e}")),
         why = raft_stopped(&node.raft) => Err(format!(
             "raft stopped: {why}; this node exits so that it restarts from its disk"
         )),

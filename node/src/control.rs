@@ -58,7 +58,7 @@ pub async fn leader_loop(
         let leading = metrics.borrow().state == ServerState::Leader;
         if !leading {
             leader_since_ms = None;
-            if raft_gone(tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await) {
+            if raft_gone(&tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await) {
                 return;
             }
             continue;
@@ -96,7 +96,7 @@ pub async fn leader_loop(
             }
         }
         tokio::time::sleep(RECONCILE_FLOOR).await;
-        if raft_gone(tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await) {
+        if raft_gone(&tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await) {
             return;
         }
     }
@@ -104,6 +104,6 @@ pub async fn leader_loop(
 
 /// Whether waiting for Raft's metrics found Raft gone (its core stopped):
 /// waiting again would return at once, forever, and starve the node.
-fn raft_gone<E>(waited: Result<Result<(), E>, tokio::time::error::Elapsed>) -> bool {
+fn raft_gone<E>(waited: &Result<Result<(), E>, tokio::time::error::Elapsed>) -> bool {
     matches!(waited, Ok(Err(_)))
 }
