@@ -47,6 +47,21 @@ impl TaskRun {
         self.started_ms < to && from < self.ends_ms
     }
 
+    /// A task of `job` on `node` that ran from `from` to `to`, ending by
+    /// itself with exit code 0: for the invariants' own tests.
+    pub fn example(node: u64, job: &str, from: u64, to: u64) -> Self {
+        Self {
+            node,
+            alloc: AllocId(1),
+            job: JobId::new(job).expect("a valid job name"),
+            resources: Resources::default(),
+            started_ms: from,
+            ends_ms: to,
+            natural_end_ms: to,
+            exit_code: 0,
+        }
+    }
+
     /// Whether it ended by itself (not stopped, its machine alive) by `at_ms`.
     pub fn exited_by_itself(&self, at_ms: u64) -> bool {
         self.ends_ms == self.natural_end_ms && self.ends_ms <= at_ms

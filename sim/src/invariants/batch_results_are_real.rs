@@ -46,23 +46,15 @@ pub fn batch_results_are_real(
 
 #[cfg(test)]
 mod tests {
-    use drover_core::{AllocId, JobId, Resources};
+    use drover_core::AllocId;
     use serde_json::json;
 
     use super::*;
 
     #[test]
     fn a_result_no_task_produced_is_caught() {
-        let run = TaskRun {
-            node: 3,
-            alloc: AllocId(5),
-            job: JobId::new("job-1").unwrap(),
-            resources: Resources::default(),
-            started_ms: 100,
-            ends_ms: 900,
-            natural_end_ms: 900,
-            exit_code: 0,
-        };
+        let mut run = TaskRun::example(3, "job-1", 100, 900);
+        run.alloc = AllocId(5);
         let recorded = |code: i64, node: &str| json!([{ "id": AllocId(5).to_string(), "node": node, "status": "complete", "exit_code": code }]);
         assert!(
             batch_results_are_real(

@@ -37,25 +37,15 @@ pub fn node_within_capacity(
 
 #[cfg(test)]
 mod tests {
-    use drover_core::{AllocId, JobId};
+    use drover_core::AllocId;
 
     use super::*;
 
     fn run(alloc: u64, cpu: u64, from: u64, to: u64) -> TaskRun {
-        TaskRun {
-            node: 1,
-            alloc: AllocId(alloc),
-            job: JobId::new("j").unwrap(),
-            resources: Resources {
-                cpu_millis: cpu,
-                memory_mb: 0,
-                gpus: 0,
-            },
-            started_ms: from,
-            ends_ms: to,
-            natural_end_ms: to,
-            exit_code: 0,
-        }
+        let mut run = TaskRun::example(1, "j", from, to);
+        run.alloc = AllocId(alloc);
+        run.resources.cpu_millis = cpu;
+        run
     }
 
     #[test]

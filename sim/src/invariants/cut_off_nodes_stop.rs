@@ -46,21 +46,10 @@ pub fn cut_off_node_ran_nothing(
 
 #[cfg(test)]
 mod tests {
-    use drover_core::{AllocId, JobId, Resources};
-
     use super::*;
 
     fn run(from: u64, to: u64) -> TaskRun {
-        TaskRun {
-            node: 2,
-            alloc: AllocId(1),
-            job: JobId::new("svc").unwrap(),
-            resources: Resources::default(),
-            started_ms: from,
-            ends_ms: to,
-            natural_end_ms: to,
-            exit_code: 0,
-        }
+        TaskRun::example(2, "svc", from, to)
     }
 
     #[test]

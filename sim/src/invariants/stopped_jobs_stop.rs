@@ -65,21 +65,10 @@ pub fn stopped_jobs_run_nothing(
 
 #[cfg(test)]
 mod tests {
-    use drover_core::{AllocId, JobId, Resources};
-
     use super::*;
 
     fn run(node: u64, from: u64, to: u64) -> TaskRun {
-        TaskRun {
-            node,
-            alloc: AllocId(1),
-            job: JobId::new("svc").unwrap(),
-            resources: Resources::default(),
-            started_ms: from,
-            ends_ms: to,
-            natural_end_ms: to,
-            exit_code: 0,
-        }
+        TaskRun::example(node, "svc", from, to)
     }
 
     fn call(op: Op, invoked_ms: u64, returned_ms: u64) -> Call {
