@@ -208,7 +208,7 @@ impl Knobs {
             .map(|room| room / self.batch_cpu_millis)
             .sum::<u64>()
             .max(1);
-        let waves = self.jobs.div_ceil(slots);
+        let waves = self.jobs.div_ceil(slots).max(1);
         let budget_ms = self.liveness_bound_s * 1000 / 3;
         self.batch_run_ms = self.batch_run_ms.min((budget_ms / waves).max(300));
         if let Some((_, drained)) = self.drain {
