@@ -56,7 +56,10 @@ impl Worker {
             // The contact deadline interrupts whatever the step waits on
             // (a poll, a report that cannot commit): losing contact must
             // stop tasks on time, whatever else is slow.
+            // `biased`: tokio picks a branch at random otherwise, from a
+            // source the simulator cannot seed.
             tokio::select! {
+                biased;
                 () = self.step(&mut machine, &clock) => {}
                 () = sleep_until(deadline) => {}
             }

@@ -82,6 +82,7 @@ impl SimCluster {
         knobs.workers = 0;
         knobs.control_runs_work = true;
         knobs.regions = 1;
+        knobs.snapshot_every = drover_node::agent::SNAPSHOT_EVERY;
         Self::start_with(&knobs, trace)
     }
 
