@@ -5,7 +5,7 @@
 //! its own replica's answers as contact and keep its tasks forever, while
 //! the majority places replacements (nomad #10953, #18077).
 
-/// Times are milliseconds on the worker's monotonic clock.
+/// Times are milliseconds on the worker's steady clock (one that never goes back).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
     max_disconnect_ms: u64,

@@ -3,7 +3,7 @@
 //! node's own commands and the clock go in; starts, stops and reports come
 //! out, with the next deadline. `node/src/worker.rs` carries them out.
 //!
-//! Times are milliseconds on the worker's monotonic clock.
+//! Times are milliseconds on the worker's steady clock (one that never goes back).
 
 mod contact;
 mod wire;
