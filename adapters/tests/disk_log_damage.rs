@@ -195,3 +195,53 @@ fn a_format_1_log_is_read_and_upgraded() {
     assert_eq!(recovery.upgraded_from, None);
     assert!(rewritten.len() > FILE_HEADER_LEN);
 }
+
+/// A format-1 data directory that had purged (so holds `raft.log.meta`,
+/// whose own format did not change) upgrades too.
+#[test]
+fn a_format_1_log_with_a_purge_point_is_read_and_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = b"DRVRLOG\0".to_vec();
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    for index in 4..=6u64 {
+        let mut body = index.to_le_bytes().to_vec();
+        body.extend_from_slice(&1u64.to_le_bytes());
+        body.extend_from_slice(b"old");
+        bytes.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
+        bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        bytes.extend_from_slice(&body);
+    }
+    std::fs::write(dir.path().join("raft.log"), &bytes).unwrap();
+    let mut meta = 4u64.to_le_bytes().to_vec();
+    meta.extend_from_slice(&1u64.to_le_bytes());
+    drover_adapters::disk::write_small_file(
+        &RealFs,
+        &dir.path().join("raft.log.meta"),
+        b"DRVRLMET",
+        1,
+        &meta,
+    )
+    .unwrap();
+    let (log, recovery) = DiskLog::open(RealFs, dir.path()).unwrap();
+    assert_eq!(recovery.upgraded_from, Some(1));
+    assert_eq!(log.purged(), Some((4, 1)));
+    assert_eq!(log.first_index(), Some(5));
+    assert_eq!(log.last(), Some((6, 1)));
+}
+
+/// Format 1 had no header checksum, but an impossible length is damage
+/// even there, never a torn tail.
+#[test]
+fn a_format_1_record_with_an_impossible_length_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = b"DRVRLOG\0".to_vec();
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+    bytes.extend_from_slice(&[0; 40]);
+    std::fs::write(dir.path().join("raft.log"), &bytes).unwrap();
+    let error = reopen(dir.path()).expect_err("refused");
+    assert!(
+        error.to_string().contains("impossible record length"),
+        "{error}"
+    );
+}

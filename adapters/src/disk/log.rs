@@ -44,6 +44,8 @@ const END_MARK: u8 = 0xA5;
 /// No record is larger; a length beyond it is damage, not data.
 pub const MAX_RECORD_BYTES: u32 = 64 * 1024 * 1024;
 const META_MAGIC: &[u8; 8] = b"DRVRLMET";
+/// The metadata file's own format, unchanged since the log's format 1.
+const META_VERSION: u32 = 1;
 /// Compaction rewrites the file once purged records take more than this.
 const REWRITE_AFTER_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -195,12 +197,13 @@ fn scan_record_v1(bytes: &[u8], pos: u64) -> Scan {
     }
     let at = usize::try_from(pos).expect("in memory");
     let len = u32_at(bytes, at);
+    // An impossible length is damage, wherever it points.
+    if len > MAX_RECORD_BYTES || (len as usize) < BODY_PREFIX_LEN {
+        return Scan::Corrupt(format!("impossible record length {len}"));
+    }
     let end = pos + V1_RECORD_HEADER_LEN + u64::from(len);
     if end > file_len {
         return Scan::TornTail("a record body cut short (format 1)".into());
-    }
-    if len > MAX_RECORD_BYTES || (len as usize) < BODY_PREFIX_LEN {
-        return Scan::Corrupt(format!("impossible record length {len}"));
     }
     let body = &bytes[at + 8..usize::try_from(end).expect("in memory")];
     if crc32c::crc32c(body) != u32_at(bytes, at + 4) {
@@ -219,7 +222,7 @@ impl<F: FileSystem> DiskLog<F> {
         fs.create_dir_all(dir).map_err(|e| DiskError::io(dir, e))?;
         let path = dir.join("raft.log");
         let meta_path = dir.join("raft.log.meta");
-        let purged = read_small_file(&fs, &meta_path, META_MAGIC, VERSION)?
+        let purged = read_small_file(&fs, &meta_path, META_MAGIC, META_VERSION)?
             .map(|body| decode_meta(&meta_path, &body))
             .transpose()?;
         let mut file = fs.open(&path).map_err(|e| DiskError::io(&path, e))?;
@@ -406,7 +409,7 @@ impl<F: FileSystem> DiskLog<F> {
         }
         let mut body = index.to_le_bytes().to_vec();
         body.extend_from_slice(&term.to_le_bytes());
-        write_small_file(&self.fs, &self.meta_path, META_MAGIC, VERSION, &body)?;
+        write_small_file(&self.fs, &self.meta_path, META_MAGIC, META_VERSION, &body)?;
         self.purged = Some((index, term));
         while self.records.front().is_some_and(|(_, r)| r.index <= index) {
             self.records.pop_front();

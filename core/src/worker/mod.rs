@@ -176,9 +176,11 @@ impl WorkerMachine {
         if planted::active(Bug::StaleContact) {
             self.committed(now_ms);
         }
+        // Past the deadline counts as lost even before the tick says so.
+        let may_start = !self.contact.is_lost() && now_ms < self.contact.deadline_ms();
         actions.extend(self.stop_unowned(reply, running));
         for assignment in &reply.assignments {
-            actions.extend(self.handle(assignment, running));
+            actions.extend(self.handle(assignment, running, may_start));
         }
         actions
     }
@@ -220,7 +222,12 @@ impl WorkerMachine {
     }
 
     /// Brings one allocation in line with what the control plane wants.
-    fn handle(&mut self, a: &Assignment, running: &BTreeSet<AllocId>) -> Option<Action> {
+    fn handle(
+        &mut self,
+        a: &Assignment,
+        running: &BTreeSet<AllocId>,
+        may_start: bool,
+    ) -> Option<Action> {
         match (a.desired, running.contains(&a.alloc)) {
             (DesiredStatus::Stop, true) => self
                 .stopping
@@ -233,7 +240,17 @@ impl WorkerMachine {
                 self.report(a.alloc, AllocStatus::Running, None, "running".into())
             }
             (DesiredStatus::Run, true) => None,
-            (DesiredStatus::Run, false) if self.contact.is_lost() => None,
+            (DesiredStatus::Run, false) if !may_start => None,
+            // It ended here and that was committed: a replica still listing
+            // it to run has not applied the report yet.
+            (DesiredStatus::Run, false)
+                if self
+                    .reported
+                    .get(&a.alloc)
+                    .is_some_and(|status| status.is_terminal()) =>
+            {
+                None
+            }
             // Its exit is known here and on its way: a replica that has not
             // heard of it yet must not make it look like a failure.
             (DesiredStatus::Run, false) if self.unreported.contains_key(&a.alloc) => None,

@@ -179,3 +179,33 @@ fn a_task_stopped_here_is_not_reported_failed_while_its_exit_is_on_its_way() {
     assert!(actions.is_empty(), "{actions:?}");
     assert_eq!(worker.unreported()[0].status, AllocStatus::Stopped);
 }
+
+/// A replica that has not applied this worker's committed exit report yet
+/// still lists the allocation to run; it must not start again.
+#[test]
+fn a_task_whose_exit_committed_is_not_started_again_from_a_lagging_replica() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    let exit = Exit {
+        code: Some(0),
+        message: "exited 0".into(),
+    };
+    worker.exited(AllocId(5), &exit);
+    let report = worker.unreported().pop().unwrap();
+    worker.reported(&report, true);
+    let lagging = vec![assignment(5, DesiredStatus::Run, AllocStatus::Pending)];
+    assert!(
+        worker
+            .answered(1_000, &reply(3, lagging), &running(&[]))
+            .is_empty()
+    );
+}
+
+/// An answer that arrives after the contact deadline, before the tick
+/// has marked contact lost, starts nothing.
+#[test]
+fn nothing_starts_past_the_contact_deadline_even_before_the_tick() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    let pending = vec![assignment(6, DesiredStatus::Run, AllocStatus::Pending)];
+    let late = worker.answered(MAX_DISCONNECT_MS, &reply(1, pending), &running(&[]));
+    assert!(late.is_empty(), "{late:?}");
+}
