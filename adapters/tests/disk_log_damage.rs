@@ -169,21 +169,30 @@ fn sectors_a_crash_left_unwritten_are_a_torn_tail() {
     assert!(recovery.torn_because.unwrap().contains("zero"));
 }
 
-/// A format-1 file (no header checksums) is read and rewritten in format 2.
-#[test]
-fn a_format_1_log_is_read_and_upgraded() {
-    let dir = tempfile::tempdir().unwrap();
+/// Writes a format-1 log (no header checksums, no end marks) holding
+/// `(index, payload)` records of term 1 into `dir`.
+fn write_format_1_log(dir: &Path, records: &[(u64, Vec<u8>)]) {
     let mut bytes = b"DRVRLOG\0".to_vec();
     bytes.extend_from_slice(&1u32.to_le_bytes());
-    for index in 1..=3u64 {
+    for (index, payload) in records {
         let mut body = index.to_le_bytes().to_vec();
         body.extend_from_slice(&1u64.to_le_bytes());
-        body.extend_from_slice(format!("old entry {index}").as_bytes());
+        body.extend_from_slice(payload);
         bytes.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
         bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
         bytes.extend_from_slice(&body);
     }
-    std::fs::write(dir.path().join("raft.log"), &bytes).unwrap();
+    std::fs::write(dir.join("raft.log"), &bytes).unwrap();
+}
+
+/// A format-1 file (no header checksums) is read and rewritten in format 2.
+#[test]
+fn a_format_1_log_is_read_and_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<(u64, Vec<u8>)> = (1..=3)
+        .map(|i| (i, format!("old entry {i}").into_bytes()))
+        .collect();
+    write_format_1_log(dir.path(), &records);
     let (records, recovery) = reopen(dir.path()).unwrap();
     assert_eq!(recovery.upgraded_from, Some(1));
     assert_eq!(records.len(), 3);
@@ -201,17 +210,8 @@ fn a_format_1_log_is_read_and_upgraded() {
 #[test]
 fn a_format_1_log_with_a_purge_point_is_read_and_upgraded() {
     let dir = tempfile::tempdir().unwrap();
-    let mut bytes = b"DRVRLOG\0".to_vec();
-    bytes.extend_from_slice(&1u32.to_le_bytes());
-    for index in 4..=6u64 {
-        let mut body = index.to_le_bytes().to_vec();
-        body.extend_from_slice(&1u64.to_le_bytes());
-        body.extend_from_slice(b"old");
-        bytes.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
-        bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
-        bytes.extend_from_slice(&body);
-    }
-    std::fs::write(dir.path().join("raft.log"), &bytes).unwrap();
+    let records: Vec<(u64, Vec<u8>)> = (4..=6).map(|i| (i, b"old".to_vec())).collect();
+    write_format_1_log(dir.path(), &records);
     let mut meta = 4u64.to_le_bytes().to_vec();
     meta.extend_from_slice(&1u64.to_le_bytes());
     drover_adapters::disk::write_small_file(

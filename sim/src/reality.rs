@@ -205,27 +205,13 @@ impl Reality {
             .copied()
             .filter(|n| up(*n) && !reaches_a_quorum(cuts, &voters, &up, *n))
             .collect();
-        let ended: Vec<(u64, u64)> = inner
-            .cut_off_since
-            .iter()
-            .filter(|(n, _)| !cut_off.contains(n))
-            .map(|(n, since)| (*n, *since))
-            .collect();
-        for (node, since) in ended {
-            inner.cut_off_since.remove(&node);
+        for (node, since) in take_ended(&mut inner.cut_off_since, |n| cut_off.contains(&n)) {
             inner.close_window(node, since, now);
         }
         for node in cut_off {
             inner.cut_off_since.entry(node).or_insert(now);
         }
-        let resumed: Vec<(u64, u64)> = inner
-            .halted_since
-            .iter()
-            .filter(|(n, _)| !stopped.contains(n))
-            .map(|(n, since)| (*n, *since))
-            .collect();
-        for (node, since) in resumed {
-            inner.halted_since.remove(&node);
+        for (node, since) in take_ended(&mut inner.halted_since, |n| stopped.contains(&n)) {
             inner.halted.push((node, since, now));
         }
         for node in stopped {
@@ -303,6 +289,20 @@ impl Reality {
         }
         inner.violation.clone().map_or(Ok(()), Err)
     }
+}
+
+/// Removes and returns the (node, since) windows whose node no longer
+/// `holds`.
+fn take_ended(since: &mut BTreeMap<u64, u64>, holds: impl Fn(u64) -> bool) -> Vec<(u64, u64)> {
+    let ended: Vec<(u64, u64)> = since
+        .iter()
+        .filter(|(n, _)| !holds(**n))
+        .map(|(n, from)| (*n, *from))
+        .collect();
+    for (node, _) in &ended {
+        since.remove(node);
+    }
+    ended
 }
 
 impl Inner {

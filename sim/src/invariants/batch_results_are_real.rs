@@ -56,37 +56,25 @@ mod tests {
         let mut run = TaskRun::example(3, "job-1", 100, 900);
         run.alloc = AllocId(5);
         let recorded = |code: i64, node: &str| json!([{ "id": AllocId(5).to_string(), "node": node, "status": "complete", "exit_code": code }]);
-        assert!(
+        let real = |code, node, run: &TaskRun| {
             batch_results_are_real(
                 "job-1",
-                &recorded(0, "node-3"),
-                std::slice::from_ref(&run),
-                1000
+                &recorded(code, node),
+                std::slice::from_ref(run),
+                1000,
             )
             .is_ok()
-        );
-        assert!(
-            batch_results_are_real(
-                "job-1",
-                &recorded(1, "node-3"),
-                std::slice::from_ref(&run),
-                1000
-            )
-            .is_err()
-        );
-        assert!(
-            batch_results_are_real(
-                "job-1",
-                &recorded(0, "node-2"),
-                std::slice::from_ref(&run),
-                1000
-            )
-            .is_err()
-        );
+        };
+        assert!(real(0, "node-3", &run));
+        assert!(!real(1, "node-3", &run), "another exit code");
+        assert!(!real(0, "node-2", &run), "another node");
         let stopped = TaskRun {
             ends_ms: 500,
             ..run
         };
-        assert!(batch_results_are_real("job-1", &recorded(0, "node-3"), &[stopped], 1000).is_err());
+        assert!(
+            !real(0, "node-3", &stopped),
+            "stopped, not exited by itself"
+        );
     }
 }
