@@ -21,6 +21,10 @@ pub enum Bug {
     /// file for a torn write without checking the header, and cuts it and
     /// everything after it.
     LengthAsTorn,
+    /// Reads are answered from the local replica as it is, without asking
+    /// the leader for a read index: a lagging or cut-off replica shows an
+    /// older state than writes already acknowledged.
+    StaleReads,
 }
 
 #[cfg(madsim)]
@@ -41,6 +45,7 @@ mod switch {
             Bug::UnpacedLiveness => 4,
             Bug::StaleContact => 5,
             Bug::LengthAsTorn => 6,
+            Bug::StaleReads => 7,
         }
     }
 

@@ -1,5 +1,7 @@
-//! The public API. Any node answers: reads come from its own replica of the
-//! state, writes are forwarded to the leader and answered once committed.
+//! The public API. Any node answers: writes are forwarded to the leader and
+//! answered once committed; reads come from the node's own replica once it
+//! has caught up with the leader's read index (`read`), or at once when
+//! the caller accepts a stale answer.
 //! Structured answers are JSON documents, the same the REST API will serve.
 
 use drover_core::reconcile::{Leadership, ReconcileConfig, plan_cycle};
@@ -10,7 +12,7 @@ use drover_core::{CommandKind, JobId};
 use drover_proto::v1::api_client::ApiClient;
 use drover_proto::v1::api_server::Api;
 use drover_proto::v1::{
-    DrainRequest, Empty, JobRef, JsonReply, LogsReply, LogsRequest, SubmitJobReply,
+    DrainRequest, Empty, JobRef, JsonReply, LogsReply, LogsRequest, Read, ReadJob, SubmitJobReply,
     SubmitJobRequest,
 };
 use serde_json::{Value, json};
@@ -35,6 +37,17 @@ pub struct ApiService {
 }
 
 impl ApiService {
+    /// Unless the caller accepts a stale answer, waits until this replica
+    /// reflects every write acknowledged before the read began.
+    async fn settle(&self, stale: bool) -> Result<(), Status> {
+        if stale || drover_core::planted::active(drover_core::planted::Bug::StaleReads) {
+            return Ok(());
+        }
+        crate::read::catch_up(&self.raft)
+            .await
+            .map_err(Status::unavailable)
+    }
+
     /// A client to a control node when this node relays; `None` when it answers itself.
     async fn upstream(&self) -> Result<Option<ApiClient<Channel>>, Status> {
         let Some(addrs) = &self.upstream else {
@@ -165,9 +178,11 @@ impl Api for ApiService {
         committed(index, outcome)
     }
 
-    async fn job_status(&self, request: Request<JobRef>) -> Result<Response<JsonReply>, Status> {
+    async fn job_status(&self, request: Request<ReadJob>) -> Result<Response<JsonReply>, Status> {
         relay!(self, job_status, request);
-        let id = job_id(&request.into_inner().job)?;
+        let request = request.into_inner();
+        let id = job_id(&request.job)?;
+        self.settle(request.stale).await?;
         let applied = self.state.read().await;
         let state = &applied.state;
         let job = state
@@ -207,8 +222,9 @@ impl Api for ApiService {
         })))
     }
 
-    async fn list_jobs(&self, _request: Request<Empty>) -> Result<Response<JsonReply>, Status> {
-        relay!(self, list_jobs, _request);
+    async fn list_jobs(&self, request: Request<Read>) -> Result<Response<JsonReply>, Status> {
+        relay!(self, list_jobs, request);
+        self.settle(request.into_inner().stale).await?;
         let applied = self.state.read().await;
         let jobs: Vec<Value> = applied
             .state
@@ -231,8 +247,9 @@ impl Api for ApiService {
         Ok(reply(&json!({ "jobs": jobs })))
     }
 
-    async fn list_nodes(&self, _request: Request<Empty>) -> Result<Response<JsonReply>, Status> {
-        relay!(self, list_nodes, _request);
+    async fn list_nodes(&self, request: Request<Read>) -> Result<Response<JsonReply>, Status> {
+        relay!(self, list_nodes, request);
+        self.settle(request.into_inner().stale).await?;
         let applied = self.state.read().await;
         let nodes: Vec<Value> = applied
             .state

@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::propose::{Forwarded, Proposer};
 use crate::raft::{Raft, SharedState};
+use crate::read::{ReadIndexRequest, read_index};
 use crate::work::{Assignment, OutputRequest, PollReply, PollRequest};
 
 const MAX_POLL_WAIT: Duration = Duration::from_secs(30);
@@ -68,6 +69,11 @@ impl Internal for InternalService {
     async fn propose(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
         let forwarded: Forwarded = decode(request)?;
         encode(&self.proposer.propose_forwarded(forwarded).await)
+    }
+
+    async fn read_index(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        let request: ReadIndexRequest = decode(request)?;
+        encode(&read_index(&self.raft, request).await)
     }
 
     /// Answers when one of the node's allocations changed after

@@ -11,6 +11,7 @@ pub mod control;
 pub mod internal;
 pub mod propose;
 pub mod raft;
+pub mod read;
 pub mod time;
 pub mod work;
 pub mod worker;

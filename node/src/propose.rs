@@ -23,7 +23,7 @@ pub type Committed = (u64, Response);
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(8);
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Enough to go edge → control → leader; more means leadership is moving.
-const MAX_HOPS: u8 = 2;
+pub(crate) const MAX_HOPS: u8 = 2;
 
 /// A command travelling towards the leader.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Agent, cli, cluster, drover, job_ids, leader, submit, wait_for};
+use common::{Agent, cli, cluster, drover, job_ids, leader, signal, status, submit, wait_for};
 
 #[test]
 fn acknowledged_jobs_survive_the_leader_being_killed() {
@@ -106,4 +106,53 @@ fn a_corrupted_log_stops_the_node_naming_file_and_offset() {
     assert!(stderr.contains("header checksum"), "{stderr}");
     assert!(stderr.contains("replace it with a fresh one"), "{stderr}");
     assert_eq!(std::fs::read(&log).unwrap(), bytes, "nothing was cut");
+}
+
+/// A follower that cannot reach the leader does not answer a read from what
+/// it has (which may be older than writes already acknowledged); with
+/// `--stale` it does.
+#[test]
+fn a_follower_cut_off_from_the_leader_refuses_reads_unless_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agents = cluster(dir.path());
+    let leader_id = leader(&agents);
+    let via = agents[usize::try_from(leader_id).unwrap() - 1].addr();
+    assert!(submit(dir.path(), &via, 1));
+    let follower = agents.iter().find(|a| a.id != leader_id).unwrap().addr();
+    wait_for(
+        "the follower to show the job",
+        Duration::from_secs(10),
+        || status(&follower, "job-1"),
+    );
+    // SIGSTOP, not SIGKILL: the sockets stay open, as in a partition.
+    let frozen: Vec<u32> = agents
+        .iter()
+        .filter(|a| a.addr() != follower)
+        .map(|a| a.child.as_ref().unwrap().id())
+        .collect();
+    for pid in &frozen {
+        signal(*pid, "-STOP");
+    }
+    let consistent = cli(&follower, &["job", "status", "job-1"]);
+    let stale = cli(&follower, &["job", "status", "job-1", "--stale", "--json"]);
+    for pid in &frozen {
+        signal(*pid, "-CONT");
+    }
+    let said = String::from_utf8_lossy(&consistent.stderr);
+    assert!(
+        !consistent.status.success(),
+        "answered without a leader: {said}"
+    );
+    assert!(
+        said.contains("consistent read") && said.contains("--stale"),
+        "{said}"
+    );
+    assert!(
+        stale.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stale.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&stale.stdout).unwrap();
+    assert_eq!(doc["id"], "job-1");
+    agents.clear();
 }

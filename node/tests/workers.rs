@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Agent, FAST, cli, cluster_with, leader, run_job, status, wait_for};
+use common::{Agent, FAST, cli, cluster_with, leader, run_job, signal, status, wait_for};
 use serde_json::Value;
 
 fn live_addr(agents: &[Agent]) -> String {
@@ -224,13 +224,6 @@ fn a_hybrid_node_whose_peers_stop_answering_stops_its_work_after_max_disconnect(
     let log = std::fs::read_to_string(agents[node - 1].config.with_extension("log")).unwrap();
     assert!(log.contains("stopping local tasks"), "{log}");
     agents.clear();
-}
-
-fn signal(pid: u32, which: &str) {
-    std::process::Command::new("kill")
-        .args([which, &pid.to_string()])
-        .status()
-        .unwrap();
 }
 
 fn wait_for_opt<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {

@@ -6,11 +6,24 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Op {
-    Submit,
+    /// Submitted the workload's spec `revision` of the job (each distinct
+    /// spec text the workload writes for a job has its own revision).
+    Submit {
+        revision: u64,
+    },
     Stop,
     Drain,
+    /// Read the job's status and saw this.
+    Read(Seen),
+}
+
+/// What a read of a job showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Seen {
+    Missing,
+    Job { version: u64, stopped: bool },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +36,8 @@ pub enum Outcome {
 pub struct Call {
     pub client: u64,
     pub op: Op,
-    /// The job, or the node for a drain.
+    /// The job, or the node for a drain. A read is recorded only when it
+    /// was answered: one that failed had no effect to explain.
     pub target: String,
     pub invoked_ms: u64,
     pub returned_ms: u64,

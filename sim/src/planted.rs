@@ -10,7 +10,7 @@ pub struct PlantedBugs {
 }
 
 impl PlantedBugs {
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "lying-fsync",
         "ack-before-commit",
         "skip-capacity-check",
@@ -18,6 +18,7 @@ impl PlantedBugs {
         "unpaced-liveness",
         "stale-contact",
         "length-as-torn",
+        "stale-reads",
     ];
 
     pub fn parse(name: &str) -> Result<Self, String> {
@@ -35,6 +36,7 @@ impl PlantedBugs {
             "unpaced-liveness" => Bug::UnpacedLiveness,
             "stale-contact" => Bug::StaleContact,
             "length-as-torn" => Bug::LengthAsTorn,
+            "stale-reads" => Bug::StaleReads,
             other => {
                 return Err(format!(
                     "unknown planted bug {other:?}; known: {}",
@@ -60,6 +62,7 @@ impl PlantedBugs {
             Bug::UnpacedLiveness => "unpaced-liveness",
             Bug::StaleContact => "stale-contact",
             Bug::LengthAsTorn => "length-as-torn",
+            Bug::StaleReads => "stale-reads",
         })
     }
 }

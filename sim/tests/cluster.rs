@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use drover_proto::v1::{JobRef, SubmitJobRequest};
+use drover_proto::v1::{ReadJob, SubmitJobRequest};
 use drover_sim::cluster::SimCluster;
 
 async fn submit(addrs: &[String], n: usize) -> bool {
@@ -30,7 +30,13 @@ async fn completed(addr: &str, job: &str) -> bool {
     let Ok(mut api) = drover_node::client::connect(addr).await else {
         return false;
     };
-    let Ok(reply) = api.job_status(JobRef { job: job.into() }).await else {
+    let Ok(reply) = api
+        .job_status(ReadJob {
+            job: job.into(),
+            stale: false,
+        })
+        .await
+    else {
         return false;
     };
     let doc: serde_json::Value = serde_json::from_str(&reply.into_inner().json).unwrap_or_default();

@@ -96,6 +96,11 @@ fn a_log_that_takes_a_damaged_length_for_a_torn_write_is_caught_within_50_seeds(
 }
 
 #[test]
+fn reads_served_from_a_cut_off_replica_are_caught_within_50_seeds() {
+    caught_by("stale-reads", &["the clients' history is linearizable"]);
+}
+
+#[test]
 fn shrinking_keeps_the_failure_and_drops_what_does_not_matter() {
     let (seed, _) = first_caught("unpaced-liveness", &["no mass eviction"]);
     let original = planted(seed, "unpaced-liveness");

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use drover_node::client::{connect, status_message};
-use drover_proto::v1::{DrainRequest, Empty};
+use drover_proto::v1::{DrainRequest, Empty, Read};
 use serde_json::Value;
 
 use super::{Target, table};
@@ -72,7 +72,9 @@ pub async fn node(cmd: NodeCommand) -> Result<(), String> {
         NodeCommand::List { target } => {
             let mut api = connect(&target.addr).await?;
             let reply = api
-                .list_nodes(Empty {})
+                .list_nodes(Read {
+                    stale: target.stale,
+                })
                 .await
                 .map_err(|e| status_message(&e))?;
             let doc = parse(&reply.into_inner().json)?;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use drover_core::spec::{Format, SpecErrors, parse_job_spec};
 use drover_node::client::{connect, status_message};
-use drover_proto::v1::{Empty, JobRef, LogsRequest, SubmitJobRequest};
+use drover_proto::v1::{JobRef, LogsRequest, Read, ReadJob, SubmitJobRequest};
 use serde_json::{Value, json};
 
 use super::cluster::{parse, print_list, show, text};
@@ -139,7 +139,7 @@ async fn follow(
     let started = Instant::now();
     let mut last = String::new();
     loop {
-        let doc = job_doc(api, job).await?;
+        let doc = job_doc(api, job, false).await?;
         let line = progress(&doc);
         if line != last {
             if !json_output {
@@ -169,10 +169,12 @@ async fn follow(
 async fn job_doc(
     api: &mut drover_proto::v1::api_client::ApiClient<tonic::transport::Channel>,
     job: &str,
+    stale: bool,
 ) -> Result<Value, String> {
     let reply = api
-        .job_status(JobRef {
+        .job_status(ReadJob {
             job: job.to_string(),
+            stale,
         })
         .await
         .map_err(|e| status_message(&e))?;
@@ -220,7 +222,7 @@ fn settled(doc: &Value) -> bool {
 
 async fn status(id: String, target: Target) -> Result<(), String> {
     let mut api = connect(&target.addr).await?;
-    let doc = job_doc(&mut api, &id).await?;
+    let doc = job_doc(&mut api, &id, target.stale).await?;
     if target.json {
         println!("{doc}");
         return Ok(());
@@ -266,7 +268,9 @@ async fn status(id: String, target: Target) -> Result<(), String> {
 async fn list(target: Target) -> Result<(), String> {
     let mut api = connect(&target.addr).await?;
     let reply = api
-        .list_jobs(Empty {})
+        .list_jobs(Read {
+            stale: target.stale,
+        })
         .await
         .map_err(|e| status_message(&e))?;
     let doc = parse(&reply.into_inner().json)?;

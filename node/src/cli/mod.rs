@@ -37,6 +37,10 @@ pub struct Target {
     /// Print JSON for scripts instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// Reads: answer from the node's own replica as it is, which may lag
+    /// behind acknowledged writes (cheaper; works without a leader).
+    #[arg(long, global = true)]
+    stale: bool,
 }
 
 #[derive(Debug, Subcommand)]

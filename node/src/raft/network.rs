@@ -50,6 +50,7 @@ pub enum Rpc {
     Vote,
     Snapshot,
     Propose,
+    ReadIndex,
     Poll,
     FetchOutput,
 }
@@ -69,6 +70,7 @@ pub async fn call_internal<Req: Serialize, Resp: DeserializeOwned>(
             Rpc::Vote => client.raft_vote(blob).await,
             Rpc::Snapshot => client.raft_snapshot(blob).await,
             Rpc::Propose => client.propose(blob).await,
+            Rpc::ReadIndex => client.read_index(blob).await,
             Rpc::Poll => client.poll(blob).await,
             Rpc::FetchOutput => client.fetch_output(blob).await,
         }

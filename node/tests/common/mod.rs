@@ -176,6 +176,14 @@ pub fn json(addr: &str, args: &[&str]) -> Option<serde_json::Value> {
         .flatten()
 }
 
+/// Sends `which` (like "-STOP") to process `pid`.
+pub fn signal(pid: u32, which: &str) {
+    Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
 pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {

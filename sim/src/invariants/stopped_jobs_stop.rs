@@ -29,7 +29,9 @@ pub fn stopped_jobs_run_nothing(
         let until = calls
             .iter()
             .filter(|c| {
-                c.op == Op::Submit && c.target == stop.target && c.invoked_ms > stop.invoked_ms
+                matches!(c.op, Op::Submit { .. })
+                    && c.target == stop.target
+                    && c.invoked_ms > stop.invoked_ms
             })
             .map(|c| c.invoked_ms)
             .min()
@@ -91,7 +93,10 @@ mod tests {
         assert!(
             stopped_jobs_run_nothing(&stop, &late, &[(2, 1_500, 9_000)], 10_000, 60_000).is_ok()
         );
-        let resubmitted = [stop[0].clone(), call(Op::Submit, 5_000, 5_100)];
+        let resubmitted = [
+            stop[0].clone(),
+            call(Op::Submit { revision: 1 }, 5_000, 5_100),
+        ];
         assert!(stopped_jobs_run_nothing(&resubmitted, &late, &[], 10_000, 60_000).is_ok());
         let forever = [run(2, 0, u64::MAX)];
         assert!(stopped_jobs_run_nothing(&resubmitted, &forever, &[], 10_000, 60_000).is_ok());

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use drover_proto::v1::{Empty, JobRef};
+use drover_proto::v1::{Empty, Read, ReadJob};
 use serde_json::json;
 
 use super::workload::Workload;
@@ -74,7 +74,7 @@ pub(super) async fn converge(
         let Some(mut client) = most_advanced(&voters).await else {
             continue;
         };
-        let Ok(reply) = client.list_jobs(Empty {}).await else {
+        let Ok(reply) = client.list_jobs(Read { stale: false }).await else {
             continue;
         };
         outcome.present = parse(&reply.into_inner().json)["jobs"]
@@ -84,7 +84,13 @@ pub(super) async fn converge(
             .filter_map(|j| j["id"].as_str().map(String::from))
             .collect();
         for job in outcome.batch_waiting(&acknowledged) {
-            let Ok(status) = client.job_status(JobRef { job: job.clone() }).await else {
+            let Ok(status) = client
+                .job_status(ReadJob {
+                    job: job.clone(),
+                    stale: false,
+                })
+                .await
+            else {
                 continue;
             };
             let allocations = parse(&status.into_inner().json)["allocations"].clone();
@@ -102,8 +108,9 @@ pub(super) async fn converge(
         outcome.services = None;
         for service in &services {
             let Ok(status) = client
-                .job_status(JobRef {
+                .job_status(ReadJob {
                     job: service.clone(),
+                    stale: false,
                 })
                 .await
             else {
@@ -125,7 +132,7 @@ pub(super) async fn converge(
     if let (Some(job), Some(mut client)) = (
         outcome.batch_waiting(&acknowledged).first().cloned(),
         most_advanced(&voters).await,
-    ) && let Ok(status) = client.job_status(JobRef { job }).await
+    ) && let Ok(status) = client.job_status(ReadJob { job, stale: false }).await
     {
         waiting_example = parse(&status.into_inner().json);
     }

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use crate::cluster::{MAX_DISCONNECT_MS, SimCluster};
 use crate::history::History;
 use crate::invariants::{
-    Violation, batch_results_are_real, every_batch_job_finishes, no_acknowledged_submission_lost,
-    stopped_jobs_run_nothing,
+    Violation, batch_results_are_real, every_batch_job_finishes, history_is_linearizable,
+    no_acknowledged_submission_lost, stopped_jobs_run_nothing,
 };
 use crate::knobs::{Knobs, LEADER};
 use crate::trace::Trace;
@@ -56,6 +56,12 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
                 .build()
         })
         .collect();
+    // Not an outsider: no cut applies to it (see `client::reader`).
+    let reader = handle
+        .create_node()
+        .name("reader")
+        .ip([10, 0, 3, 1].into())
+        .build();
     let observer = handle
         .create_node()
         .name("observer")
@@ -79,6 +85,12 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
             ))
         })
         .collect();
+    let reading = reader.spawn(client::reader(
+        addrs.clone(),
+        knobs.clone(),
+        history.clone(),
+        trace.clone(),
+    ));
     let stop = Arc::new(AtomicBool::new(false));
     let leader = Arc::new(AtomicU64::new(LEADER));
     let watching = observer.spawn(watch(
@@ -95,6 +107,7 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
         acknowledged.extend(work.await.unwrap_or_default());
     }
     acknowledged.sort();
+    reading.await.unwrap_or_default();
     trace.event(
         "sim",
         "healed",
@@ -115,6 +128,7 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
     watching.await.unwrap_or(Ok(()))?;
     against_reality(&cluster, &history, &outcome).await?;
     no_acknowledged_submission_lost(&acknowledged, &outcome.present)?;
+    history_is_linearizable(&history.calls())?;
     let finished: Vec<String> = outcome.finished.iter().cloned().collect();
     let batch: Vec<String> = acknowledged
         .iter()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use drover_proto::v1::{Empty, JobRef};
+use drover_proto::v1::{Empty, Read, ReadJob};
 use serde_json::json;
 
 use super::{api, parse};
@@ -70,14 +70,15 @@ pub(super) async fn watch(
         if round.is_multiple_of(4) {
             let addr = &voters[usize::try_from(round / 4).unwrap_or(0) % voters.len()];
             if let Some(mut client) = api(addr).await
-                && let Ok(reply) = client.list_nodes(Empty {}).await
+                && let Ok(reply) = client.list_nodes(Read { stale: true }).await
             {
                 let nodes = parse(&reply.into_inner().json);
                 liveness_decisions_paced(&nodes, DECISION_INTERVAL_MS).map_err(report)?;
                 if pinned
                     && let Ok(job) = client
-                        .job_status(JobRef {
+                        .job_status(ReadJob {
                             job: "svc-0".into(),
+                            stale: true,
                         })
                         .await
                 {
