@@ -6,10 +6,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drover_adapters::disk::{CrashMode, SimFs};
+use drover_adapters::disk::{CrashMode, SimFs, WriteFault};
 use drover_core::NodeRole;
 use drover_node::agent::{Environment, run_in};
 use drover_node::config::{Capacity, DockerSetting, Liveness, NodeConfig, Peer};
@@ -24,6 +25,8 @@ use crate::reality::{Reality, Topology};
 use crate::trace::Trace;
 
 pub const PORT: u16 = 7401;
+/// Where a simulated node keeps its Raft log.
+const RAFT_LOG: &str = "/data/raft/raft.log";
 
 /// Liveness settings for the simulation: short, so that disconnections,
 /// replacements and reconnections all happen within a run.
@@ -184,20 +187,31 @@ impl SimCluster {
                     executor
                 });
                 let reality = reality.clone();
-                let environment = Environment {
-                    fs: fs.clone(),
-                    executor,
-                };
+                let fs = fs.clone();
                 async move {
                     // Real machines never boot in the same instant; nodes
                     // that did would time their elections in lockstep.
                     let delay_ms = madsim::rand::thread_rng().gen_range(0..1000);
                     tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                    match run_in(config, environment, std::future::pending()).await {
-                        // A damaged disk: the node stays down, as designed.
-                        Err(e) if e.contains("refuses to start") => reality.refused(id, &e),
-                        Err(e) => panic!("node failed: {e}"),
-                        Ok(()) => {}
+                    loop {
+                        let environment = Environment {
+                            fs: fs.clone(),
+                            executor: executor.clone(),
+                        };
+                        match run_in(config.clone(), environment, std::future::pending()).await {
+                            // A damaged disk: the node stays down, as designed.
+                            Err(e) if e.contains("refuses to start") => {
+                                return reality.refused(id, &e);
+                            }
+                            // The agent exits on a failed disk write; its
+                            // supervisor starts it again, on the same
+                            // machine (tasks keep running, and are adopted).
+                            Err(e) if e.contains("os error 5") => {
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                            Err(e) => panic!("node failed: {e}"),
+                            Ok(()) => return,
+                        }
                     }
                 }
             })
@@ -235,7 +249,7 @@ impl SimCluster {
             self.reality.machine_lost(id);
             node.disk.crash(CrashMode::Torn(seed));
         }
-        let path = std::path::Path::new("/data/raft/raft.log");
+        let path = Path::new(RAFT_LOG);
         let bytes = drover_adapters::disk::FileSystem::read(&node.disk, path).ok()??;
         let starts = record_starts(&bytes);
         let last = *starts.last()?;
@@ -256,6 +270,35 @@ impl SimCluster {
         self.reality
             .damaged(id, node.disk.clone(), path, damaged, &what);
         Some(what)
+    }
+
+    /// The node's disk commits `fault` on its Raft log's next write (or
+    /// fsync); `false` if there is no log yet.
+    pub fn arm_write_fault(&self, id: u64, fault: WriteFault) -> bool {
+        self.get(id).disk.arm(Path::new(RAFT_LOG), fault).is_ok()
+    }
+
+    /// Power off and on: what the disk had made durable survives (no torn
+    /// tail: the write faults' own traces stay as they are). A write fault
+    /// that left durable bytes after the write it lost, or wrote over
+    /// durable ones, is damage the node must refuse to start on. Returns
+    /// what the write fault did, if it struck.
+    pub fn power_cycle(&self, id: u64) -> Option<String> {
+        let node = self.get(id);
+        let struck = node.disk.struck();
+        Handle::current().kill(node.handle.id());
+        self.reality.machine_lost(id);
+        let hidden = node.disk.hidden_damage(Path::new(RAFT_LOG));
+        node.disk.crash(CrashMode::Clean);
+        if let Some(what) = hidden
+            && let Ok(Some(bytes)) =
+                drover_adapters::disk::FileSystem::read(&node.disk, Path::new(RAFT_LOG))
+        {
+            self.reality
+                .damaged(id, node.disk.clone(), Path::new(RAFT_LOG), bytes, &what);
+        }
+        Handle::current().restart(node.handle.id());
+        struck
     }
 
     pub fn restart(&self, id: u64) {

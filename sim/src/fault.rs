@@ -31,13 +31,22 @@ pub enum FaultKind {
     /// made durable (a length field, or the last record); the next
     /// occurrence restarts it, and it must refuse to start.
     Damage,
+    /// A voter's disk silently loses its next log write (in odd seeds:
+    /// writes it some sectors early, over durable records); the next
+    /// occurrence, or the end of the phase, power-cycles it. If durable
+    /// writes followed the lost one, it must refuse to start.
+    LostWrite,
+    /// A voter's next log fsync fails with EIO and the pages it covered
+    /// are dropped (Linux); the node must take no more writes on that log.
+    /// The next occurrence, or the end of the phase, power-cycles it.
+    FsyncError,
 }
 
 /// How much longer a slow disk takes per durable write (log append, vote).
 pub const SLOW_DISK_MS: u64 = 250;
 
 impl FaultKind {
-    pub const ALL: [(Self, &'static str); 10] = [
+    pub const ALL: [(Self, &'static str); 12] = [
         (Self::Crash, "crash"),
         (Self::Partition, "partition"),
         (Self::Deafen, "deafen"),
@@ -48,7 +57,19 @@ impl FaultKind {
         (Self::SplitDeaf, "split-deaf"),
         (Self::SplitMute, "split-mute"),
         (Self::Damage, "damage"),
+        (Self::LostWrite, "lost-write"),
+        (Self::FsyncError, "eio"),
     ];
+
+    /// Faults of a voter's disk: drawn on one voter per seed (a minority).
+    pub fn is_storage(self) -> bool {
+        matches!(self, Self::Damage | Self::LostWrite | Self::FsyncError)
+    }
+
+    /// Faults after which the node may refuse to start, and stay down.
+    pub fn may_keep_down(self) -> bool {
+        matches!(self, Self::Damage | Self::LostWrite)
+    }
 
     /// Whether the target is a set of nodes (`Fault::group`).
     pub fn is_split(self) -> bool {

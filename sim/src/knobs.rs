@@ -191,7 +191,7 @@ impl Knobs {
         let pinned_left = (1..=self.nodes())
             .any(|n| remains(self, n) && self.region_of(n) == self.pinned_region());
         if !(1..=self.nodes()).any(|n| remains(self, n)) || (pinned && !pinned_left) {
-            self.faults.retain(|f| f.kind != FaultKind::Damage);
+            self.faults.retain(|f| !f.kind.may_keep_down());
         }
         let damaged = self.damaged();
         let work_nodes: Vec<u64> = (1..=self.nodes())
@@ -223,11 +223,11 @@ impl Knobs {
         }
     }
 
-    /// Voters whose disk the fault schedule damages.
+    /// Voters whose disk the fault schedule damages (they may stay down).
     pub fn damaged(&self) -> Vec<u64> {
         self.faults
             .iter()
-            .filter(|f| f.kind == FaultKind::Damage)
+            .filter(|f| f.kind.may_keep_down())
             .map(|f| f.target)
             .collect()
     }
@@ -355,6 +355,8 @@ fn draw_faults(
         (FaultKind::SplitDeaf, 4),
         (FaultKind::SplitMute, 4),
         (FaultKind::Damage, 2),
+        (FaultKind::LostWrite, 2),
+        (FaultKind::FsyncError, 2),
     ] {
         if draw.one_in(off_one_in) {
             continue;
@@ -365,7 +367,9 @@ fn draw_faults(
             let target = match kind {
                 kind if kind.is_split() => draw_group(draw, control_nodes, nodes),
                 FaultKind::Region => draw.below(regions),
-                FaultKind::SlowDisk | FaultKind::Damage => 1 + draw.below(control_nodes),
+                kind if kind == FaultKind::SlowDisk || kind.is_storage() => {
+                    1 + draw.below(control_nodes)
+                }
                 FaultKind::Crash if draw.one_in(3) => LEADER,
                 FaultKind::Crash if !draw.one_in(3) => 1 + draw.below(control_nodes),
                 _ => 1 + draw.below(nodes),
@@ -377,14 +381,15 @@ fn draw_faults(
             });
         }
     }
-    // One damaged voter at most: it stays down for good, and two silent
+    // One voter with a faulty disk at most (a minority, whatever the
+    // cluster's size): a damaged one stays down for good, and two silent
     // nodes in a region are a partial disruption, paced at Kubernetes'
     // slow rate (longer than the liveness bound).
     let damaged = faults
         .iter()
-        .find(|f| f.kind == FaultKind::Damage)
+        .find(|f| f.kind.is_storage())
         .map(|f| f.target);
-    for fault in faults.iter_mut().filter(|f| f.kind == FaultKind::Damage) {
+    for fault in faults.iter_mut().filter(|f| f.kind.is_storage()) {
         fault.target = damaged.unwrap_or(fault.target);
     }
     faults.sort_unstable();

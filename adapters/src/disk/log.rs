@@ -78,6 +78,8 @@ pub struct DiskLog<F: FileSystem> {
     /// The last purged (index, term), if any.
     purged: Option<(u64, u64)>,
     len: u64,
+    /// Why a write failed, once one did: then no more are taken.
+    failed: Option<String>,
 }
 
 fn encode(record: &LogRecord) -> Vec<u8> {
@@ -247,6 +249,7 @@ impl<F: FileSystem> DiskLog<F> {
                 records: VecDeque::new(),
                 purged,
                 len: FILE_HEADER_LEN,
+                failed: None,
             };
             return Ok((log, recovery));
         }
@@ -301,6 +304,7 @@ impl<F: FileSystem> DiskLog<F> {
             records,
             purged,
             len: pos,
+            failed: None,
         };
         if version != VERSION {
             log.rewrite()?;
@@ -351,6 +355,7 @@ impl<F: FileSystem> DiskLog<F> {
     /// Appends records and makes them durable before returning. Indexes
     /// must continue the log.
     pub fn append(&mut self, batch: &[LogRecord]) -> Result<(), DiskError> {
+        self.writable()?;
         let first = self
             .last()
             .map_or(batch.first().map_or(1, |r| r.index), |(i, _)| i + 1);
@@ -376,15 +381,39 @@ impl<F: FileSystem> DiskLog<F> {
             starts.push(self.len + bytes.len() as u64);
             bytes.extend_from_slice(&encode(record));
         }
-        self.file
-            .append(&bytes)
-            .map_err(|e| DiskError::io(&self.path, e))?;
-        self.file.sync().map_err(|e| DiskError::io(&self.path, e))?;
+        let appended = self.file.append(&bytes);
+        self.failing(appended)?;
+        let synced = self.file.sync();
+        self.failing(synced)?;
         self.len += bytes.len() as u64;
         for (start, record) in starts.into_iter().zip(batch) {
             self.records.push_back((start, record.clone()));
         }
         Ok(())
+    }
+
+    /// Refuses every write once one failed. After a failed fsync the
+    /// kernel may have dropped the dirty pages, and a later fsync reports
+    /// success without writing them (PostgreSQL's "fsyncgate", 2018): no
+    /// write since can be trusted to be durable. A restart re-reads what
+    /// the disk really holds.
+    fn writable(&self) -> Result<(), DiskError> {
+        match &self.failed {
+            None => Ok(()),
+            Some(why) => Err(DiskError::io(
+                &self.path,
+                std::io::Error::other(format!(
+                    "an earlier write or fsync failed ({why}); this log takes no more writes: restart the node, which re-reads the log from disk"
+                )),
+            )),
+        }
+    }
+
+    fn failing<T>(&mut self, result: std::io::Result<T>) -> Result<T, DiskError> {
+        result.map_err(|e| {
+            self.failed.get_or_insert_with(|| e.to_string());
+            DiskError::io(&self.path, e)
+        })
     }
 
     /// Removes every record with index >= `index` (a conflicting suffix).
@@ -393,10 +422,11 @@ impl<F: FileSystem> DiskLog<F> {
             return Ok(());
         };
         let offset = self.records[at].0;
-        self.file
-            .truncate(offset)
-            .map_err(|e| DiskError::io(&self.path, e))?;
-        self.file.sync().map_err(|e| DiskError::io(&self.path, e))?;
+        self.writable()?;
+        let truncated = self.file.truncate(offset);
+        self.failing(truncated)?;
+        let synced = self.file.sync();
+        self.failing(synced)?;
         self.records.truncate(at);
         self.len = offset;
         Ok(())
@@ -407,6 +437,7 @@ impl<F: FileSystem> DiskLog<F> {
         if self.purged.is_some_and(|(p, _)| p >= index) {
             return Ok(());
         }
+        self.writable()?;
         let mut body = index.to_le_bytes().to_vec();
         body.extend_from_slice(&term.to_le_bytes());
         write_small_file(&self.fs, &self.meta_path, META_MAGIC, META_VERSION, &body)?;
@@ -432,9 +463,8 @@ impl<F: FileSystem> DiskLog<F> {
             offsets.push(bytes.len() as u64);
             bytes.extend_from_slice(&encode(record));
         }
-        self.fs
-            .write_atomic(&self.path, &bytes)
-            .map_err(|e| DiskError::io(&self.path, e))?;
+        let written = self.fs.write_atomic(&self.path, &bytes);
+        self.failing(written)?;
         self.file = self
             .fs
             .open(&self.path)

@@ -2,7 +2,11 @@
 //! file system that keeps, per file, what was written and what was made
 //! durable, and per directory, which names were made durable. `crash`
 //! forgets whatever was not, leaving — if asked — a torn prefix of the
-//! last unsynced writes, as a power cut does. Deterministic: the same
+//! last unsynced writes, as a power cut does. It can also be told to
+//! commit one write fault on a file's next write or fsync (`arm`): a write
+//! silently lost, a write that lands at the wrong offset, or an fsync that
+//! fails with EIO and drops the pages it covered (as Linux does: a later
+//! fsync reports success without writing them). Deterministic: the same
 //! operations and seeds give the same disk.
 
 use std::collections::BTreeMap;
@@ -15,8 +19,59 @@ use super::fs::{FileSystem, LogFile};
 
 #[derive(Debug, Default)]
 struct Inode {
+    /// What the process reads: everything it wrote (the page cache).
     data: Vec<u8>,
+    /// What a crash would leave.
     durable: Vec<u8>,
+    /// Byte ranges of `data` that no fsync will make durable.
+    lost: Vec<(usize, usize)>,
+    /// Bytes written to the platter at the wrong offset: (offset, bytes).
+    misplaced: Vec<(usize, Vec<u8>)>,
+}
+
+impl Inode {
+    /// What an fsync leaves on the platter: the process's bytes, with the
+    /// lost ranges as they were before and misplaced writes where they
+    /// landed.
+    fn platter(&self) -> Vec<u8> {
+        let mut bytes = self.data.clone();
+        for (from, to) in &self.lost {
+            for (i, byte) in bytes.iter_mut().enumerate().take(*to).skip(*from) {
+                *byte = self.durable.get(i).copied().unwrap_or(0);
+            }
+        }
+        for (at, misplaced) in &self.misplaced {
+            for (i, byte) in misplaced.iter().enumerate() {
+                if let Some(slot) = bytes.get_mut(at + i) {
+                    *slot = *byte;
+                }
+            }
+        }
+        bytes
+    }
+
+    /// A truncation to `len` rewrites nothing below it; faults above it
+    /// are gone with the bytes.
+    fn forget_above(&mut self, len: usize) {
+        self.lost.retain(|(from, _)| *from < len);
+        for range in &mut self.lost {
+            range.1 = range.1.min(len);
+        }
+        self.misplaced.retain(|(at, _)| *at < len);
+    }
+}
+
+/// A fault the disk commits on a file's next write or fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFault {
+    /// The next append is acknowledged but never reaches the platter.
+    Lost,
+    /// The next append lands this many bytes before where it was meant to
+    /// (over bytes already durable), and its own place keeps what it had.
+    Misdirected(u64),
+    /// The next fsync fails with EIO, and the unsynced bytes it covered
+    /// will never be written.
+    FsyncError,
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +87,10 @@ struct Disk {
     lying_fsync: bool,
     /// A slow disk: each durable write takes this much longer.
     slowness: Duration,
+    /// The write fault to commit next and the inode it strikes, and what
+    /// the last one did.
+    armed: Option<(u64, WriteFault)>,
+    struck: Option<String>,
 }
 
 /// How much of the unsynced data a crash leaves behind.
@@ -62,6 +121,37 @@ impl SimFs {
         fs
     }
 
+    /// Commits `fault` on the next append to `path` (or its next fsync,
+    /// for EIO) — to the file `path` names now, as an open descriptor
+    /// would; a file later renamed over it is not struck.
+    pub fn arm(&self, path: &Path, fault: WriteFault) -> io::Result<()> {
+        let mut disk = self.lock();
+        let inode = *disk.names.get(path).ok_or_else(|| not_found(path))?;
+        disk.armed = Some((inode, fault));
+        disk.struck = None;
+        Ok(())
+    }
+
+    /// What a write fault left on `path`'s platter that a crash now would
+    /// not pass off as a torn tail: a lost write with durable bytes after
+    /// it, or a write that landed over durable bytes.
+    pub fn hidden_damage(&self, path: &Path) -> Option<String> {
+        let disk = self.lock();
+        let inode = &disk.inodes[disk.names.get(path)?];
+        let durable = inode.durable.len();
+        let hole = inode
+            .lost
+            .iter()
+            .any(|(from, to)| from < to && *to < durable);
+        let misplaced = inode.misplaced.iter().any(|(at, _)| *at < durable);
+        (hole || misplaced).then(|| disk.struck.clone().unwrap_or_default())
+    }
+
+    /// What the armed fault did, once it struck.
+    pub fn struck(&self) -> Option<String> {
+        self.lock().struck.clone()
+    }
+
     /// Makes every durable write take `extra` longer (zero: back to normal).
     pub fn set_slowness(&self, extra: Duration) {
         self.lock().slowness = extra;
@@ -75,7 +165,10 @@ impl SimFs {
     pub fn crash(&self, mode: CrashMode) {
         let mut disk = self.lock();
         disk.names = disk.durable_names.clone();
+        disk.armed = None;
         for (id, inode) in &mut disk.inodes {
+            inode.lost.clear();
+            inode.misplaced.clear();
             let unsynced_tail = inode
                 .data
                 .strip_prefix(inode.durable.as_slice())
@@ -139,6 +232,20 @@ impl SimFile {
             .ok_or_else(|| io::Error::other("stale file handle"))?;
         Ok(f(inode, lying))
     }
+
+    /// Takes the armed fault if `applies` to it.
+    fn take_fault(&self, applies: impl Fn(WriteFault) -> bool) -> Option<WriteFault> {
+        let mut disk = self.fs.lock();
+        let (_, fault) = disk
+            .armed
+            .filter(|(inode, f)| *inode == self.inode && applies(*f))?;
+        disk.armed = None;
+        Some(fault)
+    }
+
+    fn strike(&self, what: String) {
+        self.fs.lock().struck = Some(what);
+    }
 }
 
 impl LogFile for SimFile {
@@ -147,21 +254,59 @@ impl LogFile for SimFile {
     }
 
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.with(|inode, _| inode.data.extend_from_slice(bytes))
+        let fault = self.take_fault(|f| f != WriteFault::FsyncError);
+        let start = self.with(|inode, _| {
+            let start = inode.data.len();
+            inode.data.extend_from_slice(bytes);
+            if fault.is_some() && !bytes.is_empty() {
+                inode.lost.push((start, start + bytes.len()));
+            }
+            start
+        })?;
+        match fault {
+            Some(WriteFault::Misdirected(back)) => {
+                let at = start.saturating_sub(usize::try_from(back).unwrap_or(usize::MAX));
+                self.with(|inode, _| inode.misplaced.push((at, bytes.to_vec())))?;
+                self.strike(format!(
+                    "the {}-byte write meant for byte {start} landed at byte {at}",
+                    bytes.len()
+                ));
+            }
+            Some(_) => self.strike(format!(
+                "the {}-byte write at byte {start} was lost",
+                bytes.len()
+            )),
+            None => {}
+        }
+        Ok(())
     }
 
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.with(|inode, _| {
-            inode
-                .data
-                .truncate(usize::try_from(len).unwrap_or(usize::MAX));
+            let len = usize::try_from(len).unwrap_or(usize::MAX);
+            inode.data.truncate(len);
+            inode.forget_above(len);
         })
     }
 
     fn sync(&mut self) -> io::Result<()> {
+        if self.take_fault(|f| f == WriteFault::FsyncError).is_some() {
+            let dropped = self.with(|inode, _| {
+                let from = inode.durable.len().min(inode.data.len());
+                if from < inode.data.len() {
+                    inode.lost.push((from, inode.data.len()));
+                }
+                (from, inode.data.len())
+            })?;
+            self.strike(format!(
+                "fsync failed (EIO) with bytes {}..{} unwritten; they never will be",
+                dropped.0, dropped.1
+            ));
+            return Err(io::Error::from_raw_os_error(5));
+        }
         self.with(|inode, lying| {
             if !lying {
-                inode.durable.clone_from(&inode.data);
+                inode.durable = inode.platter();
             }
         })
     }

@@ -13,6 +13,11 @@ pub struct Contact {
     /// sent (or when the worker started, which counts as contact).
     last_ms: u64,
     disconnected: bool,
+    /// Whether a command sent since the worker started has committed.
+    /// Until one has, nothing starts: a node that boots cut off from the
+    /// quorum (a machine restarted inside a partition) has a replica the
+    /// majority may have moved past long ago.
+    heard: bool,
 }
 
 /// What a change of contact means for the worker.
@@ -32,7 +37,14 @@ impl Contact {
             max_disconnect_ms,
             last_ms: started_ms,
             disconnected: false,
+            heard: false,
         }
+    }
+
+    /// Whether tasks may start at `now_ms`: a quorum has heard this
+    /// worker since it started, and not longer ago than `max_disconnect`.
+    pub fn may_start(&self, now_ms: u64) -> bool {
+        self.heard && !self.disconnected && now_ms < self.deadline_ms()
     }
 
     /// A command this node sent at `sent_ms` was committed by a quorum.
@@ -40,6 +52,7 @@ impl Contact {
     /// recent enough: a late answer to an old command is no contact now.
     pub fn committed(&mut self, sent_ms: u64) {
         self.last_ms = self.last_ms.max(sent_ms);
+        self.heard = true;
     }
 
     /// The clock reads `now_ms`.

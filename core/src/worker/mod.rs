@@ -177,7 +177,7 @@ impl WorkerMachine {
             self.committed(now_ms);
         }
         // Past the deadline counts as lost even before the tick says so.
-        let may_start = !self.contact.is_lost() && now_ms < self.contact.deadline_ms();
+        let may_start = self.contact.may_start(now_ms);
         actions.extend(self.stop_unowned(reply, running));
         for assignment in &reply.assignments {
             actions.extend(self.handle(assignment, running, may_start));

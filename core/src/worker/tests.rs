@@ -54,6 +54,16 @@ fn stops(actions: &[Action]) -> Vec<u64> {
         .collect()
 }
 
+fn starts(actions: &[Action]) -> Vec<u64> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Start { alloc, .. } => Some(alloc.0),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The minority-contact bug: a hybrid node cut off with a minority keeps
 /// hearing its own replica, whose answers carry ever-newer indexes. None
 /// of that is contact; only commits are, so the node stops its task.
@@ -72,6 +82,20 @@ fn answers_from_a_cut_off_replica_are_not_contact() {
         }
     }
     assert!(worker.is_disconnected());
+}
+
+/// A machine restarted inside a partition: its replica lists work the
+/// majority may long have replaced. Nothing starts until a command of
+/// this worker's commits.
+#[test]
+fn a_worker_starts_nothing_before_a_quorum_has_heard_it() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    let pending = vec![assignment(2, DesiredStatus::Run, AllocStatus::Pending)];
+    let before = worker.answered(1_000, &reply(5, pending.clone()), &running(&[]));
+    assert!(starts(&before).is_empty(), "{before:?}");
+    worker.committed(1_500);
+    let after = worker.answered(2_000, &reply(6, pending), &running(&[]));
+    assert_eq!(starts(&after), [2]);
 }
 
 #[test]

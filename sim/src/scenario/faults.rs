@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use drover_adapters::disk::WriteFault;
+
 use crate::cluster::SimCluster;
 use crate::fault::group_members;
 use crate::knobs::{Fault, FaultKind, Knobs, LEADER, SLOW_DISK_MS};
@@ -24,6 +26,9 @@ struct Faults {
     regions: BTreeSet<u64>,
     slow: BTreeSet<u64>,
     damaged: BTreeSet<u64>,
+    /// Nodes whose disk was told to commit a write fault, not yet
+    /// power-cycled.
+    write_faulted: BTreeSet<u64>,
     /// Splits in force by (kind, target as written), with the nodes each
     /// cut off (the leader resolved when it struck).
     splits: BTreeMap<(FaultKind, u64), Vec<u64>>,
@@ -111,6 +116,25 @@ impl Faults {
                 }
             }
             FaultKind::Damage => "damaged already",
+            FaultKind::LostWrite | FaultKind::FsyncError if self.write_faulted.remove(&target) => {
+                match self.power_cycle(cluster, target) {
+                    Some(_) => "power cycle after a write fault",
+                    None => "power cycle",
+                }
+            }
+            FaultKind::LostWrite | FaultKind::FsyncError => {
+                let fault = match fault.kind {
+                    FaultKind::FsyncError => WriteFault::FsyncError,
+                    _ if seed % 2 == 1 => WriteFault::Misdirected(64 + seed % 512),
+                    _ => WriteFault::Lost,
+                };
+                if cluster.arm_write_fault(target, fault) {
+                    self.write_faulted.insert(target);
+                    "write fault armed"
+                } else {
+                    "no log to fault yet"
+                }
+            }
             FaultKind::Region if self.regions.insert(target) => "region lost",
             FaultKind::Region => {
                 self.regions.remove(&target);
@@ -136,7 +160,26 @@ impl Faults {
         }
     }
 
+    /// Off and on again (a node refused for damage stays down); what the
+    /// armed write fault did, if it struck.
+    fn power_cycle(&mut self, cluster: &SimCluster, target: u64) -> Option<String> {
+        if self.damaged.contains(&target) {
+            return None;
+        }
+        self.down.remove(&target);
+        self.paused.remove(&target);
+        cluster.power_cycle(target)
+    }
+
     fn heal_all(mut self, cluster: &SimCluster, reality: &Reality, trace: &Trace) {
+        for node in std::mem::take(&mut self.write_faulted) {
+            let struck = self.power_cycle(cluster, node);
+            trace.event(
+                &format!("node-{node}"),
+                "power cycle",
+                &json!({ "write fault": struck }),
+            );
+        }
         for node in std::mem::take(&mut self.slow) {
             cluster.slow_disk(node, Duration::ZERO);
             trace.event(&format!("node-{node}"), "disk back to speed", &json!({}));
