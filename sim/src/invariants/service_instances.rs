@@ -15,7 +15,7 @@
 use drover_core::JobId;
 
 use super::{STOP_BOUND_MS, Violation};
-use crate::cluster::DECISION_INTERVAL_MS;
+use crate::knobs::DECISION_INTERVAL_MS;
 use crate::reality::{Service, TaskRun};
 
 /// How long after a node's cut, halt or judged disconnection ends its
