@@ -25,6 +25,9 @@ pub enum Bug {
     /// the leader for a read index: a lagging or cut-off replica shows an
     /// older state than writes already acknowledged.
     StaleReads,
+    /// A rolling update stops each old allocation in the plan that places
+    /// its replacement, instead of once the replacement runs.
+    DestroyBeforeCreate,
 }
 
 #[cfg(madsim)]
@@ -46,6 +49,7 @@ mod switch {
             Bug::StaleContact => 5,
             Bug::LengthAsTorn => 6,
             Bug::StaleReads => 7,
+            Bug::DestroyBeforeCreate => 8,
         }
     }
 

@@ -412,7 +412,11 @@ fn rolling_updates_go_max_parallel_at_a_time_and_halt_on_failure() {
     c.workers();
     c.cycle();
     let old = c.live("web").iter().filter(|a| a.job_version == 1).count();
-    assert_eq!(old, 2, "halted: the remaining old allocations stay");
+    assert_eq!(
+        old, 3,
+        "halted: the remaining old allocations stay, the failed one's original with them"
+    );
+    assert_eq!(c.running("web"), 4, "nothing was stopped for the failure");
     // A good version 3 rolls all the way.
     web.task.env.insert("V".into(), "3".into());
     c.apply(CommandKind::UpdateJob {
@@ -423,6 +427,62 @@ fn rolling_updates_go_max_parallel_at_a_time_and_halt_on_failure() {
     c.settle(20);
     assert!(c.live("web").iter().all(|a| a.job_version == 3));
     assert_eq!(c.running("web"), 4);
+}
+
+#[test]
+fn an_update_stops_an_old_allocation_only_once_its_replacement_runs() {
+    let mut c = Cluster::new();
+    c.add_nodes(3, "eu", 8000, 16_384);
+    let mut web = service("web", 3, 500, 256);
+    web.update.max_parallel = 1;
+    c.submit(web.clone());
+    c.settle(5);
+    web.task.env.insert("V".into(), "2".into());
+    c.apply(CommandKind::UpdateJob {
+        spec: web,
+        expected_version: Some(1),
+    })
+    .unwrap();
+    let mut rounds = 0;
+    while c.live("web").iter().any(|a| a.job_version == 1) {
+        c.heartbeat();
+        c.cycle();
+        let stopped_now: Vec<_> = c
+            .state
+            .job_allocs(&job_id("web"))
+            .filter(|a| a.desired == DesiredStatus::Stop && !a.status.is_terminal())
+            .collect();
+        for old in &stopped_now {
+            let successor = c
+                .state
+                .job_allocs(&job_id("web"))
+                .find(|a| a.previous == Some(old.id))
+                .expect("a stopped old allocation has a replacement");
+            assert_eq!(
+                successor.status,
+                AllocStatus::Running,
+                "{} was stopped before its replacement {} ran",
+                old.id,
+                successor.id
+            );
+        }
+        let running_or_stopping = c
+            .state
+            .job_allocs(&job_id("web"))
+            .filter(|a| a.status == AllocStatus::Running)
+            .count();
+        assert!(
+            running_or_stopping <= 3 + 1,
+            "at most max_parallel extra instances: {running_or_stopping}"
+        );
+        c.workers();
+        assert!(c.running("web") >= 3, "never below the replica count");
+        rounds += 1;
+        assert!(rounds < 50);
+    }
+    c.settle(5);
+    assert_eq!(c.running("web"), 3);
+    assert!(c.live("web").iter().all(|a| a.job_version == 2));
 }
 
 #[test]

@@ -195,6 +195,7 @@ impl Api for ApiService {
                     "id": a.id.to_string(),
                     "node": a.node.as_str(),
                     "version": a.job_version,
+                    "previous": a.previous.map(|p| p.to_string()),
                     "desired": a.desired,
                     "status": a.status.as_str(),
                     "exit_code": a.exit_code,

@@ -28,11 +28,7 @@ pub const PORT: u16 = 7401;
 /// Where a simulated node keeps its Raft log.
 const RAFT_LOG: &str = "/data/raft/raft.log";
 
-/// Liveness settings for the simulation: short, so that disconnections,
-/// replacements and reconnections all happen within a run.
-pub const HEARTBEAT_TTL_MS: u64 = 5_000;
-pub const DECISION_INTERVAL_MS: u64 = 2_000;
-pub const MAX_DISCONNECT_MS: u64 = 10_000;
+pub use crate::knobs::{DECISION_INTERVAL_MS, HEARTBEAT_TTL_MS, MAX_DISCONNECT_MS};
 
 fn liveness() -> Liveness {
     Liveness {

@@ -31,6 +31,12 @@ impl Draw {
     }
 }
 
+/// Liveness settings for the simulation: short, so that disconnections,
+/// replacements and reconnections all happen within a run.
+pub const HEARTBEAT_TTL_MS: u64 = 5_000;
+pub const DECISION_INTERVAL_MS: u64 = 2_000;
+pub const MAX_DISCONNECT_MS: u64 = 10_000;
+
 /// What a service replica and the system job's task ask for.
 pub const SERVICE_CPU_MILLIS: u64 = 250;
 pub const SYSTEM_CPU_MILLIS: u64 = 100;

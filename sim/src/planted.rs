@@ -10,7 +10,7 @@ pub struct PlantedBugs {
 }
 
 impl PlantedBugs {
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "lying-fsync",
         "ack-before-commit",
         "skip-capacity-check",
@@ -19,6 +19,7 @@ impl PlantedBugs {
         "stale-contact",
         "length-as-torn",
         "stale-reads",
+        "destroy-before-create",
     ];
 
     pub fn parse(name: &str) -> Result<Self, String> {
@@ -37,6 +38,7 @@ impl PlantedBugs {
             "stale-contact" => Bug::StaleContact,
             "length-as-torn" => Bug::LengthAsTorn,
             "stale-reads" => Bug::StaleReads,
+            "destroy-before-create" => Bug::DestroyBeforeCreate,
             other => {
                 return Err(format!(
                     "unknown planted bug {other:?}; known: {}",
@@ -63,6 +65,7 @@ impl PlantedBugs {
             Bug::StaleContact => "stale-contact",
             Bug::LengthAsTorn => "length-as-torn",
             Bug::StaleReads => "stale-reads",
+            Bug::DestroyBeforeCreate => "destroy-before-create",
         })
     }
 }

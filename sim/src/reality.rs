@@ -1,7 +1,9 @@
 //! What really happens on the simulated machines: every task the simulated
 //! executors start and end, with its virtual times, and which nodes the
-//! faults have cut off from every quorum. The reality invariants
-//! (`invariants::capacity`, `invariants::cut_off_nodes_stop`) read this,
+//! faults have cut off from every quorum or halted, and how many instances
+//! of each service ran around every stop. The reality invariants
+//! (`invariants::capacity`, `invariants::cut_off_nodes_stop`,
+//! `invariants::service_instances`, `invariants::no_gap_on_replace`) read this,
 //! never the control plane's records: a check that reads the system's own
 //! bookkeeping cannot catch the system's bugs.
 
@@ -17,6 +19,7 @@ use serde_json::json;
 
 use crate::invariants::{
     Violation, cut_off_node_ran_nothing, damaged_disk_refused, node_within_capacity,
+    service_within_bound,
 };
 use crate::network::{Cuts, reaches_a_quorum};
 use crate::trace::Trace;
@@ -68,6 +71,28 @@ impl TaskRun {
     }
 }
 
+/// A service as submitted: what bounds its instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Service {
+    pub replicas: u64,
+    /// The update policy's `max_parallel`: how many instances a rollout
+    /// or a drain may run beside the old ones.
+    pub max_parallel: u64,
+}
+
+/// A worker stopped one of a service's tasks: how many of the service's
+/// tasks ran just before the stop and just after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceStop {
+    pub node: u64,
+    pub alloc: AllocId,
+    pub job: JobId,
+    pub at_ms: u64,
+    pub before: u64,
+    pub after: u64,
+    pub replicas: u64,
+}
+
 /// What a simulated task is asked to do.
 #[derive(Debug, Clone, Copy)]
 pub struct Started {
@@ -99,14 +124,22 @@ struct Inner {
     /// Nodes that refused to start, with what they said.
     refused: BTreeMap<u64, String>,
     topology: Topology,
+    services: BTreeMap<JobId, Service>,
     runs: Vec<TaskRun>,
     /// Index into `runs` of each live task.
     live: BTreeMap<(u64, AllocId), usize>,
     /// Nodes running work, up, and cut off from every quorum: since when.
     cut_off_since: BTreeMap<u64, u64>,
+    /// The (node, from, to) windows of being cut off that ended.
+    cut_offs: Vec<(u64, u64, u64)>,
     /// Nodes down or paused: since when; and the intervals that ended.
     halted_since: BTreeMap<u64, u64>,
     halted: Vec<(u64, u64, u64)>,
+    /// Nodes the control plane judged not ready (as the observer last read
+    /// a replica's node list): since when; and the windows that ended.
+    unready_since: BTreeMap<u64, u64>,
+    unready: Vec<(u64, u64, u64)>,
+    service_stops: Vec<ServiceStop>,
     violation: Option<Violation>,
     trace: Trace,
 }
@@ -121,11 +154,16 @@ impl Reality {
             damaged: BTreeMap::new(),
             refused: BTreeMap::new(),
             topology,
+            services: BTreeMap::new(),
             runs: Vec::new(),
             live: BTreeMap::new(),
             cut_off_since: BTreeMap::new(),
+            cut_offs: Vec::new(),
             halted_since: BTreeMap::new(),
             halted: Vec::new(),
+            unready_since: BTreeMap::new(),
+            unready: Vec::new(),
+            service_stops: Vec::new(),
             violation: None,
             trace,
         })))
@@ -168,13 +206,44 @@ impl Reality {
             let checked = cut_off_node_ran_nothing(node, since, now + 1, max, &inner.runs);
             inner.record(checked);
         }
+        if let Some(service) = inner.services.get(job).copied() {
+            let windows = inner.excused_windows(now);
+            let checked = service_within_bound(job, service, &inner.runs, &windows, now);
+            inner.record(checked);
+        }
+    }
+
+    /// `job` is a service the clients submit (its shape never changes on
+    /// update).
+    pub fn service(&self, job: &JobId, service: Service) {
+        self.lock().services.insert(job.clone(), service);
     }
 
     /// A task on `node` was stopped now (or had ended by itself before).
     pub fn stopped(&self, node: u64, alloc: AllocId) {
         let mut inner = self.lock();
         let now = inner.now_ms();
+        let stopping = inner
+            .live
+            .get(&(node, alloc))
+            .map(|index| &inner.runs[*index])
+            .filter(|run| run.runs_at(now))
+            .map(|run| run.job.clone());
         inner.end(node, alloc, now);
+        let Some(job) = stopping else { return };
+        let Some(service) = inner.services.get(&job).copied() else {
+            return;
+        };
+        let after = inner.running(&job, now);
+        inner.service_stops.push(ServiceStop {
+            node,
+            alloc,
+            job,
+            at_ms: now,
+            before: after + 1,
+            after,
+            replicas: service.replicas,
+        });
     }
 
     /// `node`'s machine died: every task on it is gone.
@@ -219,12 +288,31 @@ impl Reality {
         }
     }
 
+    /// A replica's node list says `unready` are not ready (disconnected or
+    /// down): the control plane has replaced, or may replace, their work
+    /// while it still runs (DESIGN.md §4).
+    pub fn judged_unready(&self, unready: &BTreeSet<u64>) {
+        let mut inner = self.lock();
+        let now = inner.now_ms();
+        for (node, since) in take_ended(&mut inner.unready_since, |n| unready.contains(&n)) {
+            inner.unready.push((node, since, now));
+        }
+        for node in unready {
+            inner.unready_since.entry(*node).or_insert(now);
+        }
+    }
+
     /// Every task run so far, and the (node, from, to) intervals in which
     /// a node was down or paused (its tasks, if paused, left running with
     /// no one to stop them).
     pub fn runs_and_halts(&self) -> (Vec<TaskRun>, Vec<(u64, u64, u64)>) {
         let inner = self.lock();
         (inner.runs.clone(), inner.halted.clone())
+    }
+
+    /// Every stop of a service's task.
+    pub fn service_stops(&self) -> Vec<ServiceStop> {
+        self.lock().service_stops.clone()
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -318,9 +406,36 @@ impl Inner {
     }
 
     fn close_window(&mut self, node: u64, since: u64, until: u64) {
+        self.cut_offs.push((node, since, until));
         let max = self.topology.max_disconnect_ms;
         let checked = cut_off_node_ran_nothing(node, since, until, max, &self.runs);
         self.record(checked);
+    }
+
+    /// How many of `job`'s tasks run at `at_ms`.
+    fn running(&self, job: &JobId, at_ms: u64) -> u64 {
+        self.runs
+            .iter()
+            .filter(|r| &r.job == job && r.runs_at(at_ms))
+            .count() as u64
+    }
+
+    /// The (node, from, to) windows of being cut off, halted or judged not
+    /// ready, ended or still open (until `now`).
+    fn excused_windows(&self, now: u64) -> Vec<(u64, u64, u64)> {
+        let open = self
+            .cut_off_since
+            .iter()
+            .chain(&self.halted_since)
+            .chain(&self.unready_since)
+            .map(|(node, since)| (*node, *since, now));
+        self.cut_offs
+            .iter()
+            .chain(&self.halted)
+            .chain(&self.unready)
+            .copied()
+            .chain(open)
+            .collect()
     }
 
     fn record(&mut self, checked: Result<(), Violation>) {

@@ -101,6 +101,14 @@ fn reads_served_from_a_cut_off_replica_are_caught_within_50_seeds() {
 }
 
 #[test]
+fn an_update_that_stops_before_its_replacement_runs_is_caught_within_50_seeds() {
+    caught_by(
+        "destroy-before-create",
+        &["a stop never leaves a service fewer instances than before"],
+    );
+}
+
+#[test]
 fn shrinking_keeps_the_failure_and_drops_what_does_not_matter() {
     let (seed, _) = first_caught("unpaced-liveness", &["no mass eviction"]);
     let original = planted(seed, "unpaced-liveness");

@@ -1,7 +1,8 @@
 //! Batch and service jobs: keep `want` slots filled, each by one live
 //! allocation; replace what was lost, failed or left behind; resolve
-//! reconnect and migration pairs; roll new versions out `max_parallel` at a
-//! time; move work off draining nodes.
+//! reconnect, migration and update pairs; roll new versions out
+//! `max_parallel` at a time, creating before destroying; move work off
+//! draining nodes.
 
 use std::collections::BTreeSet;
 
@@ -10,6 +11,7 @@ use super::{KeepPolicy, ReconcileConfig, Reconciliation, ReplaceReason, Replacem
 use crate::alloc::{AllocStatus, Allocation, DesiredStatus};
 use crate::ids::AllocId;
 use crate::job::JobKind;
+use crate::planted::{self, Bug};
 use crate::state::{ClusterState, Job};
 
 pub(super) fn reconcile(
@@ -32,7 +34,11 @@ pub(super) fn reconcile(
     let pairs = view.live_pairs();
     let paired: BTreeSet<AllocId> = pairs.iter().flat_map(|(x, y)| [x.id, y.id]).collect();
     for (original, replacement) in &pairs {
-        resolve_pair(state, original, replacement, config.keep, spec.version, out);
+        let pair = Pair {
+            original,
+            replacement,
+        };
+        resolve_pair(state, &pair, config, spec.version, now_ms, out);
     }
     let mut singles: Vec<&Allocation> = view.live().filter(|a| !paired.contains(&a.id)).collect();
     let mut incoming: Vec<Replacement> = view
@@ -66,9 +72,9 @@ pub(super) fn reconcile(
         out.wake_at(due);
     }
     out.replace.extend(incoming);
-    let updated = roll_out(&view, &singles, job, out);
+    let updated = roll_out(&view, &singles, &pairs, job, out);
     if !batch {
-        migrate(state, &singles, &updated, &pairs, job, out);
+        migrate(state, &view, &singles, &updated, &pairs, job, out);
     }
 }
 
@@ -95,23 +101,29 @@ fn reason_for(alloc: &Allocation) -> ReplaceReason {
     }
 }
 
+struct Pair<'a> {
+    original: &'a Allocation,
+    replacement: &'a Allocation,
+}
+
 /// Keeps one allocation of a live pair. The other is stopped only once the
 /// kept one runs, so the slot is never empty in between (nomad #10953).
 fn resolve_pair(
     state: &ClusterState,
-    original: &Allocation,
-    replacement: &Allocation,
-    keep: KeepPolicy,
+    pair: &Pair,
+    config: &ReconcileConfig,
     version: u64,
+    now_ms: u64,
     out: &mut Reconciliation,
 ) {
+    let (original, replacement) = (pair.original, pair.replacement);
     let draining = state.node(&original.node).is_some_and(|n| n.draining);
     let (kept, dropped, why) = if draining {
         (replacement, original, StopReason::Drained)
     } else if original.job_version < replacement.job_version {
         (replacement, original, StopReason::Update)
     } else {
-        let keep_original = match keep {
+        let keep_original = match config.keep {
             KeepPolicy::KeepOriginal => true,
             KeepPolicy::KeepReplacement => false,
             KeepPolicy::BestScore => {
@@ -124,9 +136,24 @@ fn resolve_pair(
             (replacement, original, StopReason::Reconnected)
         }
     };
-    if kept.status == AllocStatus::Running {
+    if kept.status == AllocStatus::Running && heard_lately(state, kept, config, now_ms) {
         out.stop.push((dropped.id, why));
     }
+}
+
+/// Whether `alloc`'s node heartbeated within the TTL: "running" is only
+/// as fresh as the node's last word. A node silent that long may have
+/// stopped its tasks (its worker lost contact) before anyone marked it
+/// disconnected, e.g. within the grace after a leader change.
+fn heard_lately(
+    state: &ClusterState,
+    alloc: &Allocation,
+    config: &ReconcileConfig,
+    now_ms: u64,
+) -> bool {
+    state
+        .node(&alloc.node)
+        .is_some_and(|n| now_ms.saturating_sub(n.last_heartbeat_ms) < config.heartbeat_ttl_ms)
 }
 
 fn score(alloc: &Allocation, version: u64, original: bool) -> (bool, bool, bool) {
@@ -160,12 +187,16 @@ fn stop_surplus(
     }
 }
 
-/// Replaces old-version allocations, `max_parallel` at a time: the next
-/// batch starts when the previous one runs; a failure of the new version
-/// halts the rollout. Returns the allocations rolled over now.
+/// Replaces old-version allocations, creating before destroying: each gets
+/// a replacement, and `resolve_pair` stops it once the replacement runs,
+/// so the service never runs fewer instances than before (nomad #10953,
+/// docs/decisions/0008). At most `max_parallel` are in flight, so at most
+/// that many extra instances run; a failure of the new version halts the
+/// rollout. Returns the allocations rolled over now.
 fn roll_out(
     view: &JobView,
     singles: &[&Allocation],
+    pairs: &[(&Allocation, &Allocation)],
     job: &Job,
     out: &mut Reconciliation,
 ) -> BTreeSet<AllocId> {
@@ -186,17 +217,16 @@ fn roll_out(
     if current().any(|a| a.status == AllocStatus::Failed) {
         return BTreeSet::new();
     }
-    let starting = current()
-        .filter(|a| a.status == AllocStatus::Pending)
-        .count();
     let budget = usize::try_from(job.spec.update.max_parallel)
         .unwrap_or(usize::MAX)
-        .saturating_sub(starting);
+        .saturating_sub(rollout_in_flight(view, pairs, version));
     old.sort_by_key(|a| (a.status == AllocStatus::Running, a.id));
     old.into_iter()
         .take(budget)
         .map(|alloc| {
-            out.stop.push((alloc.id, StopReason::Update));
+            if planted::active(Bug::DestroyBeforeCreate) {
+                out.stop.push((alloc.id, StopReason::Update));
+            }
             out.replace
                 .push(replacement(job, alloc, ReplaceReason::Update));
             alloc.id
@@ -204,11 +234,41 @@ fn roll_out(
         .collect()
 }
 
+/// What a rollout has in flight: new-version allocations not yet running,
+/// and old-version ones told to stop that may still run — including those
+/// `resolve_pair` stops in this very pass, whose replacement runs.
+fn rollout_in_flight(view: &JobView, pairs: &[(&Allocation, &Allocation)], version: u64) -> usize {
+    let starting_or_stopping = view
+        .allocs
+        .iter()
+        .filter(|a| {
+            let starting = a.job_version == version
+                && a.desired == DesiredStatus::Run
+                && a.status == AllocStatus::Pending;
+            let stopping = a.job_version < version
+                && a.desired == DesiredStatus::Stop
+                && !a.status.is_terminal();
+            starting || stopping
+        })
+        .count();
+    let superseded = pairs
+        .iter()
+        .filter(|(original, replacement)| {
+            original.job_version < version
+                && replacement.job_version == version
+                && replacement.status == AllocStatus::Running
+        })
+        .count();
+    starting_or_stopping + superseded
+}
+
 /// Starts replacements for allocations on draining nodes, `max_parallel`
-/// migrations in flight at a time; `resolve_pair` stops the originals once
-/// their replacements run.
+/// migrations in flight at a time (an original told to stop is in flight
+/// until it has ended); `resolve_pair` stops the originals once their
+/// replacements run.
 fn migrate(
     state: &ClusterState,
+    view: &JobView,
     singles: &[&Allocation],
     updated: &BTreeSet<AllocId>,
     pairs: &[(&Allocation, &Allocation)],
@@ -216,7 +276,12 @@ fn migrate(
     out: &mut Reconciliation,
 ) {
     let draining = |a: &Allocation| state.node(&a.node).is_some_and(|n| n.draining);
-    let in_flight = pairs.iter().filter(|(x, _)| draining(x)).count();
+    let stopping = view
+        .allocs
+        .iter()
+        .filter(|a| draining(a) && a.desired == DesiredStatus::Stop && !a.status.is_terminal())
+        .count();
+    let in_flight = pairs.iter().filter(|(x, _)| draining(x)).count() + stopping;
     let budget = usize::try_from(job.spec.update.max_parallel)
         .unwrap_or(usize::MAX)
         .saturating_sub(in_flight);

@@ -12,8 +12,10 @@ mod cut_off_nodes_stop;
 mod damaged_disks_refused;
 mod linearizable;
 mod mass_eviction;
+mod no_gap_on_replace;
 mod one_leader;
 mod replica_digests;
+mod service_instances;
 mod services;
 mod stopped_jobs_stop;
 
@@ -29,8 +31,10 @@ pub use cut_off_nodes_stop::{STOP_BOUND_MS, cut_off_node_ran_nothing};
 pub use damaged_disks_refused::damaged_disk_refused;
 pub use linearizable::history_is_linearizable;
 pub use mass_eviction::liveness_decisions_paced;
+pub use no_gap_on_replace::no_gap_on_replace;
 pub use one_leader::OneLeaderPerTerm;
 pub use replica_digests::ReplicaDigests;
+pub use service_instances::service_within_bound;
 pub use services::service_has_its_replicas;
 pub use stopped_jobs_stop::stopped_jobs_run_nothing;
 

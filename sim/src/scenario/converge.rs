@@ -24,6 +24,9 @@ pub(super) struct Outcome {
     pub(super) services: Option<Violation>,
     /// Each finished batch job's allocations, and when they were read.
     pub(super) results: Vec<(String, serde_json::Value, u64)>,
+    /// Every service allocation that replaced another: (replacement,
+    /// previous), as the control plane paired them.
+    pub(super) pairs: BTreeSet<(String, String)>,
 }
 
 impl Outcome {
@@ -146,5 +149,21 @@ pub(super) async fn converge(
             "waiting_example": waiting_example,
         }),
     );
+    if let Some(mut client) = most_advanced(&voters).await {
+        for job in services {
+            let request = ReadJob { job, stale: true };
+            let Ok(status) = client.job_status(request).await else {
+                continue;
+            };
+            let doc = parse(&status.into_inner().json);
+            for alloc in doc["allocations"].as_array().into_iter().flatten() {
+                if let (Some(id), Some(previous)) =
+                    (alloc["id"].as_str(), alloc["previous"].as_str())
+                {
+                    outcome.pairs.insert((id.to_string(), previous.to_string()));
+                }
+            }
+        }
+    }
     outcome
 }

@@ -18,7 +18,7 @@ use crate::cluster::{MAX_DISCONNECT_MS, SimCluster};
 use crate::history::History;
 use crate::invariants::{
     Violation, batch_results_are_real, every_batch_job_finishes, history_is_linearizable,
-    no_acknowledged_submission_lost, stopped_jobs_run_nothing,
+    no_acknowledged_submission_lost, no_gap_on_replace, stopped_jobs_run_nothing,
 };
 use crate::knobs::{Knobs, LEADER};
 use crate::trace::Trace;
@@ -40,6 +40,10 @@ fn parse(json: &str) -> Value {
 
 pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
     let cluster = SimCluster::start_with(knobs, trace);
+    for k in 0..knobs.services {
+        let (job, service) = Workload { knobs }.service_shape(k);
+        cluster.reality.service(&job, service);
+    }
     let handle = Handle::current();
     let addrs = cluster.addrs();
     let voters: Vec<String> = addrs
@@ -99,6 +103,7 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
         knobs.regions > 1 && knobs.services > 0,
         Workload { knobs }.pinned_region(),
         stop.clone(),
+        cluster.reality.clone(),
         trace.clone(),
     ));
     inject_faults(&cluster, knobs, &leader, &cluster.reality, trace).await;
@@ -164,5 +169,11 @@ async fn against_reality(
         &halts,
         MAX_DISCONNECT_MS,
         cluster.reality.now_ms(),
+    )?;
+    no_gap_on_replace(
+        &cluster.reality.service_stops(),
+        &runs,
+        &outcome.pairs,
+        &history.calls(),
     )
 }

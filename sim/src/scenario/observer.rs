@@ -1,12 +1,13 @@
 //! The observer: polls the voters throughout and checks the safety
 //! invariants on every answer.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use drover_proto::v1::{Empty, Read, ReadJob};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{api, parse};
 use crate::cluster::DECISION_INTERVAL_MS;
@@ -14,6 +15,7 @@ use crate::invariants::{
     CommittedPrefixes, OneLeaderPerTerm, ReplicaDigests, Violation, liveness_decisions_paced,
     placements_in_region,
 };
+use crate::reality::Reality;
 use crate::trace::Trace;
 
 /// Polls the voters' views of the cluster until told to stop, checking
@@ -25,6 +27,7 @@ pub(super) async fn watch(
     pinned: bool,
     pinned_region: String,
     stop: Arc<AtomicBool>,
+    reality: Reality,
     trace: Trace,
 ) -> Result<(), Violation> {
     let mut leaders = OneLeaderPerTerm::default();
@@ -73,6 +76,7 @@ pub(super) async fn watch(
                 && let Ok(reply) = client.list_nodes(Read { stale: true }).await
             {
                 let nodes = parse(&reply.into_inner().json);
+                reality.judged_unready(&unready(&nodes));
                 liveness_decisions_paced(&nodes, DECISION_INTERVAL_MS).map_err(report)?;
                 if pinned
                     && let Ok(job) = client
@@ -90,4 +94,15 @@ pub(super) async fn watch(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     Ok(())
+}
+
+/// The nodes a `ListNodes` reply says are not ready.
+fn unready(nodes: &Value) -> BTreeSet<u64> {
+    nodes["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["status"] != "ready")
+        .filter_map(|n| n["id"].as_str()?.strip_prefix("node-")?.parse().ok())
+        .collect()
 }

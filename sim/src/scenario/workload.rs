@@ -1,6 +1,11 @@
 //! The work the clients submit, as job specs drawn from the knobs.
 
+use drover_core::JobId;
+use drover_core::job::JobKind;
+use drover_core::spec::{Format, parse_job_spec};
+
 use crate::knobs::{Knobs, SERVICE_CPU_MILLIS, SYSTEM_CPU_MILLIS};
+use crate::reality::Service;
 
 /// The work the clients submit: its specs follow from the knobs.
 pub(super) struct Workload<'k> {
@@ -35,6 +40,22 @@ impl Workload<'_> {
             ));
         }
         spec
+    }
+
+    /// Service `k` as its spec says (defaults included), for the reality
+    /// ledger's bounds.
+    pub(super) fn service_shape(&self, k: u64) -> (JobId, Service) {
+        let spec = parse_job_spec(&self.service(k, 1), Format::Toml)
+            .expect("the workload's service specs are valid");
+        let replicas = match spec.kind {
+            JobKind::Service { replicas } => u64::from(replicas),
+            JobKind::Batch | JobKind::System => 0,
+        };
+        let service = Service {
+            replicas,
+            max_parallel: u64::from(spec.update.max_parallel),
+        };
+        (spec.id, service)
     }
 
     pub(super) fn pinned_region(&self) -> String {
