@@ -24,6 +24,7 @@ use crate::control::{leader_loop, membership_loop};
 use crate::internal::InternalService;
 use crate::propose::Proposer;
 use crate::raft::{Connections, LogStore, Raft, SharedState, StateMachine};
+use crate::recovering::{self, Abstention};
 use crate::worker::Worker;
 
 /// A running node's handles.
@@ -33,6 +34,8 @@ pub struct Node {
     pub proposer: Proposer,
     pub state: SharedState,
     pub applied: watch::Receiver<u64>,
+    /// Set while the node withholds its vote after losing its log's tail.
+    pub abstention: Abstention,
 }
 
 /// Raft log entries between snapshots when node.toml does not say.
@@ -152,6 +155,7 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
             raft_dir.join("raft.log").display()
         );
     }
+    let log_end = log.last_index().await;
     let state_machine = StateMachine::open(fs, &raft_dir).map_err(|e| refusal(&e))?;
     let state = state_machine.shared();
     let applied = state_machine.watch();
@@ -171,11 +175,18 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
         .map(|p| p.addr.to_string())
         .collect();
     let proposer = Proposer::new(raft.clone(), control);
+    let abstention = match recovery.truncated {
+        Some((_, cut)) if config.role.is_voter() => {
+            recovering::abstain_until(&raft, recovering::must_reach(log_end, cut))
+        }
+        _ => Abstention::default(),
+    };
     Ok(Node {
         raft,
         proposer,
         state,
         applied,
+        abstention,
     })
 }
 
@@ -256,6 +267,7 @@ pub async fn run_in<F: FileSystem + Clone>(
         state: node.state.clone(),
         applied: node.applied.clone(),
         executor: executor.clone(),
+        abstention: node.abstention.clone(),
     };
     // Voters hold a replica and answer from it; worker and edge nodes hold
     // none and relay the public API to the control nodes.

@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 use crate::propose::{Forwarded, Proposer};
 use crate::raft::{Raft, SharedState};
 use crate::read::{ReadIndexRequest, read_index};
+use crate::recovering::Abstention;
 use crate::work::{Assignment, OutputRequest, PollReply, PollRequest};
 
 const MAX_POLL_WAIT: Duration = Duration::from_secs(30);
@@ -25,6 +26,7 @@ pub struct InternalService {
     pub applied: watch::Receiver<u64>,
     /// This node's executor, when it runs work.
     pub executor: Option<SharedExecutor>,
+    pub abstention: Abstention,
 }
 
 fn decode<T: DeserializeOwned>(request: Request<Blob>) -> Result<T, Status> {
@@ -57,6 +59,11 @@ impl Internal for InternalService {
     }
 
     async fn raft_vote(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        if self.abstention.is_abstaining() {
+            return Err(Status::unavailable(
+                "this voter lost its log's tail at start and votes again once a leader has caught it up",
+            ));
+        }
         let result = self.raft.vote(decode(request)?).await;
         encode(&result)
     }

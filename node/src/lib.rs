@@ -12,6 +12,7 @@ pub mod internal;
 pub mod propose;
 pub mod raft;
 pub mod read;
+pub mod recovering;
 pub mod time;
 pub mod work;
 pub mod worker;

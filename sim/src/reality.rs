@@ -337,6 +337,11 @@ impl Reality {
         inner.damaged.insert(node, damage);
     }
 
+    /// Whether the simulator damaged `node`'s disk (it must stay down).
+    pub fn has_damage(&self, node: u64) -> bool {
+        self.lock().damaged.contains_key(&node)
+    }
+
     /// `node` refused to start on its disk.
     pub fn refused(&self, node: u64, message: &str) {
         let mut inner = self.lock();

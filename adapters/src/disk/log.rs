@@ -41,6 +41,9 @@ const V1_RECORD_HEADER_LEN: u64 = 8;
 const SECTOR: u64 = 512;
 const BODY_PREFIX_LEN: usize = 16;
 const END_MARK: u8 = 0xA5;
+/// No record is smaller (header, index and term, end mark): a tail of `n`
+/// bytes held at most `n / MIN_RECORD_BYTES` records.
+pub const MIN_RECORD_BYTES: u64 = RECORD_HEADER_LEN + BODY_PREFIX_LEN as u64 + 1;
 /// No record is larger; a length beyond it is damage, not data.
 pub const MAX_RECORD_BYTES: u32 = 64 * 1024 * 1024;
 const META_MAGIC: &[u8; 8] = b"DRVRLMET";
@@ -355,6 +358,14 @@ impl<F: FileSystem> DiskLog<F> {
     /// Appends records and makes them durable before returning. Indexes
     /// must continue the log.
     pub fn append(&mut self, batch: &[LogRecord]) -> Result<(), DiskError> {
+        self.write(batch)?;
+        self.sync()
+    }
+
+    /// Appends records without making them durable: until [`Self::sync`]
+    /// returns, a crash may keep any prefix of them (a torn write), and
+    /// nothing written may be acknowledged. Indexes must continue the log.
+    pub fn write(&mut self, batch: &[LogRecord]) -> Result<(), DiskError> {
         self.writable()?;
         let first = self
             .last()
@@ -383,13 +394,18 @@ impl<F: FileSystem> DiskLog<F> {
         }
         let appended = self.file.append(&bytes);
         self.failing(appended)?;
-        let synced = self.file.sync();
-        self.failing(synced)?;
         self.len += bytes.len() as u64;
         for (start, record) in starts.into_iter().zip(batch) {
             self.records.push_back((start, record.clone()));
         }
         Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    pub fn sync(&mut self) -> Result<(), DiskError> {
+        self.writable()?;
+        let synced = self.file.sync();
+        self.failing(synced)
     }
 
     /// Refuses every write once one failed. After a failed fsync the

@@ -134,7 +134,7 @@ impl SimFs {
 
     /// What a write fault left on `path`'s platter that a crash now would
     /// not pass off as a torn tail: a lost write with durable bytes after
-    /// it, or a write that landed over durable bytes.
+    /// it, or a misplaced write an fsync has put on the platter.
     pub fn hidden_damage(&self, path: &Path) -> Option<String> {
         let disk = self.lock();
         let inode = &disk.inodes[disk.names.get(path)?];
@@ -143,7 +143,10 @@ impl SimFs {
             .lost
             .iter()
             .any(|(from, to)| from < to && *to < durable);
-        let misplaced = inode.misplaced.iter().any(|(at, _)| *at < durable);
+        let misplaced = inode
+            .misplaced
+            .iter()
+            .any(|(at, bytes)| inode.durable.get(*at..at + bytes.len()) == Some(bytes.as_slice()));
         (hole || misplaced).then(|| disk.struck.clone().unwrap_or_default())
     }
 

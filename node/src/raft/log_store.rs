@@ -27,7 +27,8 @@ struct Inner<F: FileSystem> {
 }
 
 /// Waits out what the disk says a durable write takes beyond the call
-/// itself; the caller holds the log, so every later write waits too.
+/// itself, between the write and its fsync (so a crash meanwhile tears
+/// it); the caller holds the log, so every later write waits too.
 async fn wait_for_slow_disk(delay: std::time::Duration) {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -73,6 +74,18 @@ impl<F: FileSystem + Clone> LogStore<F> {
             },
             recovery,
         ))
+    }
+}
+
+impl<F: FileSystem> LogStore<F> {
+    /// The index of the last entry the log holds (or was purged up to).
+    pub async fn last_index(&self) -> u64 {
+        self.inner
+            .lock()
+            .await
+            .log
+            .last()
+            .map_or(0, |(index, _)| index)
     }
 }
 
@@ -160,8 +173,11 @@ impl<F: FileSystem + Clone> RaftLogStorage<TypeConfig> for LogStore<F> {
             });
         }
         let mut inner = self.inner.lock().await;
-        let written = inner.log.append(&records);
-        wait_for_slow_disk(inner.fs.durable_write_delay()).await;
+        let mut written = inner.log.write(&records);
+        if written.is_ok() {
+            wait_for_slow_disk(inner.fs.durable_write_delay()).await;
+            written = inner.log.sync();
+        }
         let flushed = written.as_ref().copied().map_err(io_error);
         callback.log_io_completed(flushed);
         written.map_err(|e| StorageIOError::write_logs(&e).into())

@@ -19,8 +19,6 @@
 
 use std::collections::BTreeSet;
 
-use drover_core::AllocId;
-
 use super::Violation;
 use crate::history::{Call, Op};
 use crate::reality::{ServiceStop, TaskRun};

@@ -163,7 +163,7 @@ impl Faults {
     /// Off and on again (a node refused for damage stays down); what the
     /// armed write fault did, if it struck.
     fn power_cycle(&mut self, cluster: &SimCluster, target: u64) -> Option<String> {
-        if self.damaged.contains(&target) {
+        if self.damaged.contains(&target) || cluster.reality.has_damage(target) {
             return None;
         }
         self.down.remove(&target);

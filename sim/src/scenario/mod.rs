@@ -51,26 +51,7 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
         .take(usize::try_from(knobs.control_nodes).unwrap_or(usize::MAX))
         .cloned()
         .collect();
-    let clients: Vec<_> = (0..knobs.clients)
-        .map(|k| {
-            handle
-                .create_node()
-                .name(format!("client-{k}"))
-                .ip([10, 0, 1, u8::try_from(k + 1).unwrap_or(1)].into())
-                .build()
-        })
-        .collect();
-    // Not an outsider: no cut applies to it (see `client::reader`).
-    let reader = handle
-        .create_node()
-        .name("reader")
-        .ip([10, 0, 3, 1].into())
-        .build();
-    let observer = handle
-        .create_node()
-        .name("observer")
-        .ip([10, 0, 2, 1].into())
-        .build();
+    let (clients, reader, observer) = machines_outside(&handle, knobs);
     for outsider in clients.iter().chain([&observer]) {
         cluster.add_outsider(outsider.id());
     }
@@ -142,6 +123,31 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
         .collect();
     every_batch_job_finishes(&batch, &finished, bound)?;
     outcome.services.map_or(Ok(()), Err)
+}
+
+/// The clients' machines, the reader's and the observer's. The reader
+/// stands on every node's own host, so it is not an outsider: no cut
+/// applies to it (see `client::reader`).
+fn machines_outside(
+    handle: &Handle,
+    knobs: &Knobs,
+) -> (
+    Vec<madsim::runtime::NodeHandle>,
+    madsim::runtime::NodeHandle,
+    madsim::runtime::NodeHandle,
+) {
+    let machine = |name: String, ip: [u8; 4]| handle.create_node().name(name).ip(ip.into()).build();
+    let clients = (0..knobs.clients)
+        .map(|k| {
+            machine(
+                format!("client-{k}"),
+                [10, 0, 1, u8::try_from(k + 1).unwrap_or(1)],
+            )
+        })
+        .collect();
+    let reader = machine("reader".into(), [10, 0, 3, 1]);
+    let observer = machine("observer".into(), [10, 0, 2, 1]);
+    (clients, reader, observer)
 }
 
 /// The invariants read at the end against what really ran and what the
