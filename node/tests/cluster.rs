@@ -156,3 +156,40 @@ fn a_follower_cut_off_from_the_leader_refuses_reads_unless_stale() {
     assert_eq!(doc["id"], "job-1");
     agents.clear();
 }
+
+/// A voter restarted on a log whose tail a crash tore withholds its vote
+/// until a leader has brought its log past what the tail could have held
+/// (the tail might have been an acknowledged write the disk lost), then
+/// votes again.
+#[test]
+fn a_voter_that_cut_a_torn_tail_votes_again_once_a_leader_caught_it_up() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut agents = cluster(dir.path());
+    let leader_id = leader(&agents);
+    let via = agents[usize::try_from(leader_id).unwrap() - 1].addr();
+    for n in 0..3 {
+        assert!(submit(dir.path(), &via, n));
+    }
+    let follower = agents.iter().position(|a| a.id != leader_id).unwrap();
+    agents[follower].kill();
+    let log = agents[follower].data.join("raft/raft.log");
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    file.write_all(&[7, 0, 0, 0, 9]).unwrap();
+    drop(file);
+    agents[follower].start();
+    for n in 3..6 {
+        assert!(submit(dir.path(), &via, n));
+    }
+    let agent_log = agents[follower].config.with_extension("log");
+    let said = wait_for("the voter to vote again", Duration::from_secs(30), || {
+        let said = std::fs::read_to_string(&agent_log).unwrap_or_default();
+        said.contains("voting again").then_some(said)
+    });
+    assert!(said.contains("cut off a torn tail of 5 bytes"), "{said}");
+    assert!(
+        said.contains("not voting or campaigning until a leader brings it to index"),
+        "{said}"
+    );
+    assert!(said.contains("log caught up to index"), "{said}");
+}
