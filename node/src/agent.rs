@@ -141,7 +141,8 @@ async fn connect_docker(
 /// Opens storage and starts Raft; does not serve yet.
 pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<Node, String> {
     let raft_dir = config.data_dir.join("raft");
-    let (log, recovery) = LogStore::open(fs.clone(), &raft_dir).map_err(|e| refusal(&e))?;
+    let (mut log, recovery) = LogStore::open(fs.clone(), &raft_dir).map_err(|e| refusal(&e))?;
+    recovering::step_down(&mut log, config.id).await?;
     if let Some((offset, bytes)) = recovery.truncated {
         warn!(
             "{}: cut off a torn tail of {bytes} bytes at byte {offset}: {} (a write interrupted by a crash, never acknowledged)",
@@ -323,6 +324,12 @@ pub async fn run_in<F: FileSystem + Clone>(
             reconcile,
         )),
     ];
+    if member {
+        background.push(tokio::spawn(crate::election::break_split_votes(
+            node.raft.clone(),
+            node.abstention.clone(),
+        )));
+    }
     if let Some(executor) = executor {
         let worker = Worker {
             node: registration.id.clone(),

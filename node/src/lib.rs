@@ -8,6 +8,7 @@ pub mod buggify;
 pub mod client;
 pub mod config;
 pub mod control;
+pub mod election;
 pub mod internal;
 pub mod propose;
 pub mod raft;

@@ -12,15 +12,19 @@
 //! voters lost their tails at once, as a whole-cluster power cut can do),
 //! it votes again: then an entry a majority had acknowledged and lost
 //! could be lost, which nothing local can tell apart from a torn write.
+//!
+//! And a node never resumes as leader after a restart (`step_down`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use drover_adapters::disk::MIN_RECORD_BYTES;
+use drover_adapters::disk::{FileSystem, MIN_RECORD_BYTES};
+use openraft::Vote;
+use openraft::storage::RaftLogStorage;
 use tracing::{info, warn};
 
-use crate::raft::Raft;
+use crate::raft::{LogStore, Raft, RaftId};
 
 /// How long a recovering voter waits for a leader before voting again.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -34,6 +38,37 @@ impl Abstention {
     pub fn is_abstaining(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+}
+
+/// Turns a committed vote for this node into an uncommitted one before
+/// Raft starts. openraft 0.9 resumes leadership at start when its vote is
+/// a committed one for itself, but a leader sends entries to followers
+/// before its own fsync of them ends: a crash can keep from its disk
+/// entries that followers hold under this term, and the resumed leader
+/// would write other entries at the same indexes in the same term, which
+/// breaks Log Matching (found by the simulator: a leader restarted after
+/// its last write was lost, and two replicas diverged). As a follower, it
+/// leaves the next entries to a leader of a new term.
+pub async fn step_down<F: FileSystem + Clone>(
+    log: &mut LogStore<F>,
+    id: RaftId,
+) -> Result<(), String> {
+    let vote = log
+        .read_vote()
+        .await
+        .map_err(|e| format!("reading the vote: {e}"))?;
+    let Some(vote) = vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(id))
+    else {
+        return Ok(());
+    };
+    let term = vote.leader_id().get_term();
+    info!(
+        term,
+        "led term {term} before this start: starting as a follower"
+    );
+    log.save_vote(&Vote::new(term, id))
+        .await
+        .map_err(|e| format!("writing the vote: {e}"))
 }
 
 /// The log index a voter's log must reach before it votes again, after a

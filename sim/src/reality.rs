@@ -125,6 +125,8 @@ struct Inner {
     refused: BTreeMap<u64, String>,
     topology: Topology,
     services: BTreeMap<JobId, Service>,
+    /// Every start of a service's task: (job, when), checked at the end.
+    service_starts: Vec<(JobId, u64)>,
     runs: Vec<TaskRun>,
     /// Index into `runs` of each live task.
     live: BTreeMap<(u64, AllocId), usize>,
@@ -139,6 +141,8 @@ struct Inner {
     /// a replica's node list): since when; and the windows that ended.
     unready_since: BTreeMap<u64, u64>,
     unready: Vec<(u64, u64, u64)>,
+    /// The last node list seen: (ready, status changed at, read at).
+    last_node_list: BTreeMap<u64, (bool, u64, u64)>,
     service_stops: Vec<ServiceStop>,
     violation: Option<Violation>,
     trace: Trace,
@@ -155,6 +159,7 @@ impl Reality {
             refused: BTreeMap::new(),
             topology,
             services: BTreeMap::new(),
+            service_starts: Vec::new(),
             runs: Vec::new(),
             live: BTreeMap::new(),
             cut_off_since: BTreeMap::new(),
@@ -163,6 +168,7 @@ impl Reality {
             halted: Vec::new(),
             unready_since: BTreeMap::new(),
             unready: Vec::new(),
+            last_node_list: BTreeMap::new(),
             service_stops: Vec::new(),
             violation: None,
             trace,
@@ -206,10 +212,10 @@ impl Reality {
             let checked = cut_off_node_ran_nothing(node, since, now + 1, max, &inner.runs);
             inner.record(checked);
         }
-        if let Some(service) = inner.services.get(job).copied() {
-            let windows = inner.excused_windows(now);
-            let checked = service_within_bound(job, service, &inner.runs, &windows, now);
-            inner.record(checked);
+        // Judged at the end: that a node was judged disconnected may be
+        // seen only after its work was replaced.
+        if inner.services.contains_key(job) {
+            inner.service_starts.push((job.clone(), now));
         }
     }
 
@@ -288,18 +294,37 @@ impl Reality {
         }
     }
 
-    /// A replica's node list says `unready` are not ready (disconnected or
-    /// down): the control plane has replaced, or may replace, their work
-    /// while it still runs (DESIGN.md §4).
-    pub fn judged_unready(&self, unready: &BTreeSet<u64>) {
+    /// A replica's node list: whether each node is ready, and when its
+    /// status last changed (by the leader's clock; compared only with
+    /// itself). A node not ready (disconnected or down) may have its work
+    /// replaced while it still runs (DESIGN.md §4), from some instant after
+    /// the last list that showed it ready: the window opens at that list.
+    /// A node ready in two lists whose status changed in between was
+    /// judged not ready at some instant the lists missed: the whole
+    /// interval counts.
+    pub fn node_list(&self, nodes: &BTreeMap<u64, (bool, u64)>) {
         let mut inner = self.lock();
         let now = inner.now_ms();
-        for (node, since) in take_ended(&mut inner.unready_since, |n| unready.contains(&n)) {
+        let unready = |n: u64| nodes.get(&n).is_some_and(|(ready, _)| !ready);
+        for (node, since) in take_ended(&mut inner.unready_since, unready) {
             inner.unready.push((node, since, now));
         }
-        for node in unready {
-            inner.unready_since.entry(*node).or_insert(now);
+        let previous = std::mem::take(&mut inner.last_node_list);
+        for (node, (ready, changed_ms)) in nodes {
+            if !ready {
+                let since = previous.get(node).map_or(now, |(_, _, at)| *at);
+                inner.unready_since.entry(*node).or_insert(since);
+            } else if let Some((was_ready, was_changed_ms, at)) = previous.get(node)
+                && *was_ready
+                && was_changed_ms != changed_ms
+            {
+                inner.unready.push((*node, *at, now));
+            }
         }
+        inner.last_node_list = nodes
+            .iter()
+            .map(|(node, (ready, changed_ms))| (*node, (*ready, *changed_ms, now)))
+            .collect();
     }
 
     /// Every task run so far, and the (node, from, to) intervals in which
@@ -380,6 +405,13 @@ impl Reality {
         for (_, checked) in damaged {
             inner.record(checked);
         }
+        let now = inner.now_ms();
+        let windows = inner.excused_windows(now);
+        let checked = inner.service_starts.iter().find_map(|(job, at)| {
+            let service = inner.services.get(job).copied()?;
+            service_within_bound(job, service, &inner.runs, &windows, *at).err()
+        });
+        inner.record(checked.map_or(Ok(()), Err));
         inner.violation.clone().map_or(Ok(()), Err)
     }
 }

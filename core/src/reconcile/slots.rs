@@ -72,9 +72,13 @@ pub(super) fn reconcile(
         out.wake_at(due);
     }
     out.replace.extend(incoming);
-    let updated = roll_out(&view, &singles, &pairs, job, out);
+    // One budget for rollouts and drains together: at most `max_parallel`
+    // extra instances run, whatever moves them.
+    let migrating = migrations_in_flight(state, &view, &pairs);
+    let updated = roll_out(&view, &singles, &pairs, migrating, job, out);
     if !batch {
-        migrate(state, &view, &singles, &updated, &pairs, job, out);
+        let in_flight = migrating + rollout_in_flight(&view, &pairs, spec.version) + updated.len();
+        migrate(state, &singles, &updated, job, in_flight, out);
     }
 }
 
@@ -197,6 +201,7 @@ fn roll_out(
     view: &JobView,
     singles: &[&Allocation],
     pairs: &[(&Allocation, &Allocation)],
+    migrating: usize,
     job: &Job,
     out: &mut Reconciliation,
 ) -> BTreeSet<AllocId> {
@@ -219,7 +224,7 @@ fn roll_out(
     }
     let budget = usize::try_from(job.spec.update.max_parallel)
         .unwrap_or(usize::MAX)
-        .saturating_sub(rollout_in_flight(view, pairs, version));
+        .saturating_sub(rollout_in_flight(view, pairs, version) + migrating);
     old.sort_by_key(|a| (a.status == AllocStatus::Running, a.id));
     old.into_iter()
         .take(budget)
@@ -262,26 +267,35 @@ fn rollout_in_flight(view: &JobView, pairs: &[(&Allocation, &Allocation)], versi
     starting_or_stopping + superseded
 }
 
-/// Starts replacements for allocations on draining nodes, `max_parallel`
-/// migrations in flight at a time (an original told to stop is in flight
-/// until it has ended); `resolve_pair` stops the originals once their
-/// replacements run.
-fn migrate(
+/// Migrations off draining nodes in flight: originals whose replacement
+/// is placed, and originals told to stop that have not ended.
+fn migrations_in_flight(
     state: &ClusterState,
     view: &JobView,
-    singles: &[&Allocation],
-    updated: &BTreeSet<AllocId>,
     pairs: &[(&Allocation, &Allocation)],
-    job: &Job,
-    out: &mut Reconciliation,
-) {
+) -> usize {
     let draining = |a: &Allocation| state.node(&a.node).is_some_and(|n| n.draining);
     let stopping = view
         .allocs
         .iter()
         .filter(|a| draining(a) && a.desired == DesiredStatus::Stop && !a.status.is_terminal())
         .count();
-    let in_flight = pairs.iter().filter(|(x, _)| draining(x)).count() + stopping;
+    pairs.iter().filter(|(x, _)| draining(x)).count() + stopping
+}
+
+/// Starts replacements for allocations on draining nodes while the
+/// shared budget (`max_parallel` less `in_flight`, rollout included)
+/// allows; `resolve_pair` stops the originals once their replacements
+/// run.
+fn migrate(
+    state: &ClusterState,
+    singles: &[&Allocation],
+    updated: &BTreeSet<AllocId>,
+    job: &Job,
+    in_flight: usize,
+    out: &mut Reconciliation,
+) {
+    let draining = |a: &Allocation| state.node(&a.node).is_some_and(|n| n.draining);
     let budget = usize::try_from(job.spec.update.max_parallel)
         .unwrap_or(usize::MAX)
         .saturating_sub(in_flight);

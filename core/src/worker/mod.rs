@@ -236,6 +236,18 @@ impl WorkerMachine {
             (DesiredStatus::Stop, false) => {
                 self.report(a.alloc, AllocStatus::Stopped, None, "stopped".into())
             }
+            // Judged unknown (this node seemed disconnected) after this
+            // worker had committed "running": that decision overrode the
+            // report, so it is said again, or the allocation stays unknown
+            // for good and its replacement runs beside it.
+            (DesiredStatus::Run, true) if a.status == AllocStatus::Unknown => {
+                Some(Action::Report(Report {
+                    alloc: a.alloc,
+                    status: AllocStatus::Running,
+                    exit_code: None,
+                    message: "running".into(),
+                }))
+            }
             (DesiredStatus::Run, true) if a.status != AllocStatus::Running => {
                 self.report(a.alloc, AllocStatus::Running, None, "running".into())
             }

@@ -98,6 +98,33 @@ fn a_worker_starts_nothing_before_a_quorum_has_heard_it() {
     assert_eq!(starts(&after), [2]);
 }
 
+/// The control plane judged this node disconnected after its worker had
+/// committed "running": the allocation reads unknown. The worker says
+/// "running" again, though it had said so before.
+#[test]
+fn a_running_task_judged_unknown_is_reported_running_again() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    worker.committed(500);
+    let pending = vec![assignment(4, DesiredStatus::Run, AllocStatus::Pending)];
+    worker.answered(1_000, &reply(5, pending), &running(&[]));
+    let report = Report {
+        alloc: AllocId(4),
+        status: AllocStatus::Running,
+        exit_code: None,
+        message: "running".into(),
+    };
+    worker.reported(&report, true);
+    let running_again = vec![assignment(4, DesiredStatus::Run, AllocStatus::Running)];
+    assert!(
+        worker
+            .answered(1_500, &reply(6, running_again), &running(&[4]))
+            .is_empty()
+    );
+    let unknown = vec![assignment(4, DesiredStatus::Run, AllocStatus::Unknown)];
+    let actions = worker.answered(2_000, &reply(7, unknown), &running(&[4]));
+    assert_eq!(actions, [Action::Report(report)]);
+}
+
 #[test]
 fn commits_keep_contact_and_tasks_running() {
     let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);

@@ -1,7 +1,7 @@
 //! The observer: polls the voters throughout and checks the safety
 //! invariants on every answer.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -48,7 +48,7 @@ pub(super) async fn watch(
             let Some(mut client) = api(addr).await else {
                 continue;
             };
-            let Ok(reply) = client.cluster_status(Empty {}).await else {
+            let Ok(Ok(reply)) = within(client.cluster_status(Empty {})).await else {
                 continue;
             };
             let doc = parse(&reply.into_inner().json);
@@ -73,18 +73,17 @@ pub(super) async fn watch(
         if round.is_multiple_of(4) {
             let addr = &voters[usize::try_from(round / 4).unwrap_or(0) % voters.len()];
             if let Some(mut client) = api(addr).await
-                && let Ok(reply) = client.list_nodes(Read { stale: true }).await
+                && let Ok(Ok(reply)) = within(client.list_nodes(Read { stale: true })).await
             {
                 let nodes = parse(&reply.into_inner().json);
-                reality.judged_unready(&unready(&nodes));
+                reality.node_list(&readiness(&nodes));
                 liveness_decisions_paced(&nodes, DECISION_INTERVAL_MS).map_err(report)?;
                 if pinned
-                    && let Ok(job) = client
-                        .job_status(ReadJob {
-                            job: "svc-0".into(),
-                            stale: true,
-                        })
-                        .await
+                    && let Ok(Ok(job)) = within(client.job_status(ReadJob {
+                        job: "svc-0".into(),
+                        stale: true,
+                    }))
+                    .await
                 {
                     let job = parse(&job.into_inner().json);
                     placements_in_region(&job, &nodes, &pinned_region).map_err(report)?;
@@ -96,13 +95,25 @@ pub(super) async fn watch(
     Ok(())
 }
 
-/// The nodes a `ListNodes` reply says are not ready.
-fn unready(nodes: &Value) -> BTreeSet<u64> {
+/// How long the observer waits for one answer: a paused voter never
+/// answers, and must not stall the sampling of the others.
+const PATIENCE: Duration = Duration::from_millis(2_000);
+
+async fn within<T>(call: impl Future<Output = T>) -> Result<T, tokio::time::error::Elapsed> {
+    tokio::time::timeout(PATIENCE, call).await
+}
+
+/// Per node of a `ListNodes` reply: whether it is ready, and when its
+/// status last changed.
+fn readiness(nodes: &Value) -> BTreeMap<u64, (bool, u64)> {
     nodes["nodes"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|n| n["status"] != "ready")
-        .filter_map(|n| n["id"].as_str()?.strip_prefix("node-")?.parse().ok())
+        .filter_map(|n| {
+            let id = n["id"].as_str()?.strip_prefix("node-")?.parse().ok()?;
+            let changed = n["status_changed_ms"].as_u64().unwrap_or(0);
+            Some((id, (n["status"] == "ready", changed)))
+        })
         .collect()
 }

@@ -1,0 +1,63 @@
+//! Breaks split votes that openraft 0.9 does not: it draws each node's
+//! election timeout once, when the node starts, so two voters whose
+//! timeouts fell within a network delay of each other split every vote
+//! once their elections coincide — seen in the simulator as two surviving
+//! voters of three running 95 terms without a leader. While no leader is
+//! known and the term keeps rising, this voter sits out a random share of
+//! an election timeout, drawn anew each time, before it may campaign
+//! again; it still grants votes meanwhile, so the other side wins.
+
+use std::time::Duration;
+
+use tracing::info;
+
+use crate::raft::Raft;
+use crate::recovering::Abstention;
+
+/// How often the loop looks; the longest election timeout, so a rising
+/// term over one look means at least one election that elected nobody.
+const LOOK_EVERY: Duration = Duration::from_millis(2_000);
+
+/// Runs for as long as the node does.
+pub async fn break_split_votes(raft: Raft, abstention: Abstention) {
+    let mut last_term = 0;
+    loop {
+        tokio::time::sleep(LOOK_EVERY).await;
+        let (term, leaderless) = {
+            let metrics = raft.metrics();
+            let metrics = metrics.borrow();
+            (metrics.current_term, metrics.current_leader.is_none())
+        };
+        let failed_elections = leaderless && term > last_term && last_term > 0;
+        last_term = term;
+        if !failed_elections || abstention.is_abstaining() {
+            continue;
+        }
+        let sit_out = Duration::from_millis(jitter_ms(LOOK_EVERY));
+        info!(
+            term,
+            "no leader elected since the last look: not campaigning for {sit_out:?}"
+        );
+        raft.runtime_config().elect(false);
+        tokio::time::sleep(sit_out).await;
+        if !abstention.is_abstaining() {
+            raft.runtime_config().elect(true);
+        }
+    }
+}
+
+/// A random share of `of`, from the simulator's seeded source in
+/// simulator builds.
+fn jitter_ms(of: Duration) -> u64 {
+    let max = u64::try_from(of.as_millis()).unwrap_or(u64::MAX).max(1);
+    #[cfg(madsim)]
+    {
+        use madsim::rand::Rng;
+        madsim::rand::thread_rng().gen_range(0..max)
+    }
+    #[cfg(not(madsim))]
+    {
+        use rand::Rng;
+        rand::thread_rng().gen_range(0..max)
+    }
+}
