@@ -241,15 +241,11 @@ impl WorkerMachine {
             // report, so it is said again, or the allocation stays unknown
             // for good and its replacement runs beside it.
             (DesiredStatus::Run, true) if a.status == AllocStatus::Unknown => {
-                Some(Action::Report(Report {
-                    alloc: a.alloc,
-                    status: AllocStatus::Running,
-                    exit_code: None,
-                    message: "running".into(),
-                }))
+                Some(Action::Report(running_report(a.alloc)))
             }
             (DesiredStatus::Run, true) if a.status != AllocStatus::Running => {
-                self.report(a.alloc, AllocStatus::Running, None, "running".into())
+                let running = running_report(a.alloc);
+                self.report(a.alloc, running.status, None, running.message)
             }
             (DesiredStatus::Run, true) => None,
             (DesiredStatus::Run, false) if !may_start => None,
@@ -292,6 +288,15 @@ impl WorkerMachine {
             exit_code,
             message,
         }))
+    }
+}
+
+fn running_report(alloc: AllocId) -> Report {
+    Report {
+        alloc,
+        status: AllocStatus::Running,
+        exit_code: None,
+        message: "running".into(),
     }
 }
 

@@ -5,11 +5,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use drover_proto::v1::{Empty, Read, ReadJob};
+use drover_proto::v1::{Empty, Read};
 use serde_json::json;
 
 use super::workload::Workload;
-use super::{Api, api, parse};
+use super::{Api, api, job_doc, parse};
 use crate::invariants::{Violation, service_has_its_replicas};
 use crate::knobs::Knobs;
 use crate::reality::Reality;
@@ -87,16 +87,10 @@ pub(super) async fn converge(
             .filter_map(|j| j["id"].as_str().map(String::from))
             .collect();
         for job in outcome.batch_waiting(&acknowledged) {
-            let Ok(status) = client
-                .job_status(ReadJob {
-                    job: job.clone(),
-                    stale: false,
-                })
-                .await
-            else {
+            let Some(status) = job_doc(&mut client, &job, false).await else {
                 continue;
             };
-            let allocations = parse(&status.into_inner().json)["allocations"].clone();
+            let allocations = status["allocations"].clone();
             let done = allocations.as_array().is_some_and(|a| {
                 a.iter()
                     .any(|a| matches!(a["status"].as_str(), Some("complete" | "failed")))
@@ -110,17 +104,10 @@ pub(super) async fn converge(
         }
         outcome.services = None;
         for service in &services {
-            let Ok(status) = client
-                .job_status(ReadJob {
-                    job: service.clone(),
-                    stale: false,
-                })
-                .await
-            else {
-                // Never acknowledged (the client gave up): nothing to keep.
+            // None: never acknowledged (the client gave up), nothing to keep.
+            let Some(job) = job_doc(&mut client, service, false).await else {
                 continue;
             };
-            let job = parse(&status.into_inner().json);
             if let Err(v) = service_has_its_replicas(&job, knobs.replicas) {
                 outcome.services = Some(v);
                 break;
@@ -135,9 +122,9 @@ pub(super) async fn converge(
     if let (Some(job), Some(mut client)) = (
         outcome.batch_waiting(&acknowledged).first().cloned(),
         most_advanced(&voters).await,
-    ) && let Ok(status) = client.job_status(ReadJob { job, stale: false }).await
+    ) && let Some(status) = job_doc(&mut client, &job, false).await
     {
-        waiting_example = parse(&status.into_inner().json);
+        waiting_example = status;
     }
     trace.event(
         "sim",
@@ -150,12 +137,10 @@ pub(super) async fn converge(
         }),
     );
     if let Some(mut client) = most_advanced(&voters).await {
-        for job in services {
-            let request = ReadJob { job, stale: true };
-            let Ok(status) = client.job_status(request).await else {
+        for job in &services {
+            let Some(doc) = job_doc(&mut client, job, true).await else {
                 continue;
             };
-            let doc = parse(&status.into_inner().json);
             for alloc in doc["allocations"].as_array().into_iter().flatten() {
                 if let (Some(id), Some(previous)) =
                     (alloc["id"].as_str(), alloc["previous"].as_str())

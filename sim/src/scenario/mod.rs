@@ -38,6 +38,16 @@ fn parse(json: &str) -> Value {
     serde_json::from_str(json).unwrap_or_default()
 }
 
+/// A job's status document, if the node answered.
+async fn job_doc(client: &mut Api, job: &str, stale: bool) -> Option<Value> {
+    let request = drover_proto::v1::ReadJob {
+        job: job.to_string(),
+        stale,
+    };
+    let reply = client.job_status(request).await.ok()?;
+    Some(parse(&reply.into_inner().json))
+}
+
 pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
     let cluster = SimCluster::start_with(knobs, trace);
     for k in 0..knobs.services {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use drover_proto::v1::{Empty, Read, ReadJob};
+use drover_proto::v1::{Empty, Read};
 use serde_json::{Value, json};
 
-use super::{api, parse};
+use super::{api, job_doc, parse};
 use crate::cluster::DECISION_INTERVAL_MS;
 use crate::invariants::{
     CommittedPrefixes, OneLeaderPerTerm, ReplicaDigests, Violation, liveness_decisions_paced,
@@ -78,14 +78,7 @@ pub(super) async fn watch(
                 let nodes = parse(&reply.into_inner().json);
                 reality.node_list(&readiness(&nodes));
                 liveness_decisions_paced(&nodes, DECISION_INTERVAL_MS).map_err(report)?;
-                if pinned
-                    && let Ok(Ok(job)) = within(client.job_status(ReadJob {
-                        job: "svc-0".into(),
-                        stale: true,
-                    }))
-                    .await
-                {
-                    let job = parse(&job.into_inner().json);
+                if pinned && let Ok(Some(job)) = within(job_doc(&mut client, "svc-0", true)).await {
                     placements_in_region(&job, &nodes, &pinned_region).map_err(report)?;
                 }
             }
