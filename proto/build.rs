@@ -6,9 +6,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_build::configure().compile_protos_with_config(
         config,
-        &["proto/drover.proto"],
+        &["proto/drover.proto", "proto/etcd_kv.proto"],
         &["proto"],
     )?;
     println!("cargo:rerun-if-changed=proto/drover.proto");
+    println!("cargo:rerun-if-changed=proto/etcd_kv.proto");
     Ok(())
 }

@@ -85,6 +85,13 @@ macro_rules! name_id {
                 f.write_str(&self.0)
             }
         }
+
+        // Ordered as its text, so maps keyed by it can be ranged by text.
+        impl std::borrow::Borrow<str> for $ty {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
     };
 }
 
@@ -105,6 +112,17 @@ pub struct AllocId(pub u64);
 impl fmt::Display for AllocId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "a{:06}", self.0)
+    }
+}
+
+impl AllocId {
+    /// Reads what `Display` writes (`a000042`).
+    pub fn parse(text: &str) -> Option<Self> {
+        let digits = text.strip_prefix('a')?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok().map(Self)
     }
 }
 

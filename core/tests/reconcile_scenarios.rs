@@ -4,7 +4,7 @@ mod common;
 
 use common::{Cluster, batch, job_id, node_id, registration, service};
 use drover_core::job::{Attribute, Constraint, ConstraintOp, Driver, JobKind};
-use drover_core::reconcile::{KeepPolicy, Withheld};
+use drover_core::reconcile::{JobPhase, KeepPolicy, Withheld};
 use drover_core::{AllocStatus, CommandKind, DesiredStatus, NodeStatus};
 
 #[test]
@@ -31,9 +31,11 @@ fn a_finished_batch_job_is_never_run_again() {
     c.add_nodes(2, "eu", 4000, 8192);
     c.submit(batch("once", 100, 64));
     c.settle(3);
+    assert_eq!(c.phase("once"), JobPhase::Running);
     let alloc = c.live("once")[0].clone();
     c.report(alloc.id, &alloc.node, AllocStatus::Complete, Some(0))
         .unwrap();
+    assert_eq!(c.phase("once"), JobPhase::Complete);
     for _ in 0..5 {
         c.advance(60_000);
         c.settle(3);
@@ -61,11 +63,17 @@ fn failures_are_rescheduled_with_exponential_backoff_until_attempts_run_out() {
     c.submit(job);
     c.settle(3);
     let mut replaced_after = Vec::new();
-    for _ in 0..3 {
+    for failure in 0..3 {
         let alloc = c.live("flaky")[0].clone();
         c.report(alloc.id, &alloc.node, AllocStatus::Failed, Some(1))
             .unwrap();
         let failed_at = c.now_ms;
+        let waiting_or_given_up = if failure < 2 {
+            JobPhase::Pending
+        } else {
+            JobPhase::Failed
+        };
+        assert_eq!(c.phase("flaky"), waiting_or_given_up, "failure {failure}");
         while c.live("flaky").is_empty() && c.now_ms < failed_at + 200_000 {
             c.advance(1_000);
             c.settle(2);
@@ -86,6 +94,27 @@ fn failures_are_rescheduled_with_exponential_backoff_until_attempts_run_out() {
         reschedules.is_empty(),
         "given up, not deferred: {reschedules:?}"
     );
+    assert_eq!(c.phase("flaky"), JobPhase::Failed, "out of attempts");
+}
+
+#[test]
+fn a_service_reads_running_while_a_replica_runs_and_stopped_once_stopped() {
+    let mut c = Cluster::new();
+    c.add_nodes(2, "eu", 4000, 8192);
+    c.submit(service("web", 2, 100, 64));
+    c.settle(3);
+    assert_eq!(c.phase("web"), JobPhase::Running);
+    let alloc = c.live("web")[0].clone();
+    c.report(alloc.id, &alloc.node, AllocStatus::Complete, Some(0))
+        .unwrap();
+    assert_eq!(
+        c.phase("web"),
+        JobPhase::Running,
+        "a service that exits is replaced; it never completes"
+    );
+    c.apply(CommandKind::StopJob { job: job_id("web") })
+        .unwrap();
+    assert_eq!(c.phase("web"), JobPhase::Stopped);
 }
 
 #[test]
@@ -169,6 +198,33 @@ fn a_returning_node_keeps_its_running_allocation_and_the_replacement_goes() {
     );
     c.settle(5);
     assert_eq!(c.running("web"), 2);
+}
+
+#[test]
+fn a_pair_waiting_on_a_silent_node_is_resolved_by_its_next_heartbeat() {
+    let (mut c, original, replacement) = reconnect(KeepPolicy::BestScore);
+    let node = c.state.alloc(original).unwrap().node.clone();
+    // The node falls silent again before the pair is resolved, within a
+    // new leader's grace, so it is not marked disconnected either.
+    c.silent.insert(node);
+    c.advance(c.config.heartbeat_ttl_ms + 1);
+    c.leadership.since_ms = c.now_ms;
+    c.cycle();
+    assert_eq!(
+        c.state.alloc(replacement).unwrap().desired,
+        DesiredStatus::Run,
+        "nothing is stopped on the word of a node not heard from lately"
+    );
+    // Its heartbeat changes nothing but a timestamp, yet the pair waits
+    // for it: the next turn must look at the job again.
+    c.silent.clear();
+    c.heartbeat();
+    c.cycle();
+    assert_eq!(
+        c.state.alloc(replacement).unwrap().desired,
+        DesiredStatus::Stop
+    );
+    assert_eq!(c.state.alloc(original).unwrap().desired, DesiredStatus::Run);
 }
 
 #[test]

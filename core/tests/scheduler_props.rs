@@ -239,6 +239,48 @@ proptest! {
         }
     }
 
+    /// The leader looks only at jobs something happened to; `cycle` checks
+    /// on every turn that a turn over the skipped jobs would act on none.
+    /// Random silences, revivals, drains, exits, job updates and time.
+    #[test]
+    fn turns_skip_only_jobs_with_nothing_to_do((nodes, jobs, events, _) in world()) {
+        let mut c = Cluster::new();
+        c.config.decision_interval_ms = 1_000;
+        for reg in nodes {
+            c.add(reg);
+        }
+        let specs = jobs.clone();
+        for spec in jobs {
+            c.submit(spec);
+        }
+        for (step, event) in events.into_iter().enumerate() {
+            match event {
+                Event::Silence(i) => { c.silent.insert(node_id(&format!("n{i}"))); }
+                Event::Revive(i) => { c.silent.remove(&node_id(&format!("n{i}"))); }
+                Event::Advance(ms) => c.advance(ms),
+                Event::Drain(i) => { let _ = c.apply(CommandKind::DrainNode { node: node_id(&format!("n{i}")), enable: step % 2 == 0 }); }
+                Event::Finish(pick, ok) => {
+                    let running: Vec<_> = c.state.allocs().filter(|a| a.status == AllocStatus::Running).map(|a| (a.id, a.node.clone())).collect();
+                    if running.is_empty() {
+                        if let Some(spec) = specs.get(pick.index(specs.len().max(1))) {
+                            let mut changed = spec.clone();
+                            changed.task.resources.memory_mb += 1;
+                            let _ = c.apply(CommandKind::UpdateJob { spec: changed, expected_version: None });
+                        }
+                    } else {
+                        let (id, node) = &running[pick.index(running.len())];
+                        let status = if ok { AllocStatus::Complete } else { AllocStatus::Failed };
+                        let _ = c.report(*id, node, status, Some(i32::from(!ok)));
+                    }
+                }
+            }
+            c.heartbeat();
+            c.cycle();
+            c.workers();
+            c.cycle();
+        }
+    }
+
     #[test]
     fn the_same_state_gives_the_same_plan((nodes, jobs, events, _) in world()) {
         let mut c = Cluster::new();

@@ -237,6 +237,35 @@ fn log() -> impl Strategy<Value = Vec<(u64, u64, Step)>> {
     })
 }
 
+/// What a state holds, leaving out the log indexes things were changed at:
+/// a batch's commands share one index where one by one each has its own.
+fn without_indexes(state: &ClusterState) -> String {
+    let jobs: Vec<_> = state
+        .jobs()
+        .map(|j| (&j.spec, j.status, j.submitted_ms, j.modified_ms))
+        .collect();
+    let allocs: Vec<_> = state
+        .allocs()
+        .map(|a| {
+            let mut a = a.clone();
+            (a.create_index, a.modify_index) = (0, 0);
+            a
+        })
+        .collect();
+    let nodes: Vec<_> = state
+        .nodes()
+        .map(|n| {
+            let mut n = n.clone();
+            n.modify_index = 0;
+            n
+        })
+        .collect();
+    format!(
+        "{jobs:?}\n{allocs:?}\n{nodes:?}\n{:?}",
+        used_per_node(state)
+    )
+}
+
 fn used_per_node(state: &ClusterState) -> BTreeMap<NodeId, Resources> {
     state
         .nodes()
@@ -327,6 +356,37 @@ proptest! {
     }
 
     #[test]
+    fn a_batch_applies_as_its_commands_would_one_by_one(
+        log in log(),
+        sizes in prop::collection::vec(1..6usize, 1..40),
+    ) {
+        let mut batched = ClusterState::new();
+        let mut single = ClusterState::new();
+        let mut steps = log.into_iter().map(|(_, now_ms, step)| (now_ms, step)).peekable();
+        let (mut batched_index, mut single_index) = (0u64, 0u64);
+        for size in sizes.iter().cycle() {
+            let Some(&(now_ms, _)) = steps.peek() else { break };
+            let kinds: Vec<CommandKind> =
+                steps.by_ref().take(*size).map(|(_, step)| step.realize(&single)).collect();
+            batched_index += 1;
+            let Ok(Success::Batch(responses)) =
+                batched.apply(batched_index, Command::new(now_ms, CommandKind::Batch(kinds.clone())))
+            else {
+                panic!("a batch yields one response per command");
+            };
+            prop_assert_eq!(responses.len(), kinds.len());
+            let before = single.index();
+            for (kind, response) in kinds.into_iter().zip(responses) {
+                single_index += 1;
+                prop_assert_eq!(single.apply(single_index, Command::new(now_ms, kind)), response);
+            }
+            // The entry's index is the state's once any of its commands applied.
+            prop_assert_eq!(batched.index() == batched_index, single.index() != before);
+            prop_assert_eq!(without_indexes(&batched), without_indexes(&single));
+        }
+    }
+
+    #[test]
     fn restore_refuses_damaged_bytes_without_panicking(
         log in log(),
         flips in prop::collection::vec((any::<prop::sample::Index>(), 1..=255u8), 1..4),
@@ -347,6 +407,42 @@ proptest! {
         let truncated = &good[..cut.index(good.len())];
         prop_assert!(ClusterState::restore(truncated).is_err());
     }
+}
+
+#[test]
+fn a_batch_inside_a_batch_is_refused_and_its_neighbours_still_apply() {
+    let mut state = ClusterState::new();
+    let job = |name: &str| {
+        JobSpec::batch(
+            JobId::new(name).unwrap(),
+            vec!["true".into()],
+            Resources::new(100, 64, 0),
+        )
+    };
+    let inner = CommandKind::Batch(vec![CommandKind::SubmitJob(job("inner"))]);
+    let outer = CommandKind::Batch(vec![
+        CommandKind::SubmitJob(job("before")),
+        inner,
+        CommandKind::SubmitJob(job("after")),
+    ]);
+    let Ok(Success::Batch(responses)) = state.apply(1, Command::new(1_000, outer)) else {
+        panic!("a batch yields one response per command");
+    };
+    assert!(
+        matches!(responses[0], Ok(Success::JobAccepted { .. })),
+        "{responses:?}"
+    );
+    assert_eq!(
+        responses[1],
+        Err(drover_core::state::ApplyError::NestedBatch)
+    );
+    assert!(
+        matches!(responses[2], Ok(Success::JobAccepted { .. })),
+        "{responses:?}"
+    );
+    let jobs: Vec<&str> = state.jobs().map(|j| j.spec.id.as_str()).collect();
+    assert_eq!(jobs, ["after", "before"]);
+    assert_eq!(state.index(), 1);
 }
 
 /// Guards the generator itself: random logs must reach the interesting

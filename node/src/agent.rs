@@ -19,11 +19,13 @@ use openraft::{BasicNode, Config, SnapshotPolicy};
 use tracing::{info, warn};
 
 use crate::api::ApiService;
-use crate::config::{DockerSetting, NodeConfig};
+use crate::config::{DockerSetting, NodeConfig, RaftTimingMs};
 use crate::control::{leader_loop, membership_loop};
 use crate::internal::InternalService;
 use crate::propose::Proposer;
-use crate::raft::{Connections, LogStore, Raft, SharedState, StateMachine};
+use crate::raft::{
+    CommittedIndex, Connections, LogStore, Raft, SharedState, StateMachine, WIRE_LIMIT,
+};
 use crate::recovering::{self, Abstention};
 use crate::worker::Worker;
 
@@ -36,12 +38,16 @@ pub struct Node {
     pub applied: watch::Receiver<u64>,
     /// Set while the node withholds its vote after losing its log's tail.
     pub abstention: Abstention,
+    pub committed: CommittedIndex,
 }
 
-/// Raft log entries between snapshots when node.toml does not say.
-pub const SNAPSHOT_EVERY: u64 = 5000;
+/// Raft log entries between snapshots when node.toml does not say: as
+/// etcd's default. A snapshot writes the whole state, so its cost grows
+/// with the state; taken every few thousand entries, it dominated a
+/// leader holding 100,000 jobs.
+pub const SNAPSHOT_EVERY: u64 = 100_000;
 
-pub fn raft_config(snapshot_every: Option<u64>) -> Result<Config, String> {
+pub fn raft_config(timing: RaftTimingMs, snapshot_every: Option<u64>) -> Result<Config, String> {
     let every = snapshot_every.unwrap_or(SNAPSHOT_EVERY);
     if every < 10 {
         return Err(format!(
@@ -50,9 +56,9 @@ pub fn raft_config(snapshot_every: Option<u64>) -> Result<Config, String> {
     }
     Config {
         cluster_name: "drover".into(),
-        heartbeat_interval: 200,
-        election_timeout_min: 1000,
-        election_timeout_max: 2000,
+        heartbeat_interval: timing.heartbeat,
+        election_timeout_min: timing.election_min,
+        election_timeout_max: timing.election_max,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(every),
         // Entries kept behind a snapshot, so a follower a little behind
         // catches up from the log instead of a whole snapshot.
@@ -143,6 +149,7 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
     let raft_dir = config.data_dir.join("raft");
     let (mut log, recovery) = LogStore::open(fs.clone(), &raft_dir).map_err(|e| refusal(&e))?;
     recovering::step_down(&mut log, config.id).await?;
+    let committed = log.committed();
     if let Some((offset, bytes)) = recovery.truncated {
         warn!(
             "{}: cut off a torn tail of {bytes} bytes at byte {offset}: {} (a write interrupted by a crash, never acknowledged)",
@@ -157,12 +164,33 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
         );
     }
     let log_end = log.last_index().await;
+    // A tail cut now, and one cut at an earlier start that no leader has
+    // yet brought this log past.
+    let record = recovering::Record::new(fs.clone(), &raft_dir);
+    let earlier = record.read().map_err(|e| refusal(&e))?;
+    let cut_now = match recovery.truncated {
+        Some((_, cut)) => Some(recovering::LostTail {
+            up_to: recovering::must_reach(log_end, cut),
+            term_at_most: log
+                .entries_term_at_most()
+                .await
+                .map_err(|e| format!("reading the vote: {e}"))?,
+        }),
+        None => None,
+    };
+    let lost_tail = match (earlier, cut_now) {
+        (Some(a), Some(b)) => Some(a.and(b)),
+        (a, b) => a.or(b),
+    };
+    if let Some(lost) = lost_tail {
+        record.write(lost).map_err(|e| refusal(&e))?;
+    }
     let state_machine = StateMachine::open(fs, &raft_dir).map_err(|e| refusal(&e))?;
     let state = state_machine.shared();
     let applied = state_machine.watch();
     let raft = Raft::new(
         config.id,
-        Arc::new(raft_config(config.snapshot_every)?),
+        Arc::new(raft_config(config.raft.millis()?, config.snapshot_every)?),
         Connections,
         log,
         state_machine,
@@ -176,10 +204,8 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
         .map(|p| p.addr.to_string())
         .collect();
     let proposer = Proposer::new(raft.clone(), control);
-    let abstention = match recovery.truncated {
-        Some((_, cut)) if config.role.is_voter() => {
-            recovering::abstain_until(&raft, recovering::must_reach(log_end, cut))
-        }
+    let abstention = match lost_tail {
+        Some(lost) if config.role.is_voter() => recovering::abstain_until(&raft, lost, record),
         _ => Abstention::default(),
     };
     Ok(Node {
@@ -188,6 +214,7 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
         state,
         applied,
         abstention,
+        committed,
     })
 }
 
@@ -237,6 +264,35 @@ fn heartbeat_interval(config: &ReconcileConfig) -> Duration {
     Duration::from_millis((config.heartbeat_ttl_ms / 3).min(3000))
 }
 
+/// Stops every task `executor` runs — SIGTERM, then SIGKILL once `grace`
+/// has passed — and waits until none is left (or a few seconds past the
+/// grace). For a node that ends for good (`drover dev`); an agent that
+/// only restarts leaves its tasks to be adopted. Returns how many there
+/// were and how many are still running.
+pub async fn stop_every_task(executor: &SharedExecutor, grace: Duration) -> (usize, usize) {
+    let lock = || {
+        executor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    let running = lock().running();
+    for alloc in &running {
+        lock().stop(*alloc, grace);
+    }
+    let deadline = tokio::time::Instant::now() + grace + Duration::from_secs(5);
+    loop {
+        let left = {
+            let mut executor = lock();
+            let _ = executor.poll();
+            executor.running().len()
+        };
+        if left == 0 || tokio::time::Instant::now() >= deadline {
+            return (running.len(), left);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Runs a node until `shutdown` completes.
 pub async fn run(
     config: NodeConfig,
@@ -247,6 +303,21 @@ pub async fn run(
 }
 
 /// Runs a node in `environment` until `shutdown` completes.
+/// Every initial voter initialises with the same membership, so a
+/// partition right after the first election cannot strand a node as a
+/// learner. Only a node with an empty log may do it.
+async fn form_or_join(raft: &Raft, config: &NodeConfig) {
+    let members: BTreeMap<_, _> = config
+        .peers
+        .iter()
+        .map(|p| (p.id, BasicNode::new(p.addr.to_string())))
+        .collect();
+    match raft.initialize(members).await {
+        Ok(()) => info!("formed a new cluster of {} voters", config.peers.len()),
+        Err(e) => info!("joining the existing cluster ({e})"),
+    }
+}
+
 pub async fn run_in<F: FileSystem + Clone>(
     config: NodeConfig,
     environment: Environment<F>,
@@ -269,6 +340,9 @@ pub async fn run_in<F: FileSystem + Clone>(
         applied: node.applied.clone(),
         executor: executor.clone(),
         abstention: node.abstention.clone(),
+        contact: crate::takeover::LeaderContact::default(),
+        // openraft's leader lease is its longest election timeout.
+        lease: Duration::from_millis(config.raft.millis()?.election_max),
     };
     // Voters hold a replica and answer from it; worker and edge nodes hold
     // none and relay the public API to the control nodes.
@@ -278,26 +352,20 @@ pub async fn run_in<F: FileSystem + Clone>(
         raft: node.raft.clone(),
         proposer: node.proposer.clone(),
         state: node.state.clone(),
+        committed: node.committed.clone(),
         upstream: (!member).then(|| peers.clone()),
     };
     let listen = config.listen;
     let server = tonic::transport::Server::builder()
-        .add_service(InternalServer::new(internal))
+        .add_service(
+            InternalServer::new(internal)
+                .max_decoding_message_size(WIRE_LIMIT)
+                .max_encoding_message_size(WIRE_LIMIT),
+        )
         .add_service(ApiServer::new(api))
         .serve_with_shutdown(listen, shutdown);
     if member {
-        let members: BTreeMap<_, _> = config
-            .peers
-            .iter()
-            .map(|p| (p.id, BasicNode::new(p.addr.to_string())))
-            .collect();
-        // Every initial voter initialises with the same membership, so a
-        // partition right after the first election cannot strand a node
-        // as a learner. Only a node with an empty log may do it.
-        match node.raft.initialize(members).await {
-            Ok(()) => info!("formed a new cluster of {} voters", config.peers.len()),
-            Err(e) => info!("joining the existing cluster ({e})"),
-        }
+        form_or_join(&node.raft, &config).await;
     }
     // A worker polls its own replica first when it has one.
     let mut control: Vec<SocketAddr> = Vec::new();
@@ -325,9 +393,11 @@ pub async fn run_in<F: FileSystem + Clone>(
         )),
     ];
     if member {
+        let timing = config.raft.millis()?;
         background.push(tokio::spawn(crate::election::break_split_votes(
             node.raft.clone(),
             node.abstention.clone(),
+            Duration::from_millis(2 * timing.election_max),
         )));
     }
     if let Some(executor) = executor {

@@ -4,11 +4,12 @@
 //! the caller accepts a stale answer.
 //! Structured answers are JSON documents, the same the REST API will serve.
 
-use drover_core::reconcile::{Leadership, ReconcileConfig, plan_cycle};
+use drover_core::reconcile::{JobPhase, job_phase};
+use drover_core::reconcile::{Leadership, ReconcileConfig, Scope, plan_cycle_in};
 use drover_core::scheduler::SchedulerConfig;
 use drover_core::spec::{Format, parse_job_spec};
-use drover_core::state::{ApplyError, JobStatus, Success};
-use drover_core::{CommandKind, JobId};
+use drover_core::state::{ApplyError, Success};
+use drover_core::{AllocId, CommandKind, JobId};
 use drover_proto::v1::api_client::ApiClient;
 use drover_proto::v1::api_server::Api;
 use drover_proto::v1::{
@@ -19,10 +20,12 @@ use serde_json::{Value, json};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
+use std::ops::Bound;
 use std::time::Duration;
 
-use crate::propose::Proposer;
-use crate::raft::{Raft, Rpc, SharedState, call_internal, connect};
+use crate::paging::{PageRequest, take_page};
+use crate::propose::{NotCommitted, Proposer};
+use crate::raft::{CommittedIndex, Raft, Rpc, SharedState, call_internal, connect};
 use crate::work::OutputRequest;
 
 const LOG_CHUNK_BYTES: u32 = 256 * 1024;
@@ -32,6 +35,7 @@ pub struct ApiService {
     pub raft: Raft,
     pub proposer: Proposer,
     pub state: SharedState,
+    pub committed: CommittedIndex,
     /// Control nodes to relay every call to, on a node without a replica.
     pub upstream: Option<Vec<String>>,
 }
@@ -43,7 +47,7 @@ impl ApiService {
         if stale || drover_core::planted::active(drover_core::planted::Bug::StaleReads) {
             return Ok(());
         }
-        crate::read::catch_up(&self.raft)
+        crate::read::catch_up(&self.raft, self.proposer.peers())
             .await
             .map_err(Status::unavailable)
     }
@@ -71,6 +75,17 @@ macro_rules! relay {
             return upstream.$method($request.into_inner()).await;
         }
     };
+}
+
+/// Where a page of an id-ordered list starts: after the token, and not
+/// before the first id that could start with `prefix`.
+fn starting_point<'a>(after: Option<&'a str>, prefix: &'a str) -> Bound<&'a str> {
+    match after {
+        Some(after) if after >= prefix => Bound::Excluded(after),
+        _ if !prefix.is_empty() => Bound::Included(prefix),
+        Some(after) => Bound::Excluded(after),
+        None => Bound::Unbounded,
+    }
 }
 
 fn job_id(raw: &str) -> Result<JobId, Status> {
@@ -140,7 +155,7 @@ impl Api for ApiService {
             .proposer
             .propose(CommandKind::SubmitJob(spec.clone()))
             .await
-            .map_err(Status::unavailable)?;
+            .map_err(NotCommitted::into_status)?;
         if let Err(ApplyError::JobExists(_)) = outcome {
             let update = CommandKind::UpdateJob {
                 spec,
@@ -150,7 +165,7 @@ impl Api for ApiService {
                 .proposer
                 .propose(update)
                 .await
-                .map_err(Status::unavailable)?;
+                .map_err(NotCommitted::into_status)?;
             return match outcome {
                 Ok(Success::Unchanged) => {
                     let state = self.state.read().await;
@@ -174,7 +189,7 @@ impl Api for ApiService {
             .proposer
             .propose(CommandKind::StopJob { job })
             .await
-            .map_err(Status::unavailable)?;
+            .map_err(NotCommitted::into_status)?;
         committed(index, outcome)
     }
 
@@ -188,8 +203,19 @@ impl Api for ApiService {
         let job = state
             .job(&id)
             .ok_or_else(|| Status::not_found(format!("no job {id}")))?;
-        let allocations: Vec<Value> = state
-            .job_allocs(&id)
+        let page = PageRequest::new(request.page_size, &request.page_token)?;
+        let after = match &page.after {
+            None => None,
+            Some(token) => Some(AllocId::parse(token).ok_or_else(|| {
+                Status::invalid_argument(format!("page_token: {token:?} is not an allocation id"))
+            })?),
+        };
+        let (allocs, next_page_token) =
+            take_page(state.job_allocs_after(&id, after), page.size, |a| {
+                a.id.to_string()
+            });
+        let allocations: Vec<Value> = allocs
+            .into_iter()
             .map(|a| {
                 json!({
                     "id": a.id.to_string(),
@@ -203,33 +229,51 @@ impl Api for ApiService {
                 })
             })
             .collect();
-        // Why anything is pending: what the scheduler would say now.
-        let cycle = plan_cycle(
+        // Why anything is pending: what the scheduler would say now (on
+        // the first page only).
+        let cycle = plan_cycle_in(
             state,
+            &Scope::Jobs(std::iter::once(id.clone()).collect()),
             now_ms(),
             &ReconcileConfig::default(),
             Leadership::default(),
             SchedulerConfig::default(),
         );
         let pending = cycle.pending.get(&id).cloned().unwrap_or_default();
+        let pending = if after.is_none() { pending } else { Vec::new() };
         Ok(reply(&json!({
             "id": id.as_str(),
             "summary": job.spec.summary(),
             "kind": job.spec.kind.name(),
             "version": job.spec.version,
-            "status": status_name(job.status),
+            "status": job_phase(state, job).name(),
             "allocations": allocations,
+            "next_page_token": next_page_token,
             "pending": pending,
+            "index": state.index(),
         })))
     }
 
     async fn list_jobs(&self, request: Request<Read>) -> Result<Response<JsonReply>, Status> {
         relay!(self, list_jobs, request);
-        self.settle(request.into_inner().stale).await?;
+        let request = request.into_inner();
+        self.settle(request.stale).await?;
+        let page = PageRequest::new(request.page_size, &request.page_token)?;
+        let wanted = match request.status.as_str() {
+            "" => None,
+            text => Some(PhaseFilter::parse(text)?),
+        };
         let applied = self.state.read().await;
-        let jobs: Vec<Value> = applied
+        let start = starting_point(page.after.as_deref(), &request.prefix);
+        let matching = applied
             .state
-            .jobs()
+            .jobs_from(start)
+            .take_while(|job| job.spec.id.as_str().starts_with(&request.prefix))
+            .filter(|job| wanted.is_none_or(|w| w.admits(job_phase(&applied.state, job))));
+        let (page_jobs, next_page_token) =
+            take_page(matching, page.size, |job| job.spec.id.to_string());
+        let jobs: Vec<Value> = page_jobs
+            .into_iter()
             .map(|job| {
                 let running = applied
                     .state
@@ -240,21 +284,33 @@ impl Api for ApiService {
                     "id": job.spec.id.as_str(),
                     "kind": job.spec.kind.name(),
                     "version": job.spec.version,
-                    "status": status_name(job.status),
+                    "status": job_phase(&applied.state, job).name(),
                     "running": running,
                 })
             })
             .collect();
-        Ok(reply(&json!({ "jobs": jobs })))
+        Ok(reply(&json!({
+            "jobs": jobs,
+            "next_page_token": next_page_token,
+            "index": applied.state.index(),
+        })))
     }
 
     async fn list_nodes(&self, request: Request<Read>) -> Result<Response<JsonReply>, Status> {
         relay!(self, list_nodes, request);
-        self.settle(request.into_inner().stale).await?;
+        let request = request.into_inner();
+        self.settle(request.stale).await?;
+        let page = PageRequest::new(request.page_size, &request.page_token)?;
         let applied = self.state.read().await;
-        let nodes: Vec<Value> = applied
+        let start = starting_point(page.after.as_deref(), &request.prefix);
+        let matching = applied
             .state
-            .nodes()
+            .nodes_from(start)
+            .take_while(|n| n.id.as_str().starts_with(&request.prefix))
+            .filter(|n| request.status.is_empty() || n.status.to_string() == request.status);
+        let (page_nodes, next_page_token) = take_page(matching, page.size, |n| n.id.to_string());
+        let nodes: Vec<Value> = page_nodes
+            .into_iter()
             .map(|n| {
                 json!({
                     "id": n.id.as_str(),
@@ -270,10 +326,16 @@ impl Api for ApiService {
                     },
                     "labels": n.labels,
                     "status_changed_ms": n.status_changed_ms,
+                    "registered_ms": n.registered_ms,
                 })
             })
             .collect();
-        Ok(reply(&json!({ "nodes": nodes })))
+        // The state index the list reflects: a stale read may lag.
+        Ok(reply(&json!({
+            "nodes": nodes,
+            "next_page_token": next_page_token,
+            "index": applied.state.index(),
+        })))
     }
 
     async fn drain_node(
@@ -292,7 +354,7 @@ impl Api for ApiService {
             .proposer
             .propose(kind)
             .await
-            .map_err(Status::unavailable)?;
+            .map_err(NotCommitted::into_status)?;
         match outcome {
             Ok(_) => Ok(reply(
                 &json!({ "node": node.as_str(), "draining": request.enable, "index": index }),
@@ -382,7 +444,7 @@ impl Api for ApiService {
             "leader": metrics.current_leader,
             "term": metrics.current_term,
             "last_log_index": metrics.last_log_index,
-            "commit_index": metrics.last_applied.map(|id| id.index),
+            "commit_index": self.committed.get(),
             // For comparing replicas: equal applied indexes, equal digests.
             "applied_index": applied_index,
             "state_digest": digest,
@@ -392,9 +454,31 @@ impl Api for ApiService {
     }
 }
 
-fn status_name(status: JobStatus) -> &'static str {
-    match status {
-        JobStatus::Active => "active",
-        JobStatus::Stopped => "stopped",
+/// Which jobs a list asks for: one phase, or `active` for any not stopped.
+#[derive(Clone, Copy)]
+enum PhaseFilter {
+    Active,
+    Is(JobPhase),
+}
+
+impl PhaseFilter {
+    fn parse(text: &str) -> Result<Self, Status> {
+        if text == "active" {
+            return Ok(Self::Active);
+        }
+        JobPhase::parse(text).map(Self::Is).ok_or_else(|| {
+            let names: Vec<&str> = JobPhase::ALL.iter().map(|p| p.name()).collect();
+            Status::invalid_argument(format!(
+                "status: {text:?} is not a job status ({}, or active for any but stopped)",
+                names.join(", ")
+            ))
+        })
+    }
+
+    fn admits(self, phase: JobPhase) -> bool {
+        match self {
+            Self::Active => phase.is_active(),
+            Self::Is(wanted) => phase == wanted,
+        }
     }
 }

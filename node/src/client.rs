@@ -1,9 +1,13 @@
-//! Talking to a node's public API, for the CLI.
+//! Talking to a node's public API, for the CLI: any of several nodes
+//! will do, and a write that certainly did not apply is sent to the next.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use drover_proto::v1::api_client::ApiClient;
 use tonic::transport::Channel;
+
+use crate::propose::OUTCOME_KEY;
 
 /// `DROVER_ADDR`'s default: the first node of `drover dev`.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7401";
@@ -18,6 +22,117 @@ pub async fn connect(addr: &str) -> Result<ApiClient<Channel>, String> {
         .await
         .map_err(|e| format!("cannot reach a Drover node at {addr}: {e} (is `drover dev` or `drover agent` running? set DROVER_ADDR)"))?;
     Ok(ApiClient::new(channel))
+}
+
+/// `--addr` as given: one address or several, comma-separated.
+pub fn addr_list(given: &str) -> Vec<String> {
+    given
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The first of `addrs` that answers.
+pub async fn connect_any(addrs: &[String]) -> Result<ApiClient<Channel>, String> {
+    let mut errors = Vec::new();
+    for addr in addrs {
+        match connect(addr).await {
+            Ok(client) => return Ok(client),
+            Err(e) => errors.push(e),
+        }
+    }
+    Err(match errors.len() {
+        0 => "no node address given (--addr or DROVER_ADDR)".into(),
+        1 => errors.remove(0),
+        _ => format!("no node answered: {}", errors.join("; ")),
+    })
+}
+
+/// How long a write keeps looking for a node that takes it: longer than
+/// an election takes.
+pub const WRITE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// What a failed call says about a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The node said it never applied and never will: send it again.
+    NotApplied,
+    /// It may have committed: the node said so, or the answer was lost.
+    Unknown,
+    /// A definite answer (invalid, not found, refused).
+    Answered,
+}
+
+pub fn outcome(status: &tonic::Status) -> Outcome {
+    let said = status
+        .metadata()
+        .get(OUTCOME_KEY)
+        .and_then(|v| v.to_str().ok());
+    match (said, status.code()) {
+        (Some("not-applied"), _) => Outcome::NotApplied,
+        (Some(_), _)
+        | (
+            None,
+            tonic::Code::Unknown
+            | tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Cancelled
+            | tonic::Code::Internal,
+        ) => Outcome::Unknown,
+        (None, _) => Outcome::Answered,
+    }
+}
+
+/// Sends a write to one node after another until one answers, for as
+/// long as every failure certainly left it unapplied (a node that cannot
+/// be reached, or that says `not-applied`); stops at the first answer
+/// that may have applied it, and says so.
+pub async fn write_any<T, F, Fut>(
+    addrs: &[String],
+    patience: Duration,
+    mut call: F,
+) -> Result<T, String>
+where
+    F: FnMut(ApiClient<Channel>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let mut last = String::from("no node address given (--addr or DROVER_ADDR)");
+        for addr in addrs {
+            let client = match connect(addr).await {
+                Ok(client) => client,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            match call(client).await {
+                Ok(reply) => return Ok(reply.into_inner()),
+                Err(status) => match outcome(&status) {
+                    Outcome::NotApplied => last = format!("{addr}: {}", status_message(&status)),
+                    Outcome::Unknown => {
+                        return Err(format!(
+                            "outcome unknown (it may have been applied; check before sending it again): {addr}: {}",
+                            status.message().trim_end()
+                        ));
+                    }
+                    Outcome::Answered => return Err(status_message(&status)),
+                },
+            }
+        }
+        if started.elapsed() + pause > patience {
+            return Err(format!(
+                "not applied after {}s of trying every node: {last}",
+                patience.as_secs()
+            ));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
 }
 
 /// How [`status_message`] begins for input the user must fix.
@@ -40,5 +155,38 @@ fn code_name(code: tonic::Code) -> &'static str {
         tonic::Code::FailedPrecondition => "refused",
         tonic::Code::DeadlineExceeded => "timed out",
         _ => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::propose::NotCommitted;
+
+    #[test]
+    fn only_a_nodes_own_not_applied_answer_is_safe_to_send_again() {
+        let not_applied = NotCommitted::NotApplied("no leader".into()).into_status();
+        assert_eq!(not_applied.code(), tonic::Code::Unavailable);
+        assert_eq!(outcome(&not_applied), Outcome::NotApplied);
+        let unknown = NotCommitted::Unknown("timed out".into()).into_status();
+        assert_eq!(unknown.code(), tonic::Code::Unknown);
+        assert_eq!(outcome(&unknown), Outcome::Unknown);
+        // The transport's own UNAVAILABLE (a connection that broke after
+        // the request went out) says nothing about the write.
+        let transport = tonic::Status::unavailable("connection reset");
+        assert_eq!(outcome(&transport), Outcome::Unknown);
+        let cancelled = tonic::Status::cancelled("deadline");
+        assert_eq!(outcome(&cancelled), Outcome::Unknown);
+        let invalid = tonic::Status::invalid_argument("bad spec");
+        assert_eq!(outcome(&invalid), Outcome::Answered);
+    }
+
+    #[test]
+    fn several_addresses_are_comma_separated() {
+        assert_eq!(
+            addr_list("a:1, b:2,,c:3 "),
+            vec!["a:1".to_string(), "b:2".into(), "c:3".into()]
+        );
+        assert_eq!(addr_list("a:1"), vec!["a:1".to_string()]);
     }
 }

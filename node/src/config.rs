@@ -48,6 +48,83 @@ pub struct NodeConfig {
     /// compacted behind each snapshot, and a follower that falls further
     /// behind is sent the snapshot.
     pub snapshot_every: Option<u64>,
+    /// Raft's heartbeat and election timing; the same on every voter.
+    #[serde(default)]
+    pub raft: RaftTiming,
+}
+
+/// Durations with units (`"100ms"`); defaults suit voters a few
+/// milliseconds apart (docs/operations.md, "Raft timing").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftTiming {
+    /// How often the leader sends to each follower when idle; also how
+    /// long it waits for a follower's answer. Keep it above the longest
+    /// round trip between voters plus a disk flush.
+    pub heartbeat: Option<String>,
+    /// A follower that hears nothing from the leader for the lease (the
+    /// maximum below) plus a random time between these two campaigns.
+    pub election_timeout_min: Option<String>,
+    pub election_timeout_max: Option<String>,
+}
+
+/// Raft timing in milliseconds, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftTimingMs {
+    pub heartbeat: u64,
+    pub election_min: u64,
+    pub election_max: u64,
+}
+
+impl RaftTimingMs {
+    pub const DEFAULT: Self = Self {
+        heartbeat: 100,
+        election_min: 250,
+        election_max: 400,
+    };
+}
+
+impl RaftTiming {
+    pub fn millis(&self) -> Result<RaftTimingMs, String> {
+        let mut timing = RaftTimingMs::DEFAULT;
+        let fields = [
+            ("heartbeat", &self.heartbeat, &mut timing.heartbeat),
+            (
+                "election_timeout_min",
+                &self.election_timeout_min,
+                &mut timing.election_min,
+            ),
+            (
+                "election_timeout_max",
+                &self.election_timeout_max,
+                &mut timing.election_max,
+            ),
+        ];
+        for (name, text, target) in fields {
+            if let Some(text) = text {
+                *target = parse_duration_ms(text).map_err(|e| format!("raft.{name}: {e}"))?;
+            }
+        }
+        if timing.heartbeat < 10 {
+            return Err(format!(
+                "raft.heartbeat: {} ms is too short (at least 10ms)",
+                timing.heartbeat
+            ));
+        }
+        if timing.election_min < 2 * timing.heartbeat {
+            return Err(format!(
+                "raft.election_timeout_min: {} ms must be at least twice raft.heartbeat ({} ms), or one late heartbeat starts an election",
+                timing.election_min, timing.heartbeat
+            ));
+        }
+        if timing.election_max <= timing.election_min {
+            return Err(format!(
+                "raft.election_timeout_max: {} ms must be above raft.election_timeout_min ({} ms), so that voters do not all campaign at once",
+                timing.election_max, timing.election_min
+            ));
+        }
+        Ok(timing)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use drover_core::reconcile::{Leadership, ReconcileConfig, plan_cycle};
+use drover_core::reconcile::{Attention, Leadership, ReconcileConfig, Scope, plan_cycle_in};
 use drover_core::scheduler::SchedulerConfig;
+use drover_core::state::Success;
 use drover_core::{CommandKind, NodeRegistration};
 use openraft::ServerState;
 use tracing::{debug, info, warn};
@@ -14,7 +15,9 @@ use crate::propose::Proposer;
 use crate::raft::{Raft, SharedState};
 use crate::time::now_ms;
 
-const RECONCILE_FLOOR: Duration = Duration::from_millis(200);
+/// The least time between passes: a pass looks only at what changed, so
+/// this bounds how often a busy leader plans, not what a pass costs.
+const RECONCILE_FLOOR: Duration = Duration::from_millis(20);
 const RECONCILE_CEILING: Duration = Duration::from_secs(2);
 
 /// Registers the node, then heartbeats until the process ends.
@@ -54,10 +57,12 @@ pub async fn leader_loop(
 ) {
     let mut metrics = raft.metrics();
     let mut leader_since_ms: Option<u64> = None;
+    let mut attention = Attention::default();
     loop {
         let leading = metrics.borrow().state == ServerState::Leader;
         if !leading {
             leader_since_ms = None;
+            attention = Attention::default();
             if raft_gone(&tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await) {
                 return;
             }
@@ -73,33 +78,79 @@ pub async fn leader_loop(
             }
             leader_since_ms = Some(now_ms());
         }
-        let since_ms = leader_since_ms.unwrap_or_default();
-        let cycle = {
-            let applied = state.read().await;
-            plan_cycle(
-                &applied.state,
-                now_ms(),
-                &config,
-                Leadership { since_ms },
-                SchedulerConfig::default(),
-            )
+        let leadership = Leadership {
+            since_ms: leader_since_ms.unwrap_or_default(),
         };
-        for command in cycle.commands {
+        let (pass, cycle) = {
+            let applied = state.read().await;
+            let now = now_ms();
+            let pass = attention.next_pass(&applied.state, now);
+            let cycle = plan_cycle_in(
+                &applied.state,
+                &pass.scope,
+                now,
+                &config,
+                leadership,
+                SchedulerConfig::default(),
+            );
+            if cfg!(debug_assertions) {
+                check_nothing_skipped(&applied.state, &pass.scope, now, &config, leadership);
+            }
+            (pass, cycle)
+        };
+        let mut landed = true;
+        for command in cycle.commands.iter().cloned() {
             let what = command.name();
             match proposer.propose_here(command).await {
+                Ok((index, Ok(Success::Plan(result)))) if !result.fully_applied() => {
+                    debug!(index, what, "partly refused: {result:?}");
+                    landed = false;
+                }
                 Ok((index, Ok(_))) => debug!(index, what, "applied"),
-                Ok((index, Err(e))) => warn!(index, what, "refused: {e}"),
+                Ok((index, Err(e))) => {
+                    warn!(index, what, "refused: {e}");
+                    landed = false;
+                }
                 Err(e) => {
                     debug!(what, "not proposed: {e}");
+                    landed = false;
                     break;
                 }
             }
+        }
+        if landed {
+            attention.landed(&pass, &cycle);
         }
         tokio::time::sleep(RECONCILE_FLOOR).await;
         if raft_gone(&tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await) {
             return;
         }
     }
+}
+
+/// Debug builds check what the attention rules skipped: a pass over
+/// every other job must act on none of them (nothing missed).
+fn check_nothing_skipped(
+    state: &drover_core::ClusterState,
+    scope: &Scope,
+    now_ms: u64,
+    config: &ReconcileConfig,
+    leadership: Leadership,
+) {
+    let skipped = scope.skipped(state);
+    let missed = plan_cycle_in(
+        state,
+        &skipped,
+        now_ms,
+        config,
+        leadership,
+        SchedulerConfig::default(),
+    )
+    .acted_on;
+    assert!(
+        missed.is_empty(),
+        "the leader's pass skipped jobs it had to act on: {missed:?}"
+    );
 }
 
 /// Whether waiting for Raft's metrics found Raft gone (its core stopped):

@@ -14,15 +14,14 @@ use tracing::info;
 use crate::raft::Raft;
 use crate::recovering::Abstention;
 
-/// How often the loop looks; the longest election timeout, so a rising
-/// term over one look means at least one election that elected nobody.
-const LOOK_EVERY: Duration = Duration::from_millis(2_000);
-
-/// Runs for as long as the node does.
-pub async fn break_split_votes(raft: Raft, abstention: Abstention) {
+/// Runs for as long as the node does, looking every `look_every`: the
+/// longest a follower waits before campaigning (the leader lease plus the
+/// longest election timeout), so a rising term over one look means at
+/// least one election that elected nobody.
+pub async fn break_split_votes(raft: Raft, abstention: Abstention, look_every: Duration) {
     let mut last_term = 0;
     loop {
-        tokio::time::sleep(LOOK_EVERY).await;
+        tokio::time::sleep(look_every).await;
         let (term, leaderless) = {
             let metrics = raft.metrics();
             let metrics = metrics.borrow();
@@ -33,7 +32,7 @@ pub async fn break_split_votes(raft: Raft, abstention: Abstention) {
         if !failed_elections || abstention.is_abstaining() {
             continue;
         }
-        let sit_out = Duration::from_millis(jitter_ms(LOOK_EVERY));
+        let sit_out = Duration::from_millis(jitter_ms(look_every));
         info!(
             term,
             "no leader elected since the last look: not campaigning for {sit_out:?}"

@@ -15,6 +15,7 @@ use crate::propose::{Forwarded, Proposer};
 use crate::raft::{Raft, SharedState};
 use crate::read::{ReadIndexRequest, read_index};
 use crate::recovering::Abstention;
+use crate::takeover::{LeaderContact, Refusal, take_over};
 use crate::work::{Assignment, OutputRequest, PollReply, PollRequest};
 
 const MAX_POLL_WAIT: Duration = Duration::from_secs(30);
@@ -27,6 +28,11 @@ pub struct InternalService {
     /// This node's executor, when it runs work.
     pub executor: Option<SharedExecutor>,
     pub abstention: Abstention,
+    /// When a leader was last heard, for taking over from a candidate
+    /// with a shorter log (`takeover`).
+    pub contact: LeaderContact,
+    /// How long a leader's silence means it is gone: Raft's leader lease.
+    pub lease: Duration,
 }
 
 fn decode<T: DeserializeOwned>(request: Request<Blob>) -> Result<T, Status> {
@@ -55,16 +61,31 @@ impl InternalService {
 impl Internal for InternalService {
     async fn raft_append(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
         let result = self.raft.append_entries(decode(request)?).await;
+        self.contact.answered(&result);
         encode(&result)
     }
 
     async fn raft_vote(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
-        if self.abstention.is_abstaining() {
+        let vote: openraft::raft::VoteRequest<crate::raft::RaftId> = decode(request)?;
+        let candidate_last = vote.last_log_id.map(|id| (id.leader_id.term, id.index));
+        if !self.abstention.admits(candidate_last) {
             return Err(Status::unavailable(
-                "this voter lost its log's tail at start and votes again once a leader has caught it up",
+                "this voter lost its log's tail at start and votes only for a candidate holding what the tail could have held, until a leader has caught it up",
             ));
         }
-        let result = self.raft.vote(decode(request)?).await;
+        let request = vote.clone();
+        let result = self.raft.vote(vote).await;
+        if let Ok(response) = &result
+            && let Some(refusal) = Refusal::by_log(&request, response)
+        {
+            tokio::spawn(take_over(
+                self.raft.clone(),
+                self.contact.clone(),
+                self.abstention.clone(),
+                refusal,
+                self.lease,
+            ));
+        }
         encode(&result)
     }
 
@@ -80,7 +101,7 @@ impl Internal for InternalService {
 
     async fn read_index(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
         let request: ReadIndexRequest = decode(request)?;
-        encode(&read_index(&self.raft, request).await)
+        encode(&read_index(&self.raft, self.proposer.peers(), request).await)
     }
 
     /// Answers when one of the node's allocations changed after

@@ -4,16 +4,19 @@
 
 pub mod agent;
 pub mod api;
+pub mod batcher;
 pub mod buggify;
 pub mod client;
 pub mod config;
 pub mod control;
 pub mod election;
 pub mod internal;
+pub mod paging;
 pub mod propose;
 pub mod raft;
 pub mod read;
 pub mod recovering;
+pub mod takeover;
 pub mod time;
 pub mod work;
 pub mod worker;

@@ -2,16 +2,19 @@
 //! leader, forwarded to the leader otherwise — or, from a node outside the
 //! Raft group (a worker or edge node), to a control node, which forwards it
 //! on. The leader stamps the time. A caller is answered only after the
-//! command committed on a quorum.
+//! command committed on a quorum; otherwise it is told whether the
+//! command certainly never applies (safe to send again) or may still.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use drover_core::state::Success;
 use drover_core::{Command, CommandKind, Response};
 use openraft::error::{ClientWriteError, RaftError};
 use serde::{Deserialize, Serialize};
 
-use crate::raft::{Raft, RaftId, Rpc, call_internal, connect};
+use crate::batcher::{Batcher, Closed, Group};
+use crate::raft::{Peers, Raft, RaftId, Rpc, call_internal, never_sent};
 use crate::time::now_ms;
 
 /// A committed command: its log index and what applying it said.
@@ -25,30 +28,101 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Enough to go edge → control → leader; more means leadership is moving.
 pub(crate) const MAX_HOPS: u8 = 2;
 
-/// A command travelling towards the leader.
+/// What Raft answered a write on this node.
+type Written = Result<
+    openraft::raft::ClientWriteResponse<crate::raft::TypeConfig>,
+    RaftError<RaftId, ClientWriteError<RaftId, openraft::BasicNode>>,
+>;
+
+/// Why a command was not acknowledged, in the terms a client acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NotCommitted {
+    /// No leader took it (none known, none reachable, or it was cut from
+    /// the log of one that lost leadership): it will never apply, and
+    /// sending it again is safe.
+    NotApplied(String),
+    /// A leader may have appended it: it may still commit.
+    Unknown(String),
+}
+
+impl std::fmt::Display for NotCommitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotApplied(why) => write!(f, "not applied, safe to retry: {why}"),
+            Self::Unknown(why) => write!(f, "outcome unknown, it may still commit: {why}"),
+        }
+    }
+}
+
+/// The metadata key that says which of the two a gRPC error is.
+pub const OUTCOME_KEY: &str = "drover-outcome";
+
+impl NotCommitted {
+    /// `UNAVAILABLE` for not applied, `UNKNOWN` for outcome unknown, and
+    /// the same in `drover-outcome` (`not-applied`, `unknown`) so that a
+    /// client can tell this node's answer from its transport's own.
+    pub fn into_status(self) -> tonic::Status {
+        let (mut status, outcome) = match &self {
+            Self::NotApplied(_) => (tonic::Status::unavailable(self.to_string()), "not-applied"),
+            Self::Unknown(_) => (tonic::Status::unknown(self.to_string()), "unknown"),
+        };
+        status.metadata_mut().insert(
+            OUTCOME_KEY,
+            tonic::metadata::MetadataValue::from_static(outcome),
+        );
+        status
+    }
+}
+
+/// Commands travelling towards the leader, together.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Forwarded {
-    pub kind: CommandKind,
+    pub kinds: Vec<CommandKind>,
     pub hops: u8,
 }
 
+/// What a client is told of one command.
+pub type Outcome = Result<Committed, NotCommitted>;
+
 #[derive(Clone)]
 pub struct Proposer {
-    raft: Raft,
-    /// Control nodes to hand commands to when this node knows no leader.
-    control: Vec<String>,
+    route: Arc<Route>,
     /// When the newest of this node's own commands that committed was
     /// sent: proof that a quorum heard this node at or after that instant.
     quorum_heard: Arc<Mutex<Option<Instant>>>,
+    batcher: Batcher<Outcome>,
+}
+
+/// Where a group of commands goes: into this node's log, or to the leader.
+struct Route {
+    raft: Raft,
+    /// Control nodes to hand commands to when this node knows no leader.
+    control: Vec<String>,
+    peers: Peers,
 }
 
 impl Proposer {
     pub fn new(raft: Raft, control: Vec<String>) -> Self {
-        Self {
+        let route = Arc::new(Route {
             raft,
             control,
+            peers: Peers::default(),
+        });
+        let committer = route.clone();
+        let batcher = Batcher::start(move |group| {
+            let route = committer.clone();
+            async move { route.commit(group).await }
+        });
+        Self {
+            route,
             quorum_heard: Arc::default(),
+            batcher,
         }
+    }
+
+    /// This node's connections to the others.
+    pub fn peers(&self) -> &Peers {
+        &self.route.peers
     }
 
     /// When a quorum last committed a command this node sent (the send
@@ -70,9 +144,9 @@ impl Proposer {
 
     /// Commits only if this node leads: for the leader's own control loop,
     /// whose decisions are not to be carried out by a later leader.
-    pub async fn propose_here(&self, kind: CommandKind) -> Result<Committed, String> {
+    pub async fn propose_here(&self, kind: CommandKind) -> Outcome {
         let sent = Instant::now();
-        match self.raft.client_write(Command::new(now_ms(), kind)).await {
+        match self.route.write_here(Command::new(now_ms(), kind)).await? {
             Ok(reply) => {
                 self.heard_since(sent);
                 Ok((reply.log_id.index, reply.data))
@@ -82,72 +156,215 @@ impl Proposer {
     }
 
     /// Commits from any node, forwarding towards the leader when needed.
-    pub async fn propose(&self, kind: CommandKind) -> Result<Committed, String> {
+    pub async fn propose(&self, kind: CommandKind) -> Outcome {
         let sent = Instant::now();
-        let committed = self.propose_forwarded(Forwarded { kind, hops: 0 }).await;
+        let committed = self.grouped(kind, 0).await;
         if committed.is_ok() {
             self.heard_since(sent);
         }
         committed
     }
 
-    /// What the internal `Propose` RPC serves: commit here if leading,
-    /// otherwise pass the command on, at most `MAX_HOPS` times in all.
-    pub async fn propose_forwarded(&self, forwarded: Forwarded) -> Result<Committed, String> {
-        let command = Command::new(now_ms(), forwarded.kind.clone());
-        let Ok(written) =
-            tokio::time::timeout(COMMIT_TIMEOUT, self.raft.client_write(command)).await
-        else {
-            return Err(format!(
-                "not committed within {}s: this node cannot reach a quorum; the outcome is unknown (it may still commit)",
-                COMMIT_TIMEOUT.as_secs()
-            ));
+    /// What the internal `Propose` RPC serves: each command committed here
+    /// if leading, grouped with whatever else is being written, or passed
+    /// on, at most `MAX_HOPS` times in all.
+    pub async fn propose_forwarded(&self, forwarded: Forwarded) -> Vec<Outcome> {
+        let mut tickets = Vec::with_capacity(forwarded.kinds.len());
+        for kind in forwarded.kinds {
+            tickets.push(self.batcher.queue(kind, forwarded.hops).await);
+        }
+        let mut outcomes = Vec::with_capacity(tickets.len());
+        for ticket in tickets {
+            let answer = match ticket {
+                Ok(ticket) => ticket.answer().await,
+                Err(closed) => Err(closed),
+            };
+            outcomes.push(answer.unwrap_or_else(shutting_down));
+        }
+        outcomes
+    }
+
+    async fn grouped(&self, kind: CommandKind, hops: u8) -> Outcome {
+        self.batcher
+            .write(kind, hops)
+            .await
+            .unwrap_or_else(shutting_down)
+    }
+}
+
+fn shutting_down(_: Closed) -> Outcome {
+    Err(NotCommitted::Unknown(
+        "this node is shutting down; the command may have been appended".into(),
+    ))
+}
+
+impl Route {
+    /// One group: one log entry if this node leads, one forwarded call
+    /// if another does. The answers are the commands', in order.
+    async fn commit(&self, group: Group) -> Vec<Outcome> {
+        let count = group.kinds.len();
+        let (own_id, leader) = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow();
+            let leader = metrics.current_leader.map(|id| {
+                let addr = metrics
+                    .membership_config
+                    .membership()
+                    .get_node(&id)
+                    .map(|n| n.addr.clone());
+                (id, addr)
+            });
+            (metrics.id, leader)
         };
-        let leader = match written {
-            Ok(reply) => return Ok((reply.log_id.index, reply.data)),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                f.leader_node.map(|n| n.addr)
-            }
-            Err(e) => return Err(describe(&e)),
+        // Another node leads, as far as this one knows: pass the group on
+        // without asking Raft here first.
+        if let Some((id, Some(addr))) = &leader
+            && *id != own_id
+        {
+            return self.forward_group(Some(addr.clone()), group).await;
+        }
+        // This node leads, so the group is appended here; should leadership
+        // move meanwhile, Raft refuses before appending and the commands
+        // are not applied. With no leader known, keep a copy to forward.
+        let spare = leader.is_none().then(|| group.kinds.clone());
+        let command = match group.kinds.len() {
+            1 => Command::new(now_ms(), group.kinds.into_iter().next().expect("one")),
+            _ => Command::new(now_ms(), CommandKind::Batch(group.kinds)),
         };
-        if forwarded.hops >= MAX_HOPS {
-            return Err("no leader reachable (leadership is changing); retry shortly".into());
+        let written = match self.write_here(command).await {
+            Ok(written) => written,
+            Err(unknown) => return every(count, unknown),
+        };
+        match written {
+            Ok(reply) => answers(count, reply.log_id.index, reply.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match spare {
+                Some(kinds) => {
+                    let addr = f.leader_node.map(|n| n.addr);
+                    self.forward_group(
+                        addr,
+                        Group {
+                            kinds,
+                            hops: group.hops,
+                        },
+                    )
+                    .await
+                }
+                None => every(
+                    count,
+                    NotCommitted::NotApplied("leadership moved while it was sent".into()),
+                ),
+            },
+            Err(e) => every(count, describe(&e)),
+        }
+    }
+
+    /// Appends `command` to this node's log and waits for its commit, at
+    /// most `COMMIT_TIMEOUT`: an entry a leader appended and then lost
+    /// track of (it was cut off, paused, or stepped down and was elected
+    /// again) must not hold its caller — the leader's own control loop
+    /// among them — for ever.
+    async fn write_here(&self, command: Command) -> Result<Written, NotCommitted> {
+        tokio::time::timeout(COMMIT_TIMEOUT, self.raft.client_write(command))
+            .await
+            .map_err(|_| {
+                NotCommitted::Unknown(format!(
+                    "not committed within {}s: the leader cannot reach a quorum",
+                    COMMIT_TIMEOUT.as_secs()
+                ))
+            })
+    }
+
+    async fn forward_group(&self, leader: Option<String>, group: Group) -> Vec<Outcome> {
+        let count = group.kinds.len();
+        if group.hops >= MAX_HOPS {
+            return every(
+                count,
+                NotCommitted::NotApplied("no leader reachable (leadership is changing)".into()),
+            );
         }
         let next = Forwarded {
-            kind: forwarded.kind,
-            hops: forwarded.hops + 1,
+            kinds: group.kinds,
+            hops: group.hops + 1,
         };
         let targets: Vec<&String> = match &leader {
             Some(addr) => vec![addr],
             None => self.control.iter().collect(),
         };
-        let mut last_error = String::from("no leader is known yet; retry shortly");
+        let mut last_error = String::from("no leader is known yet");
         for addr in targets {
-            match forward(addr, &next).await {
-                Ok(answer) => return answer,
-                Err(e) => last_error = e,
+            match forward(&self.peers, addr, &next).await {
+                Ok(answers) if answers.len() == count => return answers,
+                Ok(answers) => {
+                    return every(
+                        count,
+                        NotCommitted::Unknown(format!(
+                            "{addr} answered {} of {count} forwarded commands",
+                            answers.len()
+                        )),
+                    );
+                }
+                Err(Unsent(e)) => last_error = e,
             }
         }
-        Err(last_error)
+        every(count, NotCommitted::NotApplied(last_error))
     }
 }
 
-async fn forward(addr: &str, command: &Forwarded) -> Result<Result<Committed, String>, String> {
-    crate::buggify::delay(crate::buggify::Point::SlowForward).await;
-    let mut client = connect(addr)
-        .await
-        .map_err(|e| format!("cannot reach {addr}: {e}"))?;
-    call_internal(&mut client, Rpc::Propose, command, FORWARD_TIMEOUT)
-        .await
-        .map_err(|e| format!("forwarding to {addr}: {e}"))
+/// The same outcome for each of `count` commands.
+fn every(count: usize, not: NotCommitted) -> Vec<Outcome> {
+    vec![Err(not); count]
 }
 
-fn describe(e: &RaftError<RaftId, ClientWriteError<RaftId, openraft::BasicNode>>) -> String {
+/// Each command's own response from the entry at `index`.
+fn answers(count: usize, index: u64, response: Response) -> Vec<Outcome> {
+    match response {
+        Ok(Success::Batch(responses)) if count > 1 && responses.len() == count => {
+            responses.into_iter().map(|r| Ok((index, r))).collect()
+        }
+        // One command, or a batch refused whole (a stale index): each
+        // member was answered the same.
+        whole => vec![Ok((index, whole)); count],
+    }
+}
+
+/// A forward that never left this node: the target could not be reached.
+struct Unsent(String);
+
+async fn forward(peers: &Peers, addr: &str, command: &Forwarded) -> Result<Vec<Outcome>, Unsent> {
+    crate::buggify::delay(crate::buggify::Point::SlowForward).await;
+    let mut client = peers
+        .client(addr)
+        .await
+        .map_err(|e| Unsent(format!("cannot reach {addr}: {e}")))?;
+    // Once sent, a lost answer leaves the outcome unknown.
+    match call_internal(&mut client, Rpc::Propose, command, FORWARD_TIMEOUT).await {
+        Ok(answers) => Ok(answers),
+        Err(e) if never_sent(&e) => {
+            peers.forget(addr);
+            Err(Unsent(format!("cannot reach {addr}: {e}")))
+        }
+        Err(e) => {
+            peers.forget(addr);
+            Ok(every(
+                command.kinds.len(),
+                NotCommitted::Unknown(format!("forwarded to {addr}: {e}")),
+            ))
+        }
+    }
+}
+
+/// openraft answers `ForwardToLeader` before appending, or after cutting
+/// the entry from the log of a leader that lost leadership (an entry
+/// cut is one a quorum never held): either way it never applies. Any
+/// other failure may come after the append.
+fn describe(e: &RaftError<RaftId, ClientWriteError<RaftId, openraft::BasicNode>>) -> NotCommitted {
     match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => match f.leader_id {
-            Some(id) => format!("not the leader; node {id} is"),
-            None => "no leader is known yet; retry shortly".into(),
-        },
-        other => other.to_string(),
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            NotCommitted::NotApplied(match f.leader_id {
+                Some(id) => format!("not the leader; node {id} is"),
+                None => "no leader is known yet".into(),
+            })
+        }
+        other => NotCommitted::Unknown(other.to_string()),
     }
 }

@@ -11,7 +11,7 @@ use openraft::error::{CheckIsLeaderError, RaftError};
 use serde::{Deserialize, Serialize};
 
 use crate::propose::MAX_HOPS;
-use crate::raft::{Raft, Rpc, call_internal, connect};
+use crate::raft::{Peers, Raft, Rpc, call_internal};
 
 /// How long a read waits for the leader's confirmation and for this
 /// replica to catch up, before saying it cannot answer.
@@ -29,8 +29,8 @@ const NEXT_STEP: &str =
 
 /// Waits until this replica reflects every write acknowledged before the
 /// call: after it returns `Ok`, reading the local state is linearizable.
-pub async fn catch_up(raft: &Raft) -> Result<(), String> {
-    let index = read_index(raft, ReadIndexRequest { hops: 0 })
+pub async fn catch_up(raft: &Raft, peers: &Peers) -> Result<(), String> {
+    let index = read_index(raft, peers, ReadIndexRequest { hops: 0 })
         .await
         .map_err(|e| format!("consistent read: {e}; {NEXT_STEP}"))?;
     raft.wait(Some(READ_TIMEOUT))
@@ -44,7 +44,11 @@ pub async fn catch_up(raft: &Raft) -> Result<(), String> {
 
 /// The index a read must see: confirmed here if this node leads, asked of
 /// the leader otherwise (what the internal `ReadIndex` RPC serves).
-pub async fn read_index(raft: &Raft, request: ReadIndexRequest) -> Result<u64, String> {
+pub async fn read_index(
+    raft: &Raft,
+    peers: &Peers,
+    request: ReadIndexRequest,
+) -> Result<u64, String> {
     let confirmed = tokio::time::timeout(READ_TIMEOUT, raft.get_read_log_id()).await;
     let leader = match confirmed {
         Err(_) => {
@@ -69,10 +73,14 @@ pub async fn read_index(raft: &Raft, request: ReadIndexRequest) -> Result<u64, S
         hops: request.hops + 1,
     };
     let addr = leader.addr;
-    let mut client = connect(&addr)
+    let mut client = peers
+        .client(&addr)
         .await
         .map_err(|e| format!("cannot reach the leader at {addr}: {e}"))?;
     call_internal(&mut client, Rpc::ReadIndex, &next, READ_TIMEOUT)
         .await
-        .map_err(|e| format!("asking the leader at {addr} for a read index: {e}"))?
+        .map_err(|e| {
+            peers.forget(&addr);
+            format!("asking the leader at {addr} for a read index: {e}")
+        })?
 }

@@ -7,17 +7,19 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover_adapters::exec::{Executor, SharedExecutor};
 use drover_core::state::AllocReport;
 use drover_core::worker::{Action, Notice, PollReply, Report, WorkerMachine};
 use drover_core::{AllocId, CommandKind, NodeId};
+use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use crate::buggify::{self, Point};
 use crate::propose::Proposer;
-use crate::raft::{Rpc, call_internal, connect};
+use crate::raft::{Rpc, call_internal};
 use crate::work::PollRequest;
 
 /// How long a task gets between SIGTERM and SIGKILL.
@@ -51,6 +53,11 @@ impl Worker {
         let clock = Clock(Instant::now());
         let max_disconnect_ms = u64::try_from(self.max_disconnect.as_millis()).unwrap_or(u64::MAX);
         let mut machine = WorkerMachine::new(0, max_disconnect_ms);
+        // Task exits interrupt the long poll, so they are reported as they
+        // happen rather than when the control plane next has news.
+        let exited = Arc::new(Notify::new());
+        let wake = exited.clone();
+        self.lock().on_exit(Arc::new(move || wake.notify_one()));
         loop {
             let deadline = machine.deadline_ms().map(|ms| clock.at(ms));
             // The contact deadline interrupts whatever the step waits on
@@ -60,7 +67,7 @@ impl Worker {
             // source the simulator cannot seed.
             tokio::select! {
                 biased;
-                () = self.step(&mut machine, &clock) => {}
+                () = self.step(&mut machine, &clock, &exited) => {}
                 () = sleep_until(deadline) => {}
             }
             if let Some(sent) = self.proposer.quorum_heard() {
@@ -72,8 +79,10 @@ impl Worker {
         }
     }
 
-    /// One round: report what ended, then poll and act on the answer.
-    async fn step(&self, machine: &mut WorkerMachine, clock: &Clock) {
+    /// One round: report what ended, then poll and act on the answer —
+    /// unless a task ends meanwhile, which ends the round (a poll is only
+    /// a read, safe to abandon).
+    async fn step(&self, machine: &mut WorkerMachine, clock: &Clock, exited: &Notify) {
         let exits = self.lock().poll();
         for (alloc, exit) in exits {
             machine.exited(alloc, &exit);
@@ -82,7 +91,12 @@ impl Worker {
             let committed = self.report(&report).await;
             machine.reported(&report, committed);
         }
-        match self.poll(machine.after_index()).await {
+        let polled = tokio::select! {
+            biased;
+            () = exited.notified() => return,
+            polled = self.poll(machine.after_index()) => polled,
+        };
+        match polled {
             Ok(reply) => {
                 let running = self.running();
                 let actions = machine.answered(clock.ms(Instant::now()), &reply, &running);
@@ -167,11 +181,17 @@ impl Worker {
         };
         let mut last_error = String::from("no control node configured");
         for addr in &self.control {
+            let addr = addr.to_string();
+            let peers = self.proposer.peers();
             let attempt = async {
-                let mut client = connect(&addr.to_string()).await?;
+                let mut client = peers.client(&addr).await?;
                 call_internal::<_, PollReply>(&mut client, Rpc::Poll, &request, POLL_WAIT * 3).await
             };
-            match attempt.await {
+            let attempt = attempt.await;
+            if attempt.is_err() {
+                peers.forget(&addr);
+            }
+            match attempt {
                 Ok(_) if buggify::fires(Point::DropPollAnswer) => {
                     last_error = format!("{addr}: the answer was lost");
                 }

@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Agent, cli, cluster, drover, job_ids, leader, signal, status, submit, wait_for};
+use common::{
+    Agent, cli, cluster, drover, job_ids, leader, signal, status, submit, wait_for, write_spec,
+};
 
 #[test]
 fn acknowledged_jobs_survive_the_leader_being_killed() {
@@ -188,8 +190,95 @@ fn a_voter_that_cut_a_torn_tail_votes_again_once_a_leader_caught_it_up() {
     });
     assert!(said.contains("cut off a torn tail of 5 bytes"), "{said}");
     assert!(
-        said.contains("not voting or campaigning until a leader brings it to index"),
+        said.contains("not campaigning, and voting only for candidates holding entries of term"),
         "{said}"
     );
     assert!(said.contains("log caught up to index"), "{said}");
+}
+
+#[test]
+fn lists_come_a_page_at_a_time_and_the_cli_reads_every_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster(dir.path());
+    let addr = agents[0].addr();
+    leader(&agents);
+    for n in 0..7 {
+        assert!(submit(dir.path(), &addr, n), "job-{n} accepted");
+    }
+    let out = cli(&addr, &["job", "list", "--json", "--page-size", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = doc["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..7).map(|n| format!("job-{n}")).collect();
+    assert_eq!(ids, expected, "four pages of two, every job once, in order");
+    let out = cli(
+        &addr,
+        &[
+            "job", "list", "--json", "--prefix", "job-3", "--status", "active",
+        ],
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["jobs"].as_array().unwrap().len(), 1, "{doc}");
+    let out = cli(&addr, &["job", "list", "--status", "finished"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("status"),
+        "an unknown status is refused naming the field"
+    );
+}
+
+#[test]
+fn a_finished_batch_job_reads_complete_and_one_out_of_attempts_reads_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster(dir.path());
+    let addr = agents[0].addr();
+    leader(&agents);
+    let write = |name: &str, command: &str| {
+        write_spec(
+            dir.path(),
+            name,
+            &format!(
+                "id = \"{name}\"\nkind = \"batch\"\n[task]\ndriver = \"exec\"\ncommand = [\"{command}\"]\n[restart]\nattempts = 0\n[reschedule]\nattempts = 0\n"
+            ),
+        )
+    };
+    for (name, command) in [("ok", "true"), ("broken", "false")] {
+        let out = cli(&addr, &["job", "run", "--detach", &write(name, command)]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let phase =
+        |job: &str| status(&addr, job).map(|doc| doc["status"].as_str().unwrap().to_string());
+    wait_for("ok to read complete", Duration::from_secs(30), || {
+        (phase("ok")? == "complete").then_some(())
+    });
+    wait_for("broken to read failed", Duration::from_secs(30), || {
+        (phase("broken")? == "failed").then_some(())
+    });
+    let listed = |wanted: &str| {
+        let out = cli(&addr, &["job", "list", "--json", "--status", wanted]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed("complete"), ["ok"]);
+    assert_eq!(listed("failed"), ["broken"]);
+    assert_eq!(listed("active"), ["broken", "ok"], "neither was stopped");
+    assert!(listed("running").is_empty());
 }

@@ -87,3 +87,26 @@ fn transfer_snapshot() {
         .block_on(DiskSuite::transfer_snapshot(&OnDisk))
         .expect("snapshot transfer");
 }
+
+/// `cluster status` reports as commit index what Raft last told the log
+/// store was committed — not the applied index — and it never goes back.
+#[test]
+fn the_committed_index_is_what_raft_said_last_and_never_goes_back() {
+    use openraft::storage::RaftLogStorage;
+    use openraft::{CommittedLeaderId, LogId};
+
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (mut log, _) = LogStore::open(RealFs, dir.path()).expect("log opens");
+    let committed = log.committed();
+    let at = |index| LogId::new(CommittedLeaderId::new(2, 1), index);
+    assert_eq!(committed.get(), None, "nothing heard yet");
+    runtime.block_on(async {
+        log.save_committed(Some(at(7))).await.unwrap();
+        assert_eq!(committed.get(), Some(7));
+        log.save_committed(Some(at(5))).await.unwrap();
+        assert_eq!(committed.get(), Some(7), "a commit index never goes back");
+        log.save_committed(Some(at(9))).await.unwrap();
+    });
+    assert_eq!(committed.get(), Some(9));
+}

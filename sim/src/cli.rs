@@ -15,7 +15,7 @@ use crate::shrink::shrink_knobs;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: drover-sim run --seed N [--set KEY=VALUE,..] [--faults LIST] [--plant BUG] [--trace FILE]\n       drover-sim replay FILE\n       drover-sim shrink --seed N [--set ..] [--faults ..] [--plant BUG]\n       drover-sim swarm --seeds A..B [--jobs N] [--set KEY=VALUE,..] [--plant BUG]\n\nBUG: {}\nKEY: {}",
+        "usage: drover-sim run --seed N [--set KEY=VALUE,..] [--faults LIST] [--plant BUG] [--trace FILE]\n       drover-sim replay FILE\n       drover-sim shrink --seed N [--set ..] [--faults ..] [--plant BUG]\n       drover-sim swarm --seeds A..B [--jobs N] [--budget SECONDS] [--set KEY=VALUE,..] [--plant BUG]\n\nBUG: {}\nKEY: {}",
         PlantedBugs::NAMES.join(", "),
         SETTABLE.join(", ")
     );
@@ -119,12 +119,14 @@ fn shrink(runner: &Runner, knobs: Knobs) -> ExitCode {
 }
 
 /// Runs seeds `from..to`, `jobs` child processes at a time, and prints
-/// the failures in seed order and a summary.
+/// the failures in seed order and a summary. With a `budget`, no seed
+/// starts once it has passed; the summary says how many were left.
 fn swarm(
     runner: &Runner,
     seeds: std::ops::Range<u64>,
     knobs_of: &(dyn Fn(u64) -> Knobs + Sync),
     jobs: usize,
+    budget: Option<Duration>,
 ) -> ExitCode {
     let (from, to) = (seeds.start, seeds.end);
     let wall = Instant::now();
@@ -134,6 +136,9 @@ fn swarm(
         for _ in 0..jobs.max(1) {
             scope.spawn(|| {
                 loop {
+                    if budget.is_some_and(|b| wall.elapsed() >= b) {
+                        break;
+                    }
                     let seed = next.fetch_add(1, Ordering::SeqCst);
                     if seed >= to {
                         break;
@@ -169,6 +174,14 @@ fn swarm(
         simulated.as_secs_f64() / elapsed.max(1e-9),
     );
     println!("{} passed, {failed} failed", verdicts.len() - failed);
+    let left = (to - from).saturating_sub(verdicts.len() as u64);
+    if left > 0 {
+        println!(
+            "budget of {}s reached: {left} of {} seeds not run",
+            budget.map_or(0, |b| b.as_secs()),
+            to - from
+        );
+    }
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -265,7 +278,12 @@ pub fn main() -> ExitCode {
                 knobs.bugs = bugs;
                 knobs
             };
-            swarm(&runner, from..to, &knobs_of, jobs)
+            let budget = match flag("--budget").map(|b| b.parse::<u64>()) {
+                None => None,
+                Some(Ok(secs)) if secs > 0 => Some(Duration::from_secs(secs)),
+                Some(_) => return usage(),
+            };
+            swarm(&runner, from..to, &knobs_of, jobs, budget)
         }
         _ => usage(),
     }

@@ -167,6 +167,7 @@ impl SimCluster {
             liveness: liveness(),
             docker: DockerSetting::Off,
             snapshot_every: Some(shape.snapshot_every),
+            raft: drover_node::config::RaftTiming::default(),
         };
         let fs = disk.clone();
         let id = shape.id;

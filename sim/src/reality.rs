@@ -17,6 +17,7 @@ use drover_adapters::disk::{FileSystem, SimFs};
 use drover_core::{AllocId, JobId, Resources};
 use serde_json::json;
 
+use crate::history::Call;
 use crate::invariants::{
     Violation, cut_off_node_ran_nothing, damaged_disk_refused, node_within_capacity,
     service_within_bound,
@@ -93,6 +94,15 @@ pub struct ServiceStop {
     pub replicas: u64,
 }
 
+/// A node as a node list shows it: ready or not, and when its status
+/// last changed and when it registered (the leader's clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    pub ready: bool,
+    pub changed_ms: u64,
+    pub registered_ms: u64,
+}
+
 /// What a simulated task is asked to do.
 #[derive(Debug, Clone, Copy)]
 pub struct Started {
@@ -141,8 +151,8 @@ struct Inner {
     /// a replica's node list): since when; and the windows that ended.
     unready_since: BTreeMap<u64, u64>,
     unready: Vec<(u64, u64, u64)>,
-    /// The last node list seen: (ready, status changed at, read at).
-    last_node_list: BTreeMap<u64, (bool, u64, u64)>,
+    /// The last node list taken, and when it was asked for.
+    last_node_list: Option<(u64, BTreeMap<u64, Readiness>)>,
     service_stops: Vec<ServiceStop>,
     violation: Option<Violation>,
     trace: Trace,
@@ -168,7 +178,7 @@ impl Reality {
             halted: Vec::new(),
             unready_since: BTreeMap::new(),
             unready: Vec::new(),
-            last_node_list: BTreeMap::new(),
+            last_node_list: None,
             service_stops: Vec::new(),
             violation: None,
             trace,
@@ -294,37 +304,45 @@ impl Reality {
         }
     }
 
-    /// A replica's node list: whether each node is ready, and when its
-    /// status last changed (by the leader's clock; compared only with
-    /// itself). A node not ready (disconnected or down) may have its work
-    /// replaced while it still runs (DESIGN.md §4), from some instant after
-    /// the last list that showed it ready: the window opens at that list.
-    /// A node ready in two lists whose status changed in between was
-    /// judged not ready at some instant the lists missed: the whole
-    /// interval counts.
-    pub fn node_list(&self, nodes: &BTreeMap<u64, (bool, u64)>) {
+    /// A linearizable node list asked for at `asked_ms`: whether each
+    /// node is ready, when its status last changed and when it registered
+    /// (by the leader's clock; compared only with themselves). The list
+    /// reflects the state at some instant after `asked_ms` (its read index
+    /// was taken then or later). A node not ready (disconnected or down)
+    /// may have its work replaced while it still runs (DESIGN.md §4), from
+    /// some instant after the previous list was asked for (or the start,
+    /// when there was none): the window opens there. A node ready now whose
+    /// status changed since the previous list — or, absent from it, ever
+    /// since it registered — was judged not ready at some instant the
+    /// lists missed: the whole interval counts. (A stale list cannot be
+    /// dated: a lagging replica's list read late showed a node ready after
+    /// the leader had already judged it disconnected and replaced its
+    /// work. And a seed whose leader kept changing answered no
+    /// linearizable list for its first 30 s, while a node went
+    /// disconnected and back.)
+    pub fn node_list(&self, nodes: &BTreeMap<u64, Readiness>, asked_ms: u64) {
         let mut inner = self.lock();
         let now = inner.now_ms();
-        let unready = |n: u64| nodes.get(&n).is_some_and(|(ready, _)| !ready);
+        assert!(asked_ms <= now, "a list is asked for before it arrives");
+        let unready = |n: u64| nodes.get(&n).is_some_and(|r| !r.ready);
         for (node, since) in take_ended(&mut inner.unready_since, unready) {
             inner.unready.push((node, since, now));
         }
-        let previous = std::mem::take(&mut inner.last_node_list);
-        for (node, (ready, changed_ms)) in nodes {
-            if !ready {
-                let since = previous.get(node).map_or(now, |(_, _, at)| *at);
+        let (since, previous) = inner.last_node_list.take().unwrap_or_default();
+        for (node, now_seen) in nodes {
+            if !now_seen.ready {
                 inner.unready_since.entry(*node).or_insert(since);
-            } else if let Some((was_ready, was_changed_ms, at)) = previous.get(node)
-                && *was_ready
-                && was_changed_ms != changed_ms
-            {
-                inner.unready.push((*node, *at, now));
+                continue;
+            }
+            let changed_unseen = match previous.get(node) {
+                Some(before) => before.ready && before.changed_ms != now_seen.changed_ms,
+                None => now_seen.changed_ms != now_seen.registered_ms,
+            };
+            if changed_unseen {
+                inner.unready.push((*node, since, now));
             }
         }
-        inner.last_node_list = nodes
-            .iter()
-            .map(|(node, (ready, changed_ms))| (*node, (*ready, *changed_ms, now)))
-            .collect();
+        inner.last_node_list = Some((asked_ms, nodes.clone()));
     }
 
     /// Every task run so far, and the (node, from, to) intervals in which
@@ -385,9 +403,10 @@ impl Reality {
         inner.damaged.keys().all(|n| inner.refused.contains_key(n))
     }
 
-    /// Ends every window, checks every damaged disk, and returns the first
+    /// Ends every window, checks every damaged disk and every service's
+    /// instances against the clients' `calls`, and returns the first
     /// violation seen, if any.
-    pub fn finish(&self) -> Result<(), Violation> {
+    pub fn finish(&self, calls: &[Call]) -> Result<(), Violation> {
         self.network(&Cuts::default(), &BTreeSet::new());
         let mut inner = self.lock();
         let damaged: Vec<(u64, Result<(), Violation>)> = inner
@@ -409,7 +428,7 @@ impl Reality {
         let windows = inner.excused_windows(now);
         let checked = inner.service_starts.iter().find_map(|(job, at)| {
             let service = inner.services.get(job).copied()?;
-            service_within_bound(job, service, &inner.runs, &windows, *at).err()
+            service_within_bound(job, service, &inner.runs, &windows, calls, *at).err()
         });
         inner.record(checked.map_or(Ok(()), Err));
         inner.violation.clone().map_or(Ok(()), Err)

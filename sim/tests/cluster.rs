@@ -34,6 +34,7 @@ async fn completed(addr: &str, job: &str) -> bool {
         .job_status(ReadJob {
             job: job.into(),
             stale: false,
+            ..ReadJob::default()
         })
         .await
     else {
@@ -47,18 +48,8 @@ async fn completed(addr: &str, job: &str) -> bool {
 
 async fn leader(addrs: &[String]) -> u64 {
     loop {
-        for addr in addrs {
-            let Ok(mut api) = drover_node::client::connect(addr).await else {
-                continue;
-            };
-            let Ok(reply) = api.cluster_status(drover_proto::v1::Empty {}).await else {
-                continue;
-            };
-            let doc: serde_json::Value =
-                serde_json::from_str(&reply.into_inner().json).unwrap_or_default();
-            if let Some(id) = doc["leader"].as_u64() {
-                return id;
-            }
+        if let Some(id) = terms(addrs).await.iter().find_map(|(leader, _)| *leader) {
+            return id;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -120,4 +111,135 @@ async fn jobs_acknowledged_before_a_leader_crash_all_complete() {
         .await
         .unwrap();
     assert!(all_done, "every acknowledged job completes after the crash");
+}
+
+/// (leader, term) as each node reports it now.
+async fn terms(addrs: &[String]) -> Vec<(Option<u64>, u64)> {
+    let mut seen = Vec::new();
+    for addr in addrs {
+        let Ok(mut api) = drover_node::client::connect(addr).await else {
+            continue;
+        };
+        let Ok(reply) = api.cluster_status(drover_proto::v1::Empty {}).await else {
+            continue;
+        };
+        let doc: serde_json::Value =
+            serde_json::from_str(&reply.into_inner().json).unwrap_or_default();
+        seen.push((doc["leader"].as_u64(), doc["term"].as_u64().unwrap_or(0)));
+    }
+    seen
+}
+
+/// A 3-node cluster, and a host outside it for the client.
+fn three_nodes_and_a_client() -> (SimCluster, madsim::runtime::NodeHandle) {
+    let cluster = SimCluster::start(3);
+    let client = madsim::runtime::Handle::current()
+        .create_node()
+        .name("client")
+        .ip([10, 0, 0, 100].into())
+        .build();
+    (cluster, client)
+}
+
+/// The leader once there is one, and the highest term any node reports.
+async fn leader_and_term(client: &madsim::runtime::NodeHandle, addrs: Vec<String>) -> (u64, u64) {
+    client
+        .spawn(async move {
+            let leader = leader(&addrs).await;
+            let term = terms(&addrs).await.iter().map(|(_, t)| *t).max().unwrap();
+            (leader, term)
+        })
+        .await
+        .unwrap()
+}
+
+/// The default Raft timing keeps one leader while every message takes
+/// 1–220 ms (a round trip up to 440 ms, longer than the heartbeat): no
+/// follower goes long enough without hearing the leader to campaign.
+#[madsim::test]
+async fn one_leader_holds_while_messages_take_up_to_220ms() {
+    let (cluster, client) = three_nodes_and_a_client();
+    let (leader, term) = leader_and_term(&client, cluster.addrs()).await;
+    SimCluster::weather(Some(drover_sim::knobs::Weather {
+        latency_ms: (1, 220),
+        loss_per_mille: 0,
+    }));
+    let addrs = cluster.addrs();
+    let (seen, acknowledged) = client
+        .spawn(async move {
+            let mut seen = Vec::new();
+            let mut acknowledged = 0;
+            for n in 0..60 {
+                if submit(&addrs, n).await {
+                    acknowledged += 1;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                seen.extend(terms(&addrs).await);
+            }
+            (seen, acknowledged)
+        })
+        .await
+        .unwrap();
+    assert!(seen.len() > 100, "the nodes answered: {seen:?}");
+    for (l, t) in &seen {
+        assert_eq!(
+            (*l, *t),
+            (Some(leader), term),
+            "leadership changed under steady latency"
+        );
+    }
+    assert!(acknowledged > 0, "writes still commit");
+    eprintln!("under 1-220 ms latency: {acknowledged} of 60 submissions acknowledged");
+}
+
+/// After the leader dies with writes in flight, the survivors' logs differ
+/// by the entries only one of them received. openraft 0.9 lets the voter
+/// with the shorter log campaign first and the longer-log voter refuse it
+/// without taking up its term; left at that, the two campaigned in the
+/// same terms in turn and took 2–4 s to elect (`takeover`). The issue's
+/// bound is 2 s from the kill to a new leader.
+#[madsim::test]
+async fn a_leader_killed_under_load_is_replaced_within_two_seconds() {
+    let (cluster, client) = three_nodes_and_a_client();
+    let (old_leader, old_term) = leader_and_term(&client, cluster.addrs()).await;
+    // Writers on every node, so that entries are in flight to both
+    // followers when the leader dies.
+    for w in 0..8 {
+        let addrs = cluster.addrs();
+        client.spawn(async move {
+            for n in 0.. {
+                submit(&addrs[(w + n) % addrs.len()..], 1000 * w + n).await;
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    cluster.crash(old_leader, 11);
+    let killed_at = tokio::time::Instant::now();
+    let survivors: Vec<String> = cluster
+        .addrs()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i as u64 + 1 != old_leader)
+        .map(|(_, a)| a)
+        .collect();
+    let elected_after = client
+        .spawn(async move {
+            loop {
+                let seen = terms(&survivors).await;
+                if seen
+                    .iter()
+                    .any(|(l, t)| l.is_some_and(|l| l != old_leader) && *t > old_term)
+                {
+                    return killed_at.elapsed();
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap();
+    eprintln!("a new leader {elected_after:?} after the kill");
+    assert!(
+        elected_after < Duration::from_secs(2),
+        "a new leader only {elected_after:?} after the kill"
+    );
 }

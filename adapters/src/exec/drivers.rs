@@ -7,7 +7,7 @@ use std::time::Duration;
 use drover_core::job::{Driver, TaskSpec};
 use drover_core::{AllocId, JobId};
 
-use super::{Executor, Exit, OutputStore};
+use super::{Executor, Exit, ExitWaker, OutputStore};
 
 type Boxed = Box<dyn Executor + Send>;
 
@@ -38,6 +38,12 @@ impl Executor for Drivers {
             drivers.extend(docker.drivers());
         }
         drivers
+    }
+
+    fn on_exit(&mut self, wake: ExitWaker) {
+        for driver in self.each() {
+            driver.on_exit(wake.clone());
+        }
     }
 
     fn start(&mut self, alloc: AllocId, job: &JobId, task: &TaskSpec) -> Result<(), String> {

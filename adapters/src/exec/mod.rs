@@ -22,9 +22,16 @@ pub use limits::{LimitMechanism, detect_limits};
 pub use process::ProcessExecutor;
 pub use store::OutputStore;
 
+/// Called by an executor as soon as one of its tasks has ended, so the
+/// worker can `poll` for it at once instead of at its next turn.
+pub type ExitWaker = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 pub trait Executor {
     /// The task drivers this executor runs; the node advertises them.
     fn drivers(&self) -> Vec<Driver>;
+    /// Asks to be woken when a task started from now on ends. Executors
+    /// that cannot tell leave it to `poll`.
+    fn on_exit(&mut self, _wake: ExitWaker) {}
     /// Starts the task; an error says why it could not start. A failure
     /// found later (an image that cannot be pulled) comes back from `poll`.
     fn start(&mut self, alloc: AllocId, job: &JobId, task: &TaskSpec) -> Result<(), String>;

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 use drover_core::job::{Driver, TaskSpec};
 use drover_core::{AllocId, JobId};
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 
-use super::{Executor, Exit, LimitMechanism, OutputStore, expect_driver};
+use super::{Executor, Exit, ExitWaker, LimitMechanism, OutputStore, expect_driver};
 
 /// `$1` exit file, `$2` limit (cgroup directory or KiB), then the command.
 /// The wrapper outlives a SIGTERM (passing it on) so that it can record
@@ -45,6 +46,7 @@ pub struct ProcessExecutor {
     store: OutputStore,
     limits: LimitMechanism,
     tasks: BTreeMap<AllocId, Task>,
+    wake: Option<ExitWaker>,
 }
 
 impl ProcessExecutor {
@@ -55,6 +57,7 @@ impl ProcessExecutor {
             store: OutputStore::open(root)?,
             limits,
             tasks: BTreeMap::new(),
+            wake: None,
         };
         executor.adopt();
         Ok(executor)
@@ -153,6 +156,23 @@ fn alive(pid: i32) -> bool {
     })
 }
 
+/// Waits on the task's wrapper in a thread of its own, leaving it for
+/// `poll` to reap (`WNOWAIT`), and wakes the worker the moment it exits.
+fn wake_on_exit(pid: i32, wake: ExitWaker) {
+    let spawned = std::thread::Builder::new()
+        .name(format!("exit-{pid}"))
+        .spawn(move || {
+            let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+            if waitid(Id::Pid(Pid::from_raw(pid)), flags).is_ok() {
+                wake();
+            }
+        });
+    if let Err(e) = spawned {
+        // The worker's next turn still finds the exit.
+        tracing::warn!("cannot watch task {pid} for its exit: {e}");
+    }
+}
+
 impl Executor for ProcessExecutor {
     fn drivers(&self) -> Vec<Driver> {
         vec![Driver::Exec]
@@ -160,6 +180,10 @@ impl Executor for ProcessExecutor {
 
     fn store(&self) -> Option<&OutputStore> {
         Some(&self.store)
+    }
+
+    fn on_exit(&mut self, wake: ExitWaker) {
+        self.wake = Some(wake);
     }
 
     fn start(&mut self, alloc: AllocId, _job: &JobId, task: &TaskSpec) -> Result<(), String> {
@@ -171,6 +195,9 @@ impl Executor for ProcessExecutor {
             return Ok(());
         }
         let started = self.spawn(alloc, task)?;
+        if let Some(wake) = &self.wake {
+            wake_on_exit(started.pid, wake.clone());
+        }
         self.tasks.insert(alloc, started);
         Ok(())
     }

@@ -1,9 +1,9 @@
 //! One turn of the leader's control loop, minus the I/O: reconcile, ask the
 //! scheduler for nodes, and hand back the commands to propose.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Leadership, ReconcileConfig, Reconciliation, reconcile};
+use super::{Leadership, ReconcileConfig, Reconciliation, Scope, reconcile_in};
 use crate::ids::{AllocId, JobId};
 use crate::scheduler::{Scheduler, SchedulerConfig, seed_for};
 use crate::state::{ClusterState, CommandKind, Placement, Plan, PlanStop};
@@ -14,9 +14,12 @@ pub struct Cycle {
     pub commands: Vec<CommandKind>,
     /// Per job with unplaced allocations: one line per rejection reason.
     pub pending: BTreeMap<JobId, Vec<String>>,
+    /// Jobs the plan places or stops allocations of.
+    pub acted_on: BTreeSet<JobId>,
     pub reconciliation: Reconciliation,
 }
 
+/// A turn over every job.
 pub fn plan_cycle(
     state: &ClusterState,
     now_ms: u64,
@@ -24,7 +27,26 @@ pub fn plan_cycle(
     leadership: Leadership,
     scheduler_config: SchedulerConfig,
 ) -> Cycle {
-    let rec = reconcile(state, now_ms, config, leadership);
+    plan_cycle_in(
+        state,
+        &Scope::All,
+        now_ms,
+        config,
+        leadership,
+        scheduler_config,
+    )
+}
+
+/// A turn over the nodes and the jobs in `scope`.
+pub fn plan_cycle_in(
+    state: &ClusterState,
+    scope: &Scope,
+    now_ms: u64,
+    config: &ReconcileConfig,
+    leadership: Leadership,
+    scheduler_config: SchedulerConfig,
+) -> Cycle {
+    let rec = reconcile_in(state, scope, now_ms, config, leadership);
     let mut commands: Vec<CommandKind> = Vec::new();
     for (node, last_heartbeat_ms) in &rec.mark_disconnected {
         commands.push(CommandKind::MarkNodeDisconnected {
@@ -99,12 +121,23 @@ pub fn plan_cycle(
             }
         }
     }
+    let acted_on = plan
+        .placements
+        .iter()
+        .map(|p| p.job.clone())
+        .chain(
+            plan.stops
+                .iter()
+                .filter_map(|s| state.alloc(s.alloc).map(|a| a.job.clone())),
+        )
+        .collect();
     if !plan.stops.is_empty() || !plan.placements.is_empty() {
         commands.push(CommandKind::ApplyPlan(plan));
     }
     Cycle {
         commands,
         pending,
+        acted_on,
         reconciliation: rec,
     }
 }

@@ -14,20 +14,26 @@
 //!   as `liveness` explains; **withheld** ones say why they were not made.
 //! - **place on**: system-job instances bound to one node.
 
+mod attention;
 mod backoff;
 mod config;
 mod cycle;
 mod jobs;
 mod liveness;
+mod phase;
 mod slots;
 mod system;
 mod view;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+pub use attention::{Attention, Pass, Scope};
 pub use backoff::delay_ms as reschedule_delay_ms;
 pub use config::{KeepPolicy, Leadership, ReconcileConfig};
-pub use cycle::{Cycle, plan_cycle};
+pub use cycle::{Cycle, plan_cycle, plan_cycle_in};
+pub use phase::{JobPhase, job_phase};
 
 use crate::ids::{AllocId, JobId, NodeId};
 use crate::state::ClusterState;
@@ -103,11 +109,21 @@ pub struct Reconciliation {
     pub place_on: Vec<(JobId, NodeId, Option<AllocId>)>,
     /// When to reconcile again even if nothing commits (backoffs, TTLs, pacing).
     pub wake_at_ms: Option<u64>,
+    /// Jobs to look at again at a time even if nothing about them changes.
+    pub job_wakes: BTreeMap<JobId, u64>,
+    /// Jobs waiting for a node's next heartbeat, and the node.
+    pub awaiting_heartbeat: Vec<(JobId, NodeId)>,
 }
 
 impl Reconciliation {
     fn wake_at(&mut self, at_ms: u64) {
         self.wake_at_ms = Some(self.wake_at_ms.map_or(at_ms, |w| w.min(at_ms)));
+    }
+
+    fn wake_job(&mut self, job: &JobId, at_ms: u64) {
+        self.wake_at(at_ms);
+        let at = self.job_wakes.entry(job.clone()).or_insert(at_ms);
+        *at = (*at).min(at_ms);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -127,10 +143,30 @@ pub fn reconcile(
     config: &ReconcileConfig,
     leadership: Leadership,
 ) -> Reconciliation {
+    reconcile_in(state, &Scope::All, now_ms, config, leadership)
+}
+
+/// What should change for the nodes and the jobs in `scope`.
+pub fn reconcile_in(
+    state: &ClusterState,
+    scope: &Scope,
+    now_ms: u64,
+    config: &ReconcileConfig,
+    leadership: Leadership,
+) -> Reconciliation {
     let mut out = Reconciliation::default();
     liveness::decide(state, now_ms, config, leadership, &mut out);
-    for job in state.jobs() {
-        jobs::reconcile_job(state, job, now_ms, config, &mut out);
+    match scope {
+        Scope::All => {
+            for job in state.jobs() {
+                jobs::reconcile_job(state, job, now_ms, config, &mut out);
+            }
+        }
+        Scope::Jobs(ids) => {
+            for job in ids.iter().filter_map(|id| state.job(id)) {
+                jobs::reconcile_job(state, job, now_ms, config, &mut out);
+            }
+        }
     }
     out
 }

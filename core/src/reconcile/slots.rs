@@ -25,7 +25,7 @@ pub(super) fn reconcile(
     let spec = &job.spec;
     let batch = spec.kind == JobKind::Batch;
     let view = JobView::new(state, &spec.id);
-    if batch && batch_done(&view, spec.version) {
+    if batch && view.batch_done(spec.version) {
         for alloc in view.live() {
             out.stop.push((alloc.id, StopReason::Surplus));
         }
@@ -69,7 +69,7 @@ pub(super) fn reconcile(
     stop_surplus(&mut singles, excess, spec.version, out);
     for (alloc, due) in deferred {
         out.reschedule_later.push((alloc, due));
-        out.wake_at(due);
+        out.wake_job(&spec.id, due);
     }
     out.replace.extend(incoming);
     // One budget for rollouts and drains together: at most `max_parallel`
@@ -80,13 +80,6 @@ pub(super) fn reconcile(
         let in_flight = migrating + rollout_in_flight(&view, &pairs, spec.version) + updated.len();
         migrate(state, &singles, &updated, job, in_flight, out);
     }
-}
-
-/// A batch job is done once an allocation of its current version exits cleanly.
-fn batch_done(view: &JobView, version: u64) -> bool {
-    view.allocs
-        .iter()
-        .any(|a| a.job_version == version && a.status == AllocStatus::Complete)
 }
 
 fn replacement(job: &Job, previous: &Allocation, reason: ReplaceReason) -> Replacement {
@@ -140,8 +133,14 @@ fn resolve_pair(
             (replacement, original, StopReason::Reconnected)
         }
     };
-    if kept.status == AllocStatus::Running && heard_lately(state, kept, config, now_ms) {
+    if kept.status != AllocStatus::Running {
+        return;
+    }
+    if heard_lately(state, kept, config, now_ms) {
         out.stop.push((dropped.id, why));
+    } else {
+        out.awaiting_heartbeat
+            .push((kept.job.clone(), kept.node.clone()));
     }
 }
 

@@ -104,7 +104,7 @@ fn fill(view: &JobView, node: &Node, job: &Job, now_ms: u64, out: &mut Reconcili
             Fate::ReplaceNow => Some(alloc.id),
             Fate::ReplaceAt(due) => {
                 out.reschedule_later.push((alloc.id, due));
-                out.wake_at(due);
+                out.wake_job(&job.spec.id, due);
                 return;
             }
             Fate::GiveUp => return,

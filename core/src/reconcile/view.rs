@@ -66,6 +66,14 @@ impl<'s> JobView<'s> {
         })
     }
 
+    /// A batch job is done once an allocation of its current version
+    /// exits cleanly.
+    pub fn batch_done(&self, version: u64) -> bool {
+        self.allocs
+            .iter()
+            .any(|a| a.job_version == version && a.status == AllocStatus::Complete)
+    }
+
     /// Live (original, replacement) pairs: a node came back, or a migration
     /// or update is waiting for its replacement to run.
     pub fn live_pairs(&self) -> Vec<(&'s Allocation, &'s Allocation)> {

@@ -57,6 +57,10 @@ pub enum CommandKind {
     ApplyPlan(Plan),
     /// A worker reports on one of its own allocations.
     AllocUpdate(AllocReport),
+    /// Several independent commands sharing one log entry, and so one
+    /// append, one fsync and one replication round: each applies or fails
+    /// on its own, in order, at the entry's index and time. Never nested.
+    Batch(Vec<CommandKind>),
 }
 
 impl CommandKind {
@@ -72,6 +76,7 @@ impl CommandKind {
             Self::StopJob { .. } => "stop_job",
             Self::ApplyPlan(_) => "apply_plan",
             Self::AllocUpdate(_) => "alloc_update",
+            Self::Batch(_) => "batch",
         }
     }
 }

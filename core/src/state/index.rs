@@ -4,6 +4,7 @@
 //! O(placements) and the scheduler reads a node's use by slot in O(1).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use crate::alloc::Allocation;
 use crate::ids::{AllocId, JobId, NodeId};
@@ -133,6 +134,26 @@ impl Indexes {
 
     pub fn by_job(&self, job: &JobId) -> impl Iterator<Item = AllocId> + '_ {
         self.by_job.get(job).into_iter().flatten().copied()
+    }
+
+    pub fn by_job_after(
+        &self,
+        job: &JobId,
+        after: Option<AllocId>,
+    ) -> impl Iterator<Item = AllocId> + '_ {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.by_job
+            .get(job)
+            .into_iter()
+            .flat_map(move |ids| ids.range((start, Bound::Unbounded)))
+            .copied()
+    }
+
+    /// Slots of the nodes from `start` on, in id order.
+    pub fn slots_from<'a>(&'a self, start: Bound<&'a str>) -> impl Iterator<Item = u32> + 'a {
+        self.slots
+            .range::<str, _>((start, Bound::Unbounded))
+            .map(|(_, slot)| *slot)
     }
 
     pub fn by_node(&self, node: &NodeId) -> impl Iterator<Item = AllocId> + '_ {

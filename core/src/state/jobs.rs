@@ -75,6 +75,7 @@ impl ClusterState {
         job.status = JobStatus::Stopped;
         job.modified_ms = now_ms;
         job.modify_index = index;
+        self.changes.job(id);
         Ok(Success::JobStopped { job: id.clone() })
     }
 
@@ -83,6 +84,7 @@ impl ClusterState {
             job: job.spec.id.clone(),
             version: job.spec.version,
         };
+        self.changes.job(&job.spec.id);
         self.data.jobs.insert(job.spec.id.clone(), job);
         accepted
     }

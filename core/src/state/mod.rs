@@ -3,6 +3,7 @@
 //! (each handler checks everything before it changes anything).
 
 mod allocs;
+mod changes;
 mod command;
 mod digest;
 mod index;
@@ -13,9 +14,11 @@ mod response;
 mod snapshot;
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
+pub use changes::ChangedSince;
 pub use command::{AllocReport, Command, CommandKind, Placement, Plan, PlanStop};
 pub use digest::StateDigest;
 pub use response::{ApplyError, PlanRefusal, PlanResult, Response, Success};
@@ -26,6 +29,7 @@ use crate::ids::{AllocId, JobId, NodeId};
 use crate::job::JobSpec;
 use crate::node::Node;
 use crate::resources::Resources;
+use changes::Changes;
 use index::Indexes;
 pub use index::{DriverSet, SlotInfo};
 
@@ -69,6 +73,8 @@ pub struct ClusterState {
     data: Data,
     /// Derived from `data`; rebuilt on restore, never serialized.
     indexes: Indexes,
+    /// What changed when, since the state was created or restored.
+    changes: Changes,
 }
 
 impl PartialEq for ClusterState {
@@ -93,7 +99,31 @@ impl ClusterState {
             });
         }
         let now_ms = cmd.now_ms;
-        let result = match cmd.kind {
+        self.changes.applying(index);
+        let (result, changed) = match cmd.kind {
+            CommandKind::Batch(kinds) => {
+                let responses: Vec<Response> = kinds
+                    .into_iter()
+                    .map(|kind| self.apply_one(index, now_ms, kind))
+                    .collect();
+                let changed = responses.iter().any(Result::is_ok);
+                (Ok(Success::Batch(responses)), changed)
+            }
+            kind => {
+                let result = self.apply_one(index, now_ms, kind);
+                let changed = result.is_ok();
+                (result, changed)
+            }
+        };
+        if changed {
+            self.data.index = index;
+        }
+        result
+    }
+
+    /// One command of the entry at `index`; a batch's commands share it.
+    fn apply_one(&mut self, index: u64, now_ms: u64, kind: CommandKind) -> Response {
+        match kind {
             CommandKind::RegisterNode(reg) => self.register_node(index, now_ms, reg),
             CommandKind::Heartbeat { node } => self.heartbeat(index, now_ms, &node),
             CommandKind::MarkNodeDisconnected {
@@ -113,11 +143,8 @@ impl ClusterState {
             CommandKind::StopJob { job } => self.stop_job(index, now_ms, &job),
             CommandKind::ApplyPlan(plan) => self.apply_plan(index, now_ms, &plan),
             CommandKind::AllocUpdate(report) => self.alloc_update(index, now_ms, report),
-        };
-        if result.is_ok() {
-            self.data.index = index;
+            CommandKind::Batch(_) => Err(ApplyError::NestedBatch),
         }
-        result
     }
 
     /// Log index of the last successfully applied command.
@@ -128,6 +155,13 @@ impl ClusterState {
     /// Nodes in id order.
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.indexes.slots().map(|slot| self.node_at(slot))
+    }
+
+    /// Nodes from `start` on, in id order.
+    pub fn nodes_from<'a>(&'a self, start: Bound<&'a str>) -> impl Iterator<Item = &'a Node> + 'a {
+        self.indexes
+            .slots_from(start)
+            .map(|slot| self.node_at(slot))
     }
 
     pub fn node(&self, id: &NodeId) -> Option<&Node> {
@@ -148,13 +182,29 @@ impl ClusterState {
         &self.data.nodes[slot as usize]
     }
 
-    /// Changes a node, keeping its slot summary in step.
+    /// Changes a node, keeping its slot summary and the change record in
+    /// step.
     fn update_node<R>(&mut self, id: &NodeId, change: impl FnOnce(&mut Node) -> R) -> Option<R> {
         let slot = self.indexes.slot(id)?;
         let node = self.data.nodes.get_mut(slot as usize)?;
+        let before = node.clone();
         let result = change(node);
         self.indexes.refresh(slot, node);
+        self.changes
+            .node_changed(&before, &self.data.nodes[slot as usize]);
         Some(result)
+    }
+
+    /// Jobs and nodes changed after log `index`, or `None` when this state
+    /// cannot tell (it was restored from a later snapshot).
+    pub fn changed_since(&self, index: u64) -> Option<ChangedSince> {
+        self.changes.since(index)
+    }
+
+    /// The last log index at which room for work may have grown: a node
+    /// joined or changed, or an allocation stopped holding resources.
+    pub fn capacity_grew_at(&self) -> u64 {
+        self.changes.capacity_grew_at()
     }
 
     /// The scheduler's dense view of the node in `slot`.
@@ -171,6 +221,15 @@ impl ClusterState {
         self.data.jobs.values()
     }
 
+    /// Jobs from `start` on, in id order: a page of a long list costs the
+    /// page, not the list.
+    pub fn jobs_from<'a>(&'a self, start: Bound<&'a str>) -> impl Iterator<Item = &'a Job> + 'a {
+        self.data
+            .jobs
+            .range::<str, _>((start, Bound::Unbounded))
+            .map(|(_, job)| job)
+    }
+
     pub fn job(&self, id: &JobId) -> Option<&Job> {
         self.data.jobs.get(id)
     }
@@ -181,6 +240,17 @@ impl ClusterState {
 
     pub fn alloc(&self, id: AllocId) -> Option<&Allocation> {
         self.data.allocs.get(&id)
+    }
+
+    /// A job's allocations after `after` (all with `None`), in id order.
+    pub fn job_allocs_after(
+        &self,
+        job: &JobId,
+        after: Option<AllocId>,
+    ) -> impl Iterator<Item = &Allocation> {
+        self.indexes
+            .by_job_after(job, after)
+            .filter_map(|id| self.data.allocs.get(&id))
     }
 
     /// A job's allocations, in id order.
@@ -223,6 +293,7 @@ impl ClusterState {
     }
 
     fn insert_alloc(&mut self, alloc: Allocation) {
+        self.changes.job(&alloc.job);
         self.indexes.insert(&alloc);
         self.data.allocs.insert(alloc.id, alloc);
     }
@@ -230,9 +301,14 @@ impl ClusterState {
     /// Changes one allocation, keeping the indexes in step.
     fn update_alloc(&mut self, id: AllocId, change: impl FnOnce(&mut Allocation)) {
         if let Some(alloc) = self.data.allocs.get_mut(&id) {
+            let held = alloc.holds_resources();
             self.indexes.remove(alloc);
             change(alloc);
             self.indexes.insert(alloc);
+            self.changes.job(&alloc.job);
+            if held && !alloc.holds_resources() {
+                self.changes.capacity_grew();
+            }
         }
     }
 }

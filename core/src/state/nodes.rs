@@ -19,6 +19,8 @@ impl ClusterState {
         let Some(slot) = self.slot_of(&node.id) else {
             let slot = self.indexes.add_node(&node);
             self.update_pool_members(slot, &BTreeSet::new(), &node.pools);
+            self.changes.node(&node.id);
+            self.changes.capacity_grew();
             self.data.nodes.push(node);
             return Ok(Success::NodeRegistered);
         };
@@ -31,7 +33,9 @@ impl ClusterState {
         let old_pools = old.pools.clone();
         self.update_pool_members(slot, &old_pools, &node.pools);
         self.indexes.refresh(slot, &node);
-        self.data.nodes[slot as usize] = node;
+        let before = std::mem::replace(&mut self.data.nodes[slot as usize], node);
+        self.changes
+            .node_changed(&before, &self.data.nodes[slot as usize]);
         Ok(Success::NodeUpdated)
     }
 

@@ -28,6 +28,8 @@ pub enum Success {
         alloc: AllocId,
         status: AllocStatus,
     },
+    /// What each command of a batch yielded, in the batch's order.
+    Batch(Vec<Response>),
 }
 
 /// Which parts of a plan were applied and which were refused, and why.
@@ -129,6 +131,8 @@ pub enum ApplyError {
         status: AllocStatus,
     },
     EmptyPlan,
+    /// A batch inside a batch: batches are flat.
+    NestedBatch,
 }
 
 impl fmt::Display for ApplyError {
@@ -173,6 +177,7 @@ impl fmt::Display for ApplyError {
                 write!(f, "allocation {alloc}: a worker cannot report {status}")
             }
             Self::EmptyPlan => f.write_str("the plan is empty"),
+            Self::NestedBatch => f.write_str("a batch cannot hold another batch"),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use super::changes::Changes;
 use super::index::Indexes;
 use super::{ClusterState, Data};
 
@@ -89,6 +90,11 @@ impl ClusterState {
             ));
         }
         let indexes = Indexes::rebuild(&data.nodes, data.allocs.values());
-        Ok(Self { data, indexes })
+        let changes = Changes::restored_at(data.index);
+        Ok(Self {
+            data,
+            indexes,
+            changes,
+        })
     }
 }

@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use drover_core::job::Driver;
-use drover_core::reconcile::{Cycle, Leadership, ReconcileConfig, plan_cycle};
+use drover_core::reconcile::{Attention, Cycle, Leadership, ReconcileConfig, plan_cycle_in};
 use drover_core::scheduler::SchedulerConfig;
-use drover_core::state::{AllocReport, Response};
+use drover_core::state::{AllocReport, Response, Success};
 use drover_core::{
     AllocId, AllocStatus, ClusterState, Command, CommandKind, JobId, JobSpec, NodeId,
     NodeRegistration, NodeRole, NodeStatus, Resources,
@@ -25,6 +25,8 @@ pub struct Cluster {
     /// Nodes whose heartbeats do not reach the leader.
     pub silent: BTreeSet<NodeId>,
     pub last_cycle: Cycle,
+    /// The leader's memory between turns: which jobs the next looks at.
+    pub attention: Attention,
 }
 
 pub fn node_id(name: &str) -> NodeId {
@@ -79,6 +81,7 @@ impl Cluster {
             scheduler: SchedulerConfig::default(),
             silent: BTreeSet::new(),
             last_cycle: Cycle::default(),
+            attention: Attention::default(),
         }
     }
 
@@ -109,18 +112,43 @@ impl Cluster {
             .expect("job accepted");
     }
 
-    /// One leader turn: reconcile, schedule, apply what it proposes.
+    /// One leader turn: reconcile the jobs the leader's attention picks,
+    /// schedule, apply what it proposes. Every turn also checks that a
+    /// turn over the jobs it skipped would have acted on none of them.
     pub fn cycle(&mut self) -> usize {
-        let cycle = plan_cycle(
+        let pass = self.attention.next_pass(&self.state, self.now_ms);
+        let cycle = plan_cycle_in(
             &self.state,
+            &pass.scope,
             self.now_ms,
             &self.config,
             self.leadership,
             self.scheduler,
         );
+        let missed = plan_cycle_in(
+            &self.state,
+            &pass.scope.skipped(&self.state),
+            self.now_ms,
+            &self.config,
+            self.leadership,
+            self.scheduler,
+        )
+        .acted_on;
+        assert!(
+            missed.is_empty(),
+            "the turn skipped jobs it had to act on: {missed:?}"
+        );
         let n = cycle.commands.len();
+        let mut landed = true;
         for command in cycle.commands.clone() {
-            let _ = self.apply(command);
+            match self.apply(command) {
+                Ok(Success::Plan(result)) if !result.fully_applied() => landed = false,
+                Ok(_) => {}
+                Err(_) => landed = false,
+            }
+        }
+        if landed {
+            self.attention.landed(&pass, &cycle);
         }
         self.last_cycle = cycle;
         n
@@ -206,6 +234,11 @@ impl Cluster {
             .job_allocs(&job_id(job))
             .filter(|a| a.desired == drover_core::DesiredStatus::Run && !a.status.is_terminal())
             .collect()
+    }
+
+    pub fn phase(&self, job: &str) -> drover_core::reconcile::JobPhase {
+        let job = self.state.job(&job_id(job)).expect("the job exists");
+        drover_core::reconcile::job_phase(&self.state, job)
     }
 
     pub fn running(&self, job: &str) -> usize {

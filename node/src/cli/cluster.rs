@@ -1,16 +1,20 @@
 //! `drover node …` and `drover cluster …`
 
 use clap::Subcommand;
-use drover_node::client::{connect, status_message};
-use drover_proto::v1::{DrainRequest, Empty, Read};
+use drover_node::client::{WRITE_PATIENCE, connect_any, status_message, write_any};
+use drover_proto::v1::{DrainRequest, Empty};
 use serde_json::Value;
 
-use super::{Target, table};
+use super::pages::read_list;
+use super::{Filter, Target, table};
 
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
-    /// List nodes, their status and use.
+    /// List nodes, their status and use (every one, read a page at a
+    /// time); `--status` is `ready`, `disconnected` or `down`.
     List {
+        #[command(flatten)]
+        filter: Filter,
         #[command(flatten)]
         target: Target,
     },
@@ -69,15 +73,16 @@ pub fn print_list(doc: &Value, key: &str, columns: &[&str]) {
 
 pub async fn node(cmd: NodeCommand) -> Result<(), String> {
     match cmd {
-        NodeCommand::List { target } => {
-            let mut api = connect(&target.addr).await?;
-            let reply = api
-                .list_nodes(Read {
-                    stale: target.stale,
-                })
-                .await
-                .map_err(|e| status_message(&e))?;
-            let doc = parse(&reply.into_inner().json)?;
+        NodeCommand::List { filter, target } => {
+            let api = connect_any(&target.addrs()).await?;
+            let doc = read_list(
+                &api,
+                "nodes",
+                &filter,
+                target.stale,
+                |mut api, read| async move { api.list_nodes(read).await },
+            )
+            .await?;
             show(&doc, target.json, |doc| {
                 print_list(
                     doc,
@@ -94,17 +99,17 @@ pub async fn node(cmd: NodeCommand) -> Result<(), String> {
             disable,
             target,
         } => {
-            let mut api = connect(&target.addr).await?;
             let request = DrainRequest {
                 node: id.clone(),
                 enable: !disable,
             };
-            let reply = api
-                .drain_node(request)
-                .await
-                .map_err(|e| status_message(&e))?;
+            let reply = write_any(&target.addrs(), WRITE_PATIENCE, |mut api| {
+                let request = request.clone();
+                async move { api.drain_node(request).await }
+            })
+            .await?;
             if target.json {
-                println!("{}", reply.into_inner().json);
+                println!("{}", reply.json);
             } else if disable {
                 println!("node {id}: drain ended");
             } else {
@@ -117,7 +122,7 @@ pub async fn node(cmd: NodeCommand) -> Result<(), String> {
 
 pub async fn cluster(cmd: ClusterCommand) -> Result<(), String> {
     let ClusterCommand::Status { target } = cmd;
-    let mut api = connect(&target.addr).await?;
+    let mut api = connect_any(&target.addrs()).await?;
     let reply = api
         .cluster_status(Empty {})
         .await

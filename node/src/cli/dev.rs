@@ -33,6 +33,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
         .collect();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut nodes = Vec::new();
+    let mut executors = Vec::new();
     for peer in &peers {
         let config = NodeConfig {
             id: peer.id,
@@ -49,11 +50,18 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
             liveness: drover_node::config::Liveness::default(),
             docker: drover_node::config::DockerSetting::default(),
             snapshot_every: None,
+            raft: drover_node::config::RaftTiming::default(),
         };
         let mut stop = stop_rx.clone();
-        nodes.push(tokio::spawn(drover_node::agent::run(config, async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        })));
+        let environment = drover_node::agent::Environment::machine(&config).await?;
+        executors.extend(environment.executor.clone());
+        nodes.push(tokio::spawn(drover_node::agent::run_in(
+            config,
+            environment,
+            async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            },
+        )));
     }
     let addrs: Vec<String> = peers.iter().map(|p| p.addr.to_string()).collect();
     println!(
@@ -85,7 +93,22 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
             Err(e) => failures.push(e.to_string()),
         }
     }
-    if temporary {
+    // The cluster ends for good: nothing it started may outlive it (its
+    // data, which would let a later agent adopt them, is about to go).
+    let (mut tasks, mut left) = (0, 0);
+    for executor in &executors {
+        let (had, still) =
+            drover_node::agent::stop_every_task(executor, std::time::Duration::from_secs(5)).await;
+        tasks += had;
+        left += still;
+    }
+    println!("stopped {tasks} task(s) the cluster ran");
+    if left > 0 {
+        failures.push(format!(
+            "{left} task(s) did not stop; their data is kept in {}",
+            root.display()
+        ));
+    } else if temporary {
         let _ = std::fs::remove_dir_all(&root);
     }
     if failures.is_empty() {

@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use drover_core::spec::{Format, SpecErrors, parse_job_spec};
-use drover_node::client::{connect, status_message};
-use drover_proto::v1::{JobRef, LogsRequest, Read, ReadJob, SubmitJobRequest};
+use drover_node::client::{WRITE_PATIENCE, connect_any, status_message, write_any};
+use drover_proto::v1::{JobRef, LogsRequest, ReadJob, SubmitJobRequest};
 use serde_json::{Value, json};
 
 use super::cluster::{parse, print_list, show, text};
-use super::{EXIT_INVALID, EXIT_TROUBLE, Target, block_on, table};
+use super::pages::{all_pages, read_list};
+use super::{EXIT_INVALID, EXIT_TROUBLE, Filter, Target, block_on, table};
 
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
@@ -40,8 +41,11 @@ pub enum JobCommand {
         #[command(flatten)]
         target: Target,
     },
-    /// All jobs.
+    /// Jobs in id order (every one, read a page at a time); `--status`
+    /// is `active` or `stopped`.
     List {
+        #[command(flatten)]
+        filter: Filter,
         #[command(flatten)]
         target: Target,
     },
@@ -87,7 +91,7 @@ pub fn run(cmd: JobCommand) -> ExitCode {
             target,
         } => block_on(submit(file, detach, Duration::from_secs(wait), target)),
         JobCommand::Status { id, target } => block_on(status(id, target)),
-        JobCommand::List { target } => block_on(list(target)),
+        JobCommand::List { filter, target } => block_on(list(filter, target)),
         JobCommand::Stop { id, target } => block_on(stop(id, target)),
         JobCommand::Logs {
             id,
@@ -101,16 +105,15 @@ pub fn run(cmd: JobCommand) -> ExitCode {
 
 async fn submit(file: PathBuf, detach: bool, wait: Duration, target: Target) -> Result<(), String> {
     let spec = read_spec(&file)?;
-    let mut api = connect(&target.addr).await?;
     let request = SubmitJobRequest {
         spec,
         file_name: file.display().to_string(),
     };
-    let reply = api
-        .submit_job(request)
-        .await
-        .map_err(|e| status_message(&e))?
-        .into_inner();
+    let reply = write_any(&target.addrs(), WRITE_PATIENCE, |mut api| {
+        let request = request.clone();
+        async move { api.submit_job(request).await }
+    })
+    .await?;
     if target.json && detach {
         println!(
             "{}",
@@ -125,6 +128,7 @@ async fn submit(file: PathBuf, detach: bool, wait: Duration, target: Target) -> 
     if detach {
         return Ok(());
     }
+    let mut api = connect_any(&target.addrs()).await?;
     follow(&mut api, &reply.job, wait, target.json).await
 }
 
@@ -162,7 +166,8 @@ async fn follow(
                 wait.as_secs()
             ));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Often enough that a short job's end shows as it happens.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -171,14 +176,23 @@ async fn job_doc(
     job: &str,
     stale: bool,
 ) -> Result<Value, String> {
-    let reply = api
-        .job_status(ReadJob {
+    all_pages("allocations", |page_token| {
+        let mut api = api.clone();
+        let request = ReadJob {
             job: job.to_string(),
             stale,
-        })
-        .await
-        .map_err(|e| status_message(&e))?;
-    parse(&reply.into_inner().json)
+            page_token,
+            ..ReadJob::default()
+        };
+        async move {
+            let reply = api
+                .job_status(request)
+                .await
+                .map_err(|e| status_message(&e))?;
+            parse(&reply.into_inner().json)
+        }
+    })
+    .await
 }
 
 fn allocations(doc: &Value) -> impl Iterator<Item = &Value> {
@@ -187,20 +201,31 @@ fn allocations(doc: &Value) -> impl Iterator<Item = &Value> {
 
 fn progress(doc: &Value) -> String {
     let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut older_wanted = 0;
     for alloc in allocations(doc) {
-        *counts.entry(text(&alloc["status"])).or_default() += 1;
+        if alloc["version"] == doc["version"] {
+            *counts.entry(text(&alloc["status"])).or_default() += 1;
+        } else if alloc["desired"] == "run" && alloc["status"] == "running" {
+            older_wanted += 1;
+        }
     }
     let states: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
     let pending = doc["pending"].as_array().map_or(0, Vec::len);
     let mut line = format!(
-        "{}: {}",
+        "{} v{}: {}",
         text(&doc["id"]),
+        text(&doc["version"]),
         if states.is_empty() {
             "no allocations yet".to_string()
         } else {
             states.join(", ")
         }
     );
+    if older_wanted > 0 {
+        line.push_str(&format!(
+            "; {older_wanted} of earlier versions still running"
+        ));
+    }
     if pending > 0 {
         line.push_str("; waiting for room");
     }
@@ -214,14 +239,18 @@ fn settled(doc: &Value) -> bool {
                 && a["version"] == doc["version"]
         });
     }
+    // Every instance wanted runs the current version: a rollout has not
+    // settled while earlier versions' instances still stand in for it.
     let wanted: Vec<&Value> = allocations(doc).filter(|a| a["desired"] == "run").collect();
     !wanted.is_empty()
-        && wanted.iter().all(|a| a["status"] == "running")
+        && wanted
+            .iter()
+            .all(|a| a["status"] == "running" && a["version"] == doc["version"])
         && doc["pending"].as_array().is_none_or(Vec::is_empty)
 }
 
 async fn status(id: String, target: Target) -> Result<(), String> {
-    let mut api = connect(&target.addr).await?;
+    let mut api = connect_any(&target.addrs()).await?;
     let doc = job_doc(&mut api, &id, target.stale).await?;
     if target.json {
         println!("{doc}");
@@ -265,15 +294,16 @@ async fn status(id: String, target: Target) -> Result<(), String> {
     Ok(())
 }
 
-async fn list(target: Target) -> Result<(), String> {
-    let mut api = connect(&target.addr).await?;
-    let reply = api
-        .list_jobs(Read {
-            stale: target.stale,
-        })
-        .await
-        .map_err(|e| status_message(&e))?;
-    let doc = parse(&reply.into_inner().json)?;
+async fn list(filter: Filter, target: Target) -> Result<(), String> {
+    let api = connect_any(&target.addrs()).await?;
+    let doc = read_list(
+        &api,
+        "jobs",
+        &filter,
+        target.stale,
+        |mut api, read| async move { api.list_jobs(read).await },
+    )
+    .await?;
     show(&doc, target.json, |doc| {
         print_list(doc, "jobs", &["id", "kind", "version", "status", "running"]);
     });
@@ -288,7 +318,7 @@ async fn logs(
     target: Target,
 ) -> Result<(), String> {
     use std::io::Write;
-    let mut api = connect(&target.addr).await?;
+    let mut api = connect_any(&target.addrs()).await?;
     let mut request = LogsRequest {
         job,
         alloc,
@@ -316,12 +346,12 @@ async fn logs(
 }
 
 async fn stop(id: String, target: Target) -> Result<(), String> {
-    let mut api = connect(&target.addr).await?;
-    let reply = api
-        .stop_job(JobRef { job: id.clone() })
-        .await
-        .map_err(|e| status_message(&e))?
-        .into_inner();
+    let job = JobRef { job: id.clone() };
+    let reply = write_any(&target.addrs(), WRITE_PATIENCE, |mut api| {
+        let job = job.clone();
+        async move { api.stop_job(job).await }
+    })
+    .await?;
     println!("job {id} stopping (committed at index {})", reply.index);
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! Command-line interface: one module per verb group.
 
+mod bench;
 mod cluster;
 mod dev;
 mod job;
+mod pages;
 mod table;
 
 use std::future::Future;
@@ -31,7 +33,8 @@ pub struct Cli {
 /// Where the API is; any node will do.
 #[derive(Debug, Clone, Args)]
 pub struct Target {
-    /// A Drover node's API address.
+    /// Drover nodes' API addresses, comma-separated; any will do, and the
+    /// next is tried when one cannot be reached.
     #[arg(long, env = "DROVER_ADDR", default_value = DEFAULT_ADDR, global = true)]
     addr: String,
     /// Print JSON for scripts instead of tables.
@@ -41,6 +44,28 @@ pub struct Target {
     /// behind acknowledged writes (cheaper; works without a leader).
     #[arg(long, global = true)]
     stale: bool,
+}
+
+/// Which items of a list to show.
+#[derive(Debug, Clone, Args)]
+pub struct Filter {
+    /// Only ids that start with this.
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// Only items in this status (jobs: pending, running, complete, failed,
+    /// stopped, or active for any but stopped; nodes: ready, disconnected,
+    /// down).
+    #[arg(long, default_value = "")]
+    status: String,
+    /// Items per request (0: the node's default, 1000); every page is read.
+    #[arg(long, default_value_t = 0)]
+    page_size: u32,
+}
+
+impl Target {
+    pub fn addrs(&self) -> Vec<String> {
+        drover_node::client::addr_list(&self.addr)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +87,9 @@ enum Top {
     /// The control plane.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Load generators: how many writes a cluster acknowledges, how fast.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -71,6 +99,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Top::Job(cmd) => job::run(cmd),
         Top::Node(cmd) => block_on(cluster::node(cmd)),
         Top::Cluster(cmd) => block_on(cluster::cluster(cmd)),
+        Top::Bench(cmd) => block_on(bench::run(cmd)),
     }
 }
 

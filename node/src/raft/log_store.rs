@@ -6,6 +6,7 @@ use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use drover_adapters::disk::{DiskLog, FileSystem, LogRecord, read_small_file, write_small_file};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -16,6 +17,8 @@ use super::{LogId, RaftId, TypeConfig, io_error};
 
 const VOTE_MAGIC: &[u8; 8] = b"DRVRVOTE";
 const VOTE_VERSION: u32 = 1;
+const LEADER_TERM_MAGIC: &[u8; 8] = b"DRVRLTRM";
+const LEADER_TERM_VERSION: u32 = 1;
 
 type Entry = openraft::Entry<TypeConfig>;
 type Result<T> = std::result::Result<T, StorageError<RaftId>>;
@@ -24,6 +27,12 @@ struct Inner<F: FileSystem> {
     fs: F,
     log: DiskLog<F>,
     vote_path: PathBuf,
+    /// The highest term of a leader this node took entries from (or
+    /// was): recorded before any entry of that term is, so no entry this
+    /// log ever held is of a later term. `None` for a log older than the
+    /// record.
+    leader_term: Option<u64>,
+    leader_term_path: PathBuf,
 }
 
 /// Waits out what the disk says a durable write takes beyond the call
@@ -38,13 +47,30 @@ async fn wait_for_slow_disk(delay: std::time::Duration) {
 /// The Raft log and vote of one node. Clones share the same files.
 pub struct LogStore<F: FileSystem> {
     inner: Arc<Mutex<Inner<F>>>,
+    committed: CommittedIndex,
 }
 
 impl<F: FileSystem> Clone for LogStore<F> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            committed: self.committed.clone(),
         }
+    }
+}
+
+/// The newest log index this node has heard is committed, as Raft tells
+/// its log store (a follower hears it from the leader, and may be ahead
+/// of what it has applied). In memory only: after a restart it starts at
+/// 0 until the next commit is heard; what applied is the state machine's
+/// own record.
+#[derive(Clone, Default)]
+pub struct CommittedIndex(Arc<AtomicU64>);
+
+impl CommittedIndex {
+    /// `None` until a commit was heard since this node started.
+    pub fn get(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|&i| i > 0)
     }
 }
 
@@ -63,14 +89,36 @@ impl<F: FileSystem + Clone> LogStore<F> {
         drover_adapters::disk::DiskError,
     > {
         let (log, recovery) = DiskLog::open(fs.clone(), dir)?;
+        let leader_term_path = dir.join("raft.leader_term");
+        let leader_term = read_small_file(
+            &fs,
+            &leader_term_path,
+            LEADER_TERM_MAGIC,
+            LEADER_TERM_VERSION,
+        )?
+        .map(|body| {
+            <[u8; 8]>::try_from(body.as_slice())
+                .map(u64::from_le_bytes)
+                .map_err(|_| {
+                    drover_adapters::disk::DiskError::corrupt(
+                        &leader_term_path,
+                        24,
+                        format!("a leader term of {} bytes, not 8", body.len()),
+                    )
+                })
+        })
+        .transpose()?;
         let inner = Inner {
             fs,
             log,
             vote_path: dir.join("raft.vote"),
+            leader_term,
+            leader_term_path,
         };
         Ok((
             Self {
                 inner: Arc::new(Mutex::new(inner)),
+                committed: CommittedIndex::default(),
             },
             recovery,
         ))
@@ -78,6 +126,11 @@ impl<F: FileSystem + Clone> LogStore<F> {
 }
 
 impl<F: FileSystem> LogStore<F> {
+    /// What this node has heard is committed; shared with the store.
+    pub fn committed(&self) -> CommittedIndex {
+        self.committed.clone()
+    }
+
     /// The index of the last entry the log holds (or was purged up to).
     pub async fn last_index(&self) -> u64 {
         self.inner
@@ -86,6 +139,25 @@ impl<F: FileSystem> LogStore<F> {
             .log
             .last()
             .map_or(0, |(index, _)| index)
+    }
+}
+
+impl<F: FileSystem + Clone> LogStore<F> {
+    /// The latest term any entry this log ever held could be of, even
+    /// entries since lost: the highest leader term recorded, or for a log
+    /// from before that record, the term voted in (which only bounds it
+    /// more loosely, as failed elections raise it).
+    pub async fn entries_term_at_most(&mut self) -> Result<u64> {
+        let recorded = self.inner.lock().await.leader_term;
+        let last = self.inner.lock().await.log.last().map_or(0, |(_, t)| t);
+        let bound = match recorded {
+            Some(term) => term,
+            None => self
+                .read_vote()
+                .await?
+                .map_or(0, |v| v.leader_id().get_term()),
+        };
+        Ok(bound.max(last))
     }
 }
 
@@ -137,8 +209,29 @@ impl<F: FileSystem + Clone> RaftLogStorage<TypeConfig> for LogStore<F> {
         self.clone()
     }
 
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<()> {
+        if let Some(committed) = committed {
+            self.committed
+                .0
+                .fetch_max(committed.index, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     async fn save_vote(&mut self, vote: &Vote<RaftId>) -> Result<()> {
-        let inner = self.inner.lock().await;
+        let mut inner = self.inner.lock().await;
+        let term = vote.leader_id().get_term();
+        if vote.is_committed() && inner.leader_term.is_none_or(|t| t < term) {
+            write_small_file(
+                &inner.fs,
+                &inner.leader_term_path,
+                LEADER_TERM_MAGIC,
+                LEADER_TERM_VERSION,
+                &term.to_le_bytes(),
+            )
+            .map_err(|e| StorageIOError::write_vote(&e))?;
+            inner.leader_term = Some(term);
+        }
         let body =
             postcard::to_stdvec(vote).map_err(|e| StorageIOError::write_vote(&io_error(e)))?;
         write_small_file(&inner.fs, &inner.vote_path, VOTE_MAGIC, VOTE_VERSION, &body)

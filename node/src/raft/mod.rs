@@ -7,13 +7,15 @@
 mod log_chain;
 mod log_store;
 mod network;
+mod peers;
 mod runtime;
 mod state_machine;
 
 use std::io::Cursor;
 
-pub use log_store::LogStore;
-pub use network::{Connections, Rpc, call_internal, connect};
+pub use log_store::{CommittedIndex, LogStore};
+pub use network::{Connections, Rpc, WIRE_LIMIT, call_internal, connect, never_sent};
+pub use peers::Peers;
 pub use runtime::DroverRuntime;
 pub use state_machine::{SharedState, StateMachine};
 

@@ -216,6 +216,13 @@ pub fn job_ids(addr: &str) -> Option<Vec<String>> {
     )
 }
 
+/// Writes `body` to `<dir>/<name>.toml` and returns the file's path.
+pub fn write_spec(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, body).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 pub fn submit(dir: &Path, addr: &str, n: usize) -> bool {
     let spec = dir.join(format!("job-{n}.toml"));
     std::fs::write(

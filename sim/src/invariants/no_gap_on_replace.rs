@@ -9,13 +9,19 @@
 //! not stopped and is not checked. Judged at the end, against the clients'
 //! whole history: a client's stop may take effect before its call returns.
 //!
-//! A stop is *covered* when the instance paired with the stopped one runs
-//! at that instant: its replacement (an update's, a drain's), or the
-//! original it had replaced (a returning node's copy). Which allocation is
+//! A stop is *covered* when the instance paired with the stopped one ran
+//! before it: its replacement (an update's, a drain's), or the original
+//! it had replaced (a returning node's copy), started on an executor and
+//! either runs at that instant or ended without a stop — died with its
+//! machine or exited by itself after the control plane had seen it run.
+//! A worker out of touch may carry out a stop seconds after the control
+//! plane decided it, and the partner's machine may die meanwhile; the
+//! decision was right when made. A partner that never ran, or that was
+//! itself stopped before, leaves the stop uncovered. Which allocation is
 //! paired with which is the control plane's record (`previous`); whether
-//! it runs is what the executors did. A covered stop may leave the count
-//! below the replicas when another slot is empty for its own reasons: the
-//! pair it resolved was whole.
+//! and how it ran is what the executors did. A covered stop may leave the
+//! count below the replicas when another slot is empty for its own
+//! reasons: the pair it resolved was whole.
 
 use std::collections::BTreeSet;
 
@@ -41,7 +47,7 @@ pub fn no_gap_on_replace(
     };
     let gap = stops.iter().find(|s| {
         s.after < s.replicas.min(s.before)
-            && !covered(s, runs, pairs)
+            && !covered(s, stops, runs, pairs)
             && !job_stopped(s)
             && !node_emptied(s, runs)
     });
@@ -57,9 +63,14 @@ pub fn no_gap_on_replace(
     }
 }
 
-/// Whether the allocation paired with the stopped one ran when it was
-/// stopped.
-fn covered(stop: &ServiceStop, runs: &[TaskRun], pairs: &BTreeSet<(String, String)>) -> bool {
+/// Whether the allocation paired with the stopped one ran before it was
+/// stopped, and was not stopped itself before.
+fn covered(
+    stop: &ServiceStop,
+    stops: &[ServiceStop],
+    runs: &[TaskRun],
+    pairs: &BTreeSet<(String, String)>,
+) -> bool {
     let stopped = stop.alloc.to_string();
     let partners: Vec<&String> = pairs
         .iter()
@@ -73,8 +84,16 @@ fn covered(stop: &ServiceStop, runs: &[TaskRun], pairs: &BTreeSet<(String, Strin
             }
         })
         .collect();
+    let was_stopped = |r: &TaskRun| {
+        stops
+            .iter()
+            .any(|s| s.node == r.node && s.alloc == r.alloc && s.at_ms == r.ends_ms)
+    };
     runs.iter().any(|r| {
-        r.job == stop.job && r.runs_at(stop.at_ms) && partners.contains(&&r.alloc.to_string())
+        r.job == stop.job
+            && partners.contains(&&r.alloc.to_string())
+            && r.started_ms <= stop.at_ms
+            && (r.runs_at(stop.at_ms) || !was_stopped(r))
     })
 }
 
@@ -177,6 +196,28 @@ mod tests {
         assert!(
             !check(&stopped_at(19_000), &paired(4)),
             "its partner never ran"
+        );
+        // The partner ran, then died with its machine before the stop
+        // was carried out: the stop was decided while it ran.
+        let died = [
+            instance(1, 2, 0, 20_000),
+            instance(2, 3, 0, 90_000),
+            instance(3, 4, 15_000, 18_000),
+            TaskRun::example(2, "job-1", 0, 90_000),
+        ];
+        assert!(check(&died, &paired(3)), "the partner died after it ran");
+        // The same partner stopped by the control plane at 18 s: two
+        // stops of one pair leave the slot empty.
+        let both_stopped = [
+            ServiceStop {
+                alloc: AllocId(3),
+                ..stop(4, 18_000, 3)
+            },
+            the_stop.clone(),
+        ];
+        assert!(
+            no_gap_on_replace(&both_stopped, &died, &paired(3), &[]).is_err(),
+            "the partner was stopped first"
         );
     }
 }

@@ -7,14 +7,19 @@
 //! once the kept ones run — so copies on a node the faults cut off or
 //! halted, or that the control plane judged disconnected (its heartbeats
 //! late, though the network let them through), are allowed until shortly
-//! after it returns. Extra copies anywhere else are two instances doing
-//! one instance's work, the double running nomad #10953 and #18077 are
-//! about. Checked against what the simulated executors really run, at
-//! every start of one of the service's tasks.
+//! after it returns. A client that stops a service and submits it again
+//! gets the new version placed at once while the stopped instances wind
+//! down (docs/decisions/0014, as Nomad and Kubernetes do): instances
+//! started before a client's stop returned do not count until the
+//! resubmission and the stop bound after it. Extra copies anywhere else
+//! are two instances doing one instance's work, the double running nomad
+//! #10953 and #18077 are about. Checked against what the simulated
+//! executors really run, at every start of one of the service's tasks.
 
 use drover_core::JobId;
 
 use super::{STOP_BOUND_MS, Violation};
+use crate::history::{Call, Op};
 use crate::knobs::DECISION_INTERVAL_MS;
 use crate::reality::{Service, TaskRun};
 
@@ -28,12 +33,14 @@ pub const REJOIN_GRACE_MS: u64 = STOP_BOUND_MS + 2 * DECISION_INTERVAL_MS;
 /// At `at_ms`, `job` runs at most `replicas + max_parallel` tasks on
 /// nodes outside every (node, from, to) window of `excused` — cut off
 /// from every quorum, halted, or judged not ready by the control plane —
-/// and its `REJOIN_GRACE_MS` after.
+/// and its `REJOIN_GRACE_MS` after, nor tasks a client's stop in `calls`
+/// is winding down (`stopping`).
 pub fn service_within_bound(
     job: &JobId,
     service: Service,
     runs: &[TaskRun],
     excused: &[(u64, u64, u64)],
+    calls: &[Call],
     at_ms: u64,
 ) -> Result<(), Violation> {
     let excused_now = |node: u64| {
@@ -44,7 +51,7 @@ pub fn service_within_bound(
     let (aside, counted): (Vec<&TaskRun>, Vec<&TaskRun>) = runs
         .iter()
         .filter(|r| &r.job == job && r.runs_at(at_ms))
-        .partition(|r| excused_now(r.node));
+        .partition(|r| excused_now(r.node) || stopping(r, calls, at_ms));
     let bound = service.replicas + service.max_parallel;
     if counted.len() as u64 <= bound {
         return Ok(());
@@ -56,7 +63,7 @@ pub fn service_within_bound(
     Err(Violation {
         invariant: "a service runs at most replicas + max_parallel instances",
         detail: format!(
-            "{job} runs {} instances at {at_ms} ms ({}; {} more on nodes cut off, halted or judged disconnected within {REJOIN_GRACE_MS} ms), bound: replicas {} + max_parallel {}",
+            "{job} runs {} instances at {at_ms} ms ({}; {} more on nodes cut off, halted or judged disconnected within {REJOIN_GRACE_MS} ms, or stopped by a client), bound: replicas {} + max_parallel {}",
             counted.len(),
             instances.join(", "),
             aside.len(),
@@ -66,9 +73,40 @@ pub fn service_within_bound(
     })
 }
 
+/// Whether `run` started before a client's stop of its job returned, and
+/// `at_ms` falls between that stop's call and `REJOIN_GRACE_MS` after the
+/// later of its return and the return of the first submission of the job
+/// called after it: the stop reached the control plane before the new
+/// version could be placed, and its worker then has the stop bound to
+/// carry it out. How long a stop may take is `stopped_jobs_stop`'s to
+/// judge; this one only keeps the stopped instances out of the new
+/// version's count.
+fn stopping(run: &TaskRun, calls: &[Call], at_ms: u64) -> bool {
+    let of_job = |c: &&Call| c.target == run.job.as_str();
+    calls
+        .iter()
+        .filter(of_job)
+        .filter(|c| c.op == Op::Stop && c.invoked_ms <= at_ms && run.started_ms <= c.returned_ms)
+        .any(|stop| {
+            let resubmitted = calls
+                .iter()
+                .filter(of_job)
+                .filter(|c| matches!(c.op, Op::Submit { .. }) && c.invoked_ms >= stop.invoked_ms)
+                .map(|c| c.returned_ms)
+                .min()
+                .unwrap_or(0);
+            at_ms
+                < stop
+                    .returned_ms
+                    .max(resubmitted)
+                    .saturating_add(REJOIN_GRACE_MS)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::Outcome;
 
     fn run(node: u64, from: u64, to: u64) -> TaskRun {
         TaskRun::example(node, "svc", from, to)
@@ -82,18 +120,67 @@ mod tests {
             max_parallel: 1,
         };
         let runs = [run(1, 0, 90_000), run(2, 0, 90_000), run(3, 100, 90_000)];
-        assert!(service_within_bound(&job, service, &runs, &[], 10_000).is_ok());
+        assert!(service_within_bound(&job, service, &runs, &[], &[], 10_000).is_ok());
         let four = [runs.as_slice(), &[run(4, 10_000, 90_000)]].concat();
-        assert!(service_within_bound(&job, service, &four, &[], 10_000).is_err());
+        assert!(service_within_bound(&job, service, &four, &[], &[], 10_000).is_err());
         let lately = [(2, 0, 10_000 - REJOIN_GRACE_MS + 1)];
-        assert!(service_within_bound(&job, service, &four, &lately, 10_000).is_ok());
+        assert!(service_within_bound(&job, service, &four, &lately, &[], 10_000).is_ok());
         let long_ago = [(2, 0, 10_000 - REJOIN_GRACE_MS)];
-        assert!(service_within_bound(&job, service, &four, &long_ago, 10_000).is_err());
+        assert!(service_within_bound(&job, service, &four, &long_ago, &[], 10_000).is_err());
         let other = [
             runs.as_slice(),
             &[TaskRun::example(4, "web", 10_000, 90_000)],
         ]
         .concat();
-        assert!(service_within_bound(&job, service, &other, &[], 10_000).is_ok());
+        assert!(service_within_bound(&job, service, &other, &[], &[], 10_000).is_ok());
+    }
+
+    fn call(op: Op, invoked_ms: u64, returned_ms: u64) -> Call {
+        Call {
+            client: 0,
+            op,
+            target: "svc".into(),
+            invoked_ms,
+            returned_ms,
+            outcome: Outcome::Acknowledged,
+        }
+    }
+
+    #[test]
+    fn instances_a_client_stopped_wind_down_beside_the_resubmitted_version() {
+        let job = JobId::new("svc").unwrap();
+        let service = Service {
+            replicas: 2,
+            max_parallel: 1,
+        };
+        // Version 1 runs on nodes 1 and 2 and is stopped (1,000–2,000 ms);
+        // version 2 is submitted (2,500–2,700 ms) and placed on 3 and 4
+        // while 1 and 2 still stop.
+        let runs = [
+            run(1, 0, 5_000),
+            run(2, 0, 90_000),
+            run(3, 2_800, 90_000),
+            run(4, 2_800, 90_000),
+        ];
+        let stopped_and_resubmitted = [
+            call(Op::Stop, 1_000, 2_000),
+            call(Op::Submit { revision: 1 }, 2_500, 2_700),
+        ];
+        let winding_down = 2_700 + REJOIN_GRACE_MS - 1;
+        assert!(service_within_bound(&job, service, &runs, &[], &[], 2_800).is_err());
+        let judged =
+            |at| service_within_bound(&job, service, &runs, &[], &stopped_and_resubmitted, at);
+        assert!(judged(2_800).is_ok());
+        assert!(judged(winding_down).is_ok());
+        // Past the stop bound, an old instance still running is one too many.
+        assert!(judged(winding_down + 1).is_err());
+        // A stop excuses the instances started before it returned, never
+        // the ones started after it.
+        let later: Vec<TaskRun> = [3, 4, 5, 6, 7, 8]
+            .into_iter()
+            .map(|node| run(node, if node < 5 { 2_800 } else { 10_000 }, 90_000))
+            .collect();
+        let stop_late = [call(Op::Stop, 9_000, 9_500)];
+        assert!(service_within_bound(&job, service, &later, &[], &stop_late, 10_000).is_err());
     }
 }

@@ -97,6 +97,7 @@ async fn read_back(addrs: &[String], at: u64, job: &str, caller: &Caller<'_>) {
     let request = ReadJob {
         job: job.to_string(),
         stale: false,
+        ..ReadJob::default()
     };
     let answer = tokio::time::timeout(READ_PATIENCE, client.job_status(request)).await;
     let Ok(answer) = answer else {

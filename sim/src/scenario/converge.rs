@@ -77,7 +77,13 @@ pub(super) async fn converge(
         let Some(mut client) = most_advanced(&voters).await else {
             continue;
         };
-        let Ok(reply) = client.list_jobs(Read { stale: false }).await else {
+        let Ok(reply) = client
+            .list_jobs(Read {
+                stale: false,
+                ..Read::default()
+            })
+            .await
+        else {
             continue;
         };
         outcome.present = parse(&reply.into_inner().json)["jobs"]

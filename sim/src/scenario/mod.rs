@@ -43,6 +43,7 @@ async fn job_doc(client: &mut Api, job: &str, stale: bool) -> Option<Value> {
     let request = drover_proto::v1::ReadJob {
         job: job.to_string(),
         stale,
+        ..drover_proto::v1::ReadJob::default()
     };
     let reply = client.job_status(request).await.ok()?;
     Some(parse(&reply.into_inner().json))
@@ -174,7 +175,7 @@ async fn against_reality(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    cluster.reality.finish()?;
+    cluster.reality.finish(&history.calls())?;
     let (runs, halts) = cluster.reality.runs_and_halts();
     for (job, allocations, read_ms) in &outcome.results {
         batch_results_are_real(job, allocations, &runs, *read_ms)?;

@@ -15,7 +15,7 @@ use crate::invariants::{
     CommittedPrefixes, OneLeaderPerTerm, ReplicaDigests, Violation, liveness_decisions_paced,
     placements_in_region,
 };
-use crate::reality::Reality;
+use crate::reality::{Readiness, Reality};
 use crate::trace::Trace;
 
 /// Polls the voters' views of the cluster until told to stop, checking
@@ -42,6 +42,7 @@ pub(super) async fn watch(
         );
         v
     };
+    let mut newest_node_list = 0;
     while !stop.load(Ordering::SeqCst) {
         round += 1;
         for addr in &voters {
@@ -72,11 +73,19 @@ pub(super) async fn watch(
         }
         if round.is_multiple_of(4) {
             let addr = &voters[usize::try_from(round / 4).unwrap_or(0) % voters.len()];
+            // Linearizable, so that the list can be dated: it reflects the
+            // state at some instant after it was asked for.
+            let asked_ms = reality.now_ms();
             if let Some(mut client) = api(addr).await
-                && let Ok(Ok(reply)) = within(client.list_nodes(Read { stale: true })).await
+                && let Ok(Ok(reply)) = within(client.list_nodes(Read::default())).await
             {
                 let nodes = parse(&reply.into_inner().json);
-                reality.node_list(&readiness(&nodes));
+                // A list no newer than one already taken adds nothing.
+                let index = nodes["index"].as_u64().unwrap_or(0);
+                if index > newest_node_list {
+                    newest_node_list = index;
+                    reality.node_list(&readiness(&nodes), asked_ms);
+                }
                 liveness_decisions_paced(&nodes, DECISION_INTERVAL_MS).map_err(report)?;
                 if pinned && let Ok(Some(job)) = within(job_doc(&mut client, "svc-0", true)).await {
                     placements_in_region(&job, &nodes, &pinned_region).map_err(report)?;
@@ -96,17 +105,21 @@ async fn within<T>(call: impl Future<Output = T>) -> Result<T, tokio::time::erro
     tokio::time::timeout(PATIENCE, call).await
 }
 
-/// Per node of a `ListNodes` reply: whether it is ready, and when its
-/// status last changed.
-fn readiness(nodes: &Value) -> BTreeMap<u64, (bool, u64)> {
+/// Per node of a `ListNodes` reply: whether it is ready, when its status
+/// last changed and when it registered.
+fn readiness(nodes: &Value) -> BTreeMap<u64, Readiness> {
     nodes["nodes"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|n| {
             let id = n["id"].as_str()?.strip_prefix("node-")?.parse().ok()?;
-            let changed = n["status_changed_ms"].as_u64().unwrap_or(0);
-            Some((id, (n["status"] == "ready", changed)))
+            let readiness = Readiness {
+                ready: n["status"] == "ready",
+                changed_ms: n["status_changed_ms"].as_u64()?,
+                registered_ms: n["registered_ms"].as_u64()?,
+            };
+            Some((id, readiness))
         })
         .collect()
 }

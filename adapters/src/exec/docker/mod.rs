@@ -32,7 +32,7 @@ pub use config::{
     container_config, effective_user,
 };
 
-use super::{Executor, Exit, OutputStore, expect_driver};
+use super::{Executor, Exit, ExitWaker, OutputStore, expect_driver};
 use supervise::{Launch, Supervisor};
 
 /// How long an image pull may take before the allocation fails.
@@ -48,8 +48,8 @@ struct Board {
 
 type SharedBoard = Arc<Mutex<Board>>;
 
-fn lock(board: &SharedBoard) -> std::sync::MutexGuard<'_, Board> {
-    board.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock<T>(shared: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub struct DockerExecutor {
@@ -58,6 +58,9 @@ pub struct DockerExecutor {
     store: OutputStore,
     node: String,
     board: SharedBoard,
+    /// Read when a task ends, so containers adopted before the worker
+    /// asked to be woken wake it too.
+    wake: std::sync::Arc<std::sync::Mutex<Option<ExitWaker>>>,
 }
 
 impl DockerExecutor {
@@ -81,6 +84,7 @@ impl DockerExecutor {
             store: OutputStore::open(root)?,
             node: node.to_string(),
             board: SharedBoard::default(),
+            wake: std::sync::Arc::default(),
         };
         executor.adopt().await?;
         Ok(executor)
@@ -148,11 +152,17 @@ impl DockerExecutor {
             stop: stop_rx,
         };
         let board = self.board.clone();
+        let wake = self.wake.clone();
         self.runtime.spawn(async move {
             let exit = supervisor.run(launch).await;
-            let mut board = lock(&board);
-            board.tasks.remove(&alloc);
-            board.ended.push((alloc, exit));
+            {
+                let mut board = lock(&board);
+                board.tasks.remove(&alloc);
+                board.ended.push((alloc, exit));
+            }
+            if let Some(wake) = lock(&wake).as_ref() {
+                wake();
+            }
         });
     }
 
@@ -167,6 +177,10 @@ impl DockerExecutor {
 impl Executor for DockerExecutor {
     fn drivers(&self) -> Vec<Driver> {
         vec![Driver::Docker]
+    }
+
+    fn on_exit(&mut self, wake: ExitWaker) {
+        *lock(&self.wake) = Some(wake);
     }
 
     fn store(&self) -> Option<&OutputStore> {

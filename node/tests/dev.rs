@@ -1,0 +1,85 @@
+//! `drover dev` ends for good on Ctrl-C: it stops every task its nodes
+//! started before it removes their data, and says so. A real `drover dev`
+//! process, a service of three real `sleep` processes, and SIGINT.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{cli, drover, free_ports, signal, status, wait_for};
+
+fn alive(pid: &str) -> bool {
+    std::process::Command::new("kill")
+        .args(["-0", pid])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn ctrl_c_on_drover_dev_stops_every_task_before_removing_its_data() {
+    let ports = free_ports(3);
+    assert!(
+        ports.windows(2).all(|w| w[1] == w[0] + 1),
+        "drover dev takes consecutive ports: {ports:?}"
+    );
+    let mut dev = drover()
+        .args(["dev", "--port", &ports[0].to_string()])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let root = std::env::temp_dir().join(format!("drover-dev-{}", dev.id()));
+    let addr = format!("127.0.0.1:{}", ports[0]);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("svc.toml");
+    std::fs::write(
+        &spec,
+        "id = \"svc\"\nkind = \"service\"\nreplicas = 3\n[task]\ndriver = \"exec\"\ncommand = [\"sleep\", \"1000\"]\n",
+    )
+    .unwrap();
+    wait_for("drover dev to take a job", Duration::from_secs(30), || {
+        cli(&addr, &["job", "run", spec.to_str().unwrap()])
+            .status
+            .success()
+            .then_some(())
+    });
+    let running = status(&addr, "svc").unwrap()["allocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] == "running")
+        .count();
+    assert_eq!(running, 3);
+    let pids: Vec<String> = (1..=3)
+        .flat_map(|n| {
+            std::fs::read_dir(root.join(format!("node-{n}/allocs")))
+                .into_iter()
+                .flatten()
+        })
+        .flatten()
+        .filter_map(|alloc| std::fs::read_to_string(alloc.path().join("pid")).ok())
+        .map(|pid| pid.trim().to_string())
+        .collect();
+    assert_eq!(pids.len(), 3, "one task per replica: {pids:?}");
+    assert!(pids.iter().all(|p| alive(p)));
+
+    signal(dev.id(), "-INT");
+    let exited = wait_for("drover dev to exit", Duration::from_secs(30), || {
+        dev.try_wait().unwrap()
+    });
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut dev.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(exited.success(), "{stdout}");
+    let survivors: Vec<&String> = pids.iter().filter(|p| alive(p)).collect();
+    assert!(
+        survivors.is_empty(),
+        "tasks outlived drover dev: {survivors:?}\n{stdout}"
+    );
+    assert!(stdout.contains("stopped 3 task(s)"), "{stdout}");
+    assert!(
+        !root.exists(),
+        "the temporary data is removed once nothing runs"
+    );
+}

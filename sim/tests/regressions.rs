@@ -1,0 +1,60 @@
+//! Seeds that once failed, kept passing. The fault schedule, topology and
+//! workload are drawn from the seed before anything runs, so a seed keeps
+//! its shape from build to build even where its interleavings change.
+//! Each runs in its own process, as the swarm runs them.
+
+#![cfg(madsim)]
+
+use drover_sim::isolated::Runner;
+use drover_sim::knobs::Knobs;
+
+fn passes(seed: u64) {
+    let runner = Runner::with_binary(env!("CARGO_BIN_EXE_drover-sim"));
+    let verdict = runner.run(&Knobs::from_seed(seed));
+    assert_eq!(verdict.failure, None, "seed {seed}");
+}
+
+/// A leader paused while committing its own plan was elected again after
+/// the heal; Raft never answered that proposal, and the leader's loop,
+/// waiting on it without a bound, placed nothing for the rest of the run.
+#[test]
+fn a_leader_whose_plan_was_never_answered_keeps_planning() {
+    passes(110);
+}
+
+/// A node list read from a lagging replica showed a node ready after the
+/// leader had judged it disconnected and replaced its work; the observer
+/// dated that list by its arrival and called the replacements surplus.
+#[test]
+fn node_lists_are_dated_from_when_they_were_asked_for() {
+    passes(261_708_638);
+}
+
+/// An update's old instance was stopped by a worker out of touch 4.5 s
+/// after the control plane had decided it, once the new instance ran; the
+/// new one's machine had died meanwhile, and the invariant, which looked
+/// only at the instant of the stop, called the stop a gap.
+#[test]
+fn a_stop_carried_out_late_is_judged_by_what_ran_before_it() {
+    passes(197);
+}
+
+/// A seed whose leader kept changing answered the observer no
+/// linearizable node list for its first 30 s, while a worker was judged
+/// disconnected and ready again; the first list showed it ready, and the
+/// replacements placed meanwhile were called surplus. A node first seen
+/// with a status changed since it registered now counts as judged not
+/// ready at some instant before.
+#[test]
+fn a_status_change_before_the_first_node_list_is_not_missed() {
+    passes(207_137_139);
+}
+
+/// A client stopped a service and submitted it again; the new version was
+/// placed at once, as a new job is, while the stopped version's three
+/// instances were still being stopped by their worker, and the instance
+/// bound counted both versions (docs/decisions/0014).
+#[test]
+fn a_stopped_service_winds_down_beside_its_resubmission() {
+    passes(129_893_454);
+}
