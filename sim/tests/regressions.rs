@@ -52,8 +52,9 @@ fn a_status_change_before_the_first_node_list_is_not_missed() {
 
 /// A client stopped a service and submitted it again; the new version was
 /// placed at once, as a new job is, while the stopped version's three
-/// instances were still being stopped by their worker, and the instance
-/// bound counted both versions (docs/decisions/0014).
+/// instances, placed before the stop and started just after it, were
+/// still being stopped by their worker; the instance bound counted both
+/// versions against one version's bound (docs/decisions/0014).
 #[test]
 fn a_stopped_service_winds_down_beside_its_resubmission() {
     passes(129_893_454);
