@@ -4,8 +4,12 @@
 //! once their elections coincide — seen in the simulator as two surviving
 //! voters of three running 95 terms without a leader. While no leader is
 //! known and the term keeps rising, this voter sits out a random share of
-//! an election timeout, drawn anew each time, before it may campaign
-//! again; it still grants votes meanwhile, so the other side wins.
+//! an election timeout, drawn anew each time, and then campaigns at once;
+//! it still grants votes meanwhile, so whichever voter's sit-out ends
+//! first wins. Campaigning at the end of the sit-out, not at the next
+//! timeout, is what breaks the tie: openraft's election timers fire on
+//! each node's tick, and two nodes whose ticks are a few milliseconds
+//! apart still campaigned together after sitting out different times.
 
 use std::time::Duration;
 
@@ -39,9 +43,14 @@ pub async fn break_split_votes(raft: Raft, abstention: Abstention, look_every: D
         );
         raft.runtime_config().elect(false);
         tokio::time::sleep(sit_out).await;
-        if !abstention.is_abstaining() {
-            raft.runtime_config().elect(true);
+        if abstention.is_abstaining() {
+            continue;
         }
+        let still_leaderless = raft.metrics().borrow().current_leader.is_none();
+        if still_leaderless {
+            let _ = raft.trigger().elect().await;
+        }
+        raft.runtime_config().elect(true);
     }
 }
 

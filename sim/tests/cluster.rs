@@ -200,6 +200,11 @@ async fn one_leader_holds_while_messages_take_up_to_220ms() {
 /// bound is 2 s from the kill to a new leader.
 #[madsim::test]
 async fn a_leader_killed_under_load_is_replaced_within_two_seconds() {
+    if let Ok(filter) = std::env::var("DROVER_SIM_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .try_init();
+    }
     let (cluster, client) = three_nodes_and_a_client();
     let (old_leader, old_term) = leader_and_term(&client, cluster.addrs()).await;
     // Writers on every node, so that entries are in flight to both
