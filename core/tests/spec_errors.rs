@@ -83,7 +83,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "too many replicas",
-            "id = \"j\"\nkind = \"service\"\nreplicas = 10001\n[task]\ndriver = \"docker\"\nimage = \"i\"\n",
+            "id = \"j\"\nkind = \"service\"\nreplicas = 100001\n[task]\ndriver = \"docker\"\nimage = \"i\"\n",
             "replicas",
             "out of range",
         ),

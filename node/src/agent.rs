@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drover_adapters::exec::{Drivers, Executor, ProcessExecutor, SharedExecutor, detect_limits};
-use tokio::sync::watch;
 
 use drover_adapters::disk::{DiskError, FileSystem, RealFs};
 use drover_core::reconcile::ReconcileConfig;
@@ -24,7 +23,7 @@ use crate::control::{leader_loop, membership_loop};
 use crate::internal::InternalService;
 use crate::propose::Proposer;
 use crate::raft::{
-    CommittedIndex, Connections, LogStore, Raft, SharedState, StateMachine, WIRE_LIMIT,
+    Assigned, CommittedIndex, Connections, LogStore, Raft, SharedState, StateMachine, WIRE_LIMIT,
 };
 use crate::recovering::{self, Abstention};
 use crate::worker::Worker;
@@ -35,7 +34,7 @@ pub struct Node {
     pub raft: Raft,
     pub proposer: Proposer,
     pub state: SharedState,
-    pub applied: watch::Receiver<u64>,
+    pub assigned: Assigned,
     /// Set while the node withholds its vote after losing its log's tail.
     pub abstention: Abstention,
     pub committed: CommittedIndex,
@@ -187,7 +186,7 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
     }
     let state_machine = StateMachine::open(fs, &raft_dir).map_err(|e| refusal(&e))?;
     let state = state_machine.shared();
-    let applied = state_machine.watch();
+    let assigned = state_machine.assigned();
     let raft = Raft::new(
         config.id,
         Arc::new(raft_config(config.raft.millis()?, config.snapshot_every)?),
@@ -212,7 +211,7 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
         raft,
         proposer,
         state,
-        applied,
+        assigned,
         abstention,
         committed,
     })
@@ -337,7 +336,7 @@ pub async fn run_in<F: FileSystem + Clone>(
         raft: node.raft.clone(),
         proposer: node.proposer.clone(),
         state: node.state.clone(),
-        applied: node.applied.clone(),
+        assigned: node.assigned.clone(),
         executor: executor.clone(),
         abstention: node.abstention.clone(),
         contact: crate::takeover::LeaderContact::default(),

@@ -8,11 +8,10 @@ use drover_proto::v1::Blob;
 use drover_proto::v1::internal_server::Internal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::propose::{Forwarded, Proposer};
-use crate::raft::{Raft, SharedState};
+use crate::raft::{Assigned, Raft, SharedState};
 use crate::read::{ReadIndexRequest, read_index};
 use crate::recovering::Abstention;
 use crate::takeover::{LeaderContact, Refusal, take_over};
@@ -24,7 +23,8 @@ pub struct InternalService {
     pub raft: Raft,
     pub proposer: Proposer,
     pub state: SharedState,
-    pub applied: watch::Receiver<u64>,
+    /// Wakes a worker's poll when its node's allocations change.
+    pub assigned: Assigned,
     /// This node's executor, when it runs work.
     pub executor: Option<SharedExecutor>,
     pub abstention: Abstention,
@@ -111,18 +111,16 @@ impl Internal for InternalService {
         let request: PollRequest = decode(request)?;
         let wait = Duration::from_millis(request.wait_ms).min(MAX_POLL_WAIT);
         let deadline = tokio::time::Instant::now() + wait;
-        let mut applied = self.applied.clone();
+        let mut changes = self.assigned.watch(&request.node);
         loop {
-            let index = *applied.borrow_and_update();
-            if index > request.after_index
-                && self
-                    .allocs_changed(&request.node, request.after_index)
-                    .await
+            if self
+                .allocs_changed(&request.node, request.after_index)
+                .await
             {
                 break;
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match tokio::time::timeout(left, applied.changed()).await {
+            match tokio::time::timeout(left, changes.changed()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) | Err(_) => break,
             }

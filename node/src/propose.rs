@@ -95,7 +95,9 @@ pub struct Proposer {
 
 /// Where a group of commands goes: into this node's log, or to the leader.
 struct Route {
-    raft: Raft,
+    /// `None` for a process outside every Raft group (`drover bench
+    /// nodes`' simulated workers): it always hands commands to `control`.
+    raft: Option<Raft>,
     /// Control nodes to hand commands to when this node knows no leader.
     control: Vec<String>,
     peers: Peers,
@@ -103,11 +105,25 @@ struct Route {
 
 impl Proposer {
     pub fn new(raft: Raft, control: Vec<String>) -> Self {
-        let route = Arc::new(Route {
-            raft,
+        Self::routed(Route {
+            raft: Some(raft),
             control,
             peers: Peers::default(),
-        });
+        })
+    }
+
+    /// A proposer with no Raft of its own, that hands every command to one
+    /// of the `control` nodes over `peers`' connections.
+    pub fn remote(control: Vec<String>, peers: Peers) -> Self {
+        Self::routed(Route {
+            raft: None,
+            control,
+            peers,
+        })
+    }
+
+    fn routed(route: Route) -> Self {
+        let route = Arc::new(route);
         let committer = route.clone();
         let batcher = Batcher::start(move |group| {
             let route = committer.clone();
@@ -203,8 +219,11 @@ impl Route {
     /// if another does. The answers are the commands', in order.
     async fn commit(&self, group: Group) -> Vec<Outcome> {
         let count = group.kinds.len();
+        let Some(raft) = &self.raft else {
+            return self.forward_group(None, group).await;
+        };
         let (own_id, leader) = {
-            let metrics = self.raft.metrics();
+            let metrics = raft.metrics();
             let metrics = metrics.borrow();
             let leader = metrics.current_leader.map(|id| {
                 let addr = metrics
@@ -264,7 +283,12 @@ impl Route {
     /// again) must not hold its caller — the leader's own control loop
     /// among them — for ever.
     async fn write_here(&self, command: Command) -> Result<Written, NotCommitted> {
-        tokio::time::timeout(COMMIT_TIMEOUT, self.raft.client_write(command))
+        let Some(raft) = &self.raft else {
+            return Err(NotCommitted::NotApplied(
+                "this process holds no Raft log".into(),
+            ));
+        };
+        tokio::time::timeout(COMMIT_TIMEOUT, raft.client_write(command))
             .await
             .map_err(|_| {
                 NotCommitted::Unknown(format!(

@@ -14,6 +14,7 @@ use drover_adapters::exec::{Executor, SharedExecutor};
 use drover_core::state::AllocReport;
 use drover_core::worker::{Action, Notice, PollReply, Report, WorkerMachine};
 use drover_core::{AllocId, CommandKind, NodeId};
+use futures_util::future::join_all;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
@@ -87,10 +88,7 @@ impl Worker {
         for (alloc, exit) in exits {
             machine.exited(alloc, &exit);
         }
-        for report in machine.unreported() {
-            let committed = self.report(&report).await;
-            machine.reported(&report, committed);
-        }
+        self.report_all(machine, machine.unreported()).await;
         let polled = tokio::select! {
             biased;
             () = exited.notified() => return,
@@ -133,11 +131,23 @@ impl Worker {
                 Action::Notice(notice) => self.log(&notice),
             }
         }
-        for action in reports {
-            if let Action::Report(report) = action {
-                let committed = self.report(&report).await;
-                machine.reported(&report, committed);
-            }
+        let reports = reports
+            .into_iter()
+            .filter_map(|action| match action {
+                Action::Report(report) => Some(report),
+                _ => None,
+            })
+            .collect();
+        self.report_all(machine, reports).await;
+    }
+
+    /// Sends `reports` at once, so that they share the trip to the leader
+    /// and one log entry, rather than one commit each in turn; then tells
+    /// the machine which committed.
+    async fn report_all(&self, machine: &mut WorkerMachine, reports: Vec<Report>) {
+        let committed = join_all(reports.iter().map(|report| self.report(report))).await;
+        for (report, committed) in reports.iter().zip(committed) {
+            machine.reported(report, committed);
         }
     }
 

@@ -25,8 +25,15 @@ fn planted(seed: u64, bug: &str) -> Knobs {
 /// The first seed in `SEEDS` that fails with `bug` planted one of
 /// `invariants`, and how.
 fn first_caught(bug: &str, invariants: &[&str]) -> (u64, String) {
+    first_caught_in(SEEDS, bug, invariants)
+}
+
+/// The first seed in `seeds` that fails with `bug` planted one of
+/// `invariants`, and how.
+fn first_caught_in(seeds: std::ops::Range<u64>, bug: &str, invariants: &[&str]) -> (u64, String) {
     let runner = runner();
-    SEEDS
+    seeds
+        .clone()
         .into_iter()
         .find_map(|seed| {
             let failure = runner.run(&planted(seed, bug)).failure?;
@@ -35,7 +42,7 @@ fn first_caught(bug: &str, invariants: &[&str]) -> (u64, String) {
                 .any(|i| failure.starts_with(i))
                 .then_some((seed, failure))
         })
-        .unwrap_or_else(|| panic!("no seed in {SEEDS:?} caught {bug} by one of {invariants:?}"))
+        .unwrap_or_else(|| panic!("no seed in {seeds:?} caught {bug} by one of {invariants:?}"))
 }
 
 fn caught_by(bug: &str, invariants: &[&str]) {
@@ -100,12 +107,20 @@ fn reads_served_from_a_cut_off_replica_are_caught_within_50_seeds() {
     caught_by("stale-reads", &["the clients' history is linearizable"]);
 }
 
+/// Rarer than the others: the gap opens only when the old instance's
+/// worker carries out its stop before the new one's worker starts the
+/// replacement, a race between two polls, and only seeds with an update
+/// have one (6 of seeds 0..200 on the build this was written for, the
+/// first at 69). A block of 50 missed it by chance whenever the
+/// interleavings shifted, so it gets 200.
 #[test]
-fn an_update_that_stops_before_its_replacement_runs_is_caught_within_50_seeds() {
-    caught_by(
+fn an_update_that_stops_before_its_replacement_runs_is_caught_within_200_seeds() {
+    let (seed, failure) = first_caught_in(
+        0..200,
         "destroy-before-create",
         &["a stop never leaves a service fewer instances than before"],
     );
+    eprintln!("destroy-before-create: caught by seed {seed}: {failure}");
 }
 
 #[test]

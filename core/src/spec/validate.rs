@@ -8,7 +8,7 @@ use crate::ids::check_name;
 use crate::job::{Attribute, ConstraintOp, Driver, JobKind, JobSpec};
 use crate::version::VersionReq;
 
-pub const MAX_REPLICAS: u32 = 10_000;
+pub const MAX_REPLICAS: u32 = 100_000;
 pub const MAX_CPU_MILLIS: u64 = 1_000_000;
 /// Docker refuses memory limits below 6 MB; the same floor for every driver
 /// keeps a spec portable between them.

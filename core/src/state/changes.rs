@@ -59,6 +59,8 @@ pub(super) struct Changes {
     jobs: LastChange<JobId>,
     nodes: LastChange<NodeId>,
     heartbeats: LastChange<NodeId>,
+    /// Nodes whose allocations changed: what their workers' polls wait on.
+    assigned: LastChange<NodeId>,
     capacity_grew_at: u64,
 }
 
@@ -93,6 +95,17 @@ impl Changes {
 
     pub fn node(&mut self, node: &NodeId) {
         self.nodes.touch(node, self.applying);
+    }
+
+    /// One of `node`'s allocations was placed or changed.
+    pub fn assigned(&mut self, node: &NodeId) {
+        self.assigned.touch(node, self.applying);
+    }
+
+    /// The nodes whose allocations changed after `index`; `None` when
+    /// changes after `index` are not all known.
+    pub fn assigned_since(&self, index: u64) -> Option<impl Iterator<Item = &NodeId>> {
+        (index >= self.floor).then(|| self.assigned.since(index))
     }
 
     /// Records a node change that matters to placement or to its

@@ -16,13 +16,14 @@ mod snapshot;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
 pub use changes::ChangedSince;
 pub use command::{AllocReport, Command, CommandKind, Placement, Plan, PlanStop};
 pub use digest::StateDigest;
 pub use response::{ApplyError, PlanRefusal, PlanResult, Response, Success};
-pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SnapshotError};
+pub use snapshot::{Frozen, SNAPSHOT_FORMAT_VERSION, SnapshotError};
 
 use crate::alloc::Allocation;
 use crate::ids::{AllocId, JobId, NodeId};
@@ -59,8 +60,10 @@ struct Data {
     /// Every node ever registered, in registration order: a node keeps its
     /// slot for life, so slots are the same on every replica.
     nodes: Vec<Node>,
-    jobs: BTreeMap<JobId, Job>,
-    allocs: BTreeMap<AllocId, Allocation>,
+    /// Persistent maps: a clone shares every node with the original until
+    /// either changes, so a snapshot costs O(1) to take (`frozen`).
+    jobs: OrdMap<JobId, Job>,
+    allocs: OrdMap<AllocId, Allocation>,
     next_alloc: u64,
     /// Each pool's nodes in the order they joined it. Replicated (not
     /// derived) because the scheduler walks it by position: every replica,
@@ -201,6 +204,15 @@ impl ClusterState {
         self.changes.since(index)
     }
 
+    /// The nodes one of whose allocations was placed or changed after log
+    /// `index`, or `None` when this state cannot tell: what wakes a
+    /// worker's long poll.
+    pub fn assigned_since(&self, index: u64) -> Option<Vec<NodeId>> {
+        self.changes
+            .assigned_since(index)
+            .map(|nodes| nodes.cloned().collect())
+    }
+
     /// The last log index at which room for work may have grown: a node
     /// joined or changed, or an allocation stopped holding resources.
     pub fn capacity_grew_at(&self) -> u64 {
@@ -226,7 +238,7 @@ impl ClusterState {
     pub fn jobs_from<'a>(&'a self, start: Bound<&'a str>) -> impl Iterator<Item = &'a Job> + 'a {
         self.data
             .jobs
-            .range::<str, _>((start, Bound::Unbounded))
+            .range::<_, str>((start, Bound::Unbounded))
             .map(|(_, job)| job)
     }
 
@@ -294,6 +306,7 @@ impl ClusterState {
 
     fn insert_alloc(&mut self, alloc: Allocation) {
         self.changes.job(&alloc.job);
+        self.changes.assigned(&alloc.node);
         self.indexes.insert(&alloc);
         self.data.allocs.insert(alloc.id, alloc);
     }
@@ -306,6 +319,7 @@ impl ClusterState {
             change(alloc);
             self.indexes.insert(alloc);
             self.changes.job(&alloc.job);
+            self.changes.assigned(&alloc.node);
             if held && !alloc.holds_resources() {
                 self.changes.capacity_grew();
             }

@@ -36,9 +36,16 @@ fn fail(offset: usize, message: impl Into<String>) -> SnapshotError {
     }
 }
 
-impl ClusterState {
-    pub fn snapshot(&self) -> Vec<u8> {
-        let body = postcard::to_stdvec(&self.data).expect("state data always serializes");
+/// The replicated state as of one applied index, taken in O(1) (its maps
+/// share their nodes with the live state's until either changes), to be
+/// encoded away from whatever keeps applying the log.
+#[derive(Debug, Clone)]
+pub struct Frozen(Data);
+
+impl Frozen {
+    /// The snapshot's bytes: header, then the postcard body.
+    pub fn encode(&self) -> Vec<u8> {
+        let body = postcard::to_stdvec(&self.0).expect("state data always serializes");
         let mut out = Vec::with_capacity(HEADER_LEN + body.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
@@ -46,6 +53,16 @@ impl ClusterState {
         out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
         out.extend_from_slice(&body);
         out
+    }
+}
+
+impl ClusterState {
+    pub fn frozen(&self) -> Frozen {
+        Frozen(self.data.clone())
+    }
+
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.frozen().encode()
     }
 
     pub fn restore(bytes: &[u8]) -> Result<Self, SnapshotError> {

@@ -27,6 +27,8 @@ use serde::Serialize;
 use serde_json::json;
 use tonic::transport::{Channel, Endpoint};
 
+mod nodes;
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Keep N writes in flight against a cluster; report acks/s and latency.
@@ -37,6 +39,17 @@ pub enum BenchCommand {
     /// a unique key with a 250-byte value. Each job submitted stays in the
     /// cluster's state: run against a scratch cluster.
     Submit(SubmitArgs),
+    /// Simulated workers and one large submission: placements per second
+    /// from submission to every allocation committed as running.
+    ///
+    /// Starts `--count` workers in this process — the real worker loop over
+    /// an executor that runs nothing — registers them with the cluster at
+    /// `--addr`, submits one service of `--replicas` replicas (or `--jobs`
+    /// one-replica services), and reads back from the cluster until every
+    /// allocation is running. Run it against a scratch cluster: the
+    /// workers and the jobs stay in its state (the workers turn
+    /// disconnected, then down, once this ends).
+    Nodes(nodes::NodesArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -92,8 +105,10 @@ pub const SPEC_BYTES: usize = 250;
 const ROUND_PAUSE: Duration = Duration::from_millis(20);
 
 pub async fn run(cmd: BenchCommand) -> Result<(), String> {
-    let BenchCommand::Submit(args) = cmd;
-    submit(args).await
+    match cmd {
+        BenchCommand::Submit(args) => submit(args).await,
+        BenchCommand::Nodes(args) => nodes::run(args).await,
+    }
 }
 
 async fn submit(args: SubmitArgs) -> Result<(), String> {
@@ -186,7 +201,7 @@ async fn stop_signal() {
 
 /// A run's id, in every job id and key it writes: unique enough across
 /// runs against the same cluster (milliseconds since the epoch, base 36).
-fn run_id() -> String {
+pub(super) fn run_id() -> String {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());

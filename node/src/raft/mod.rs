@@ -4,6 +4,7 @@
 // openraft's storage and network traits fix their (large) error types.
 #![allow(clippy::result_large_err)]
 
+mod assigned;
 mod log_chain;
 mod log_store;
 mod network;
@@ -13,6 +14,7 @@ mod state_machine;
 
 use std::io::Cursor;
 
+pub use assigned::Assigned;
 pub use log_store::{CommittedIndex, LogStore};
 pub use network::{Connections, Rpc, WIRE_LIMIT, call_internal, connect, never_sent};
 pub use peers::Peers;

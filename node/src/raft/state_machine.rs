@@ -15,6 +15,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{RwLock, watch};
 
+use super::assigned::Assigned;
 use super::log_chain::LogChain;
 use super::{LogId, RaftId, TypeConfig, io_error};
 
@@ -48,8 +49,10 @@ pub struct StateMachine<F: FileSystem> {
     fs: F,
     shared: SharedState,
     snapshot_path: PathBuf,
-    /// The last applied log index, for long polls.
+    /// The last applied log index.
     applied: watch::Sender<u64>,
+    /// Whose allocations changed, for workers' long polls.
+    assigned: Assigned,
 }
 
 impl<F: FileSystem + Clone> StateMachine<F> {
@@ -70,6 +73,7 @@ impl<F: FileSystem + Clone> StateMachine<F> {
             shared: Arc::new(RwLock::new(applied)),
             snapshot_path,
             applied: watch::Sender::new(index),
+            assigned: Assigned::default(),
         })
     }
 
@@ -80,6 +84,11 @@ impl<F: FileSystem + Clone> StateMachine<F> {
     /// Follows the last applied log index.
     pub fn watch(&self) -> watch::Receiver<u64> {
         self.applied.subscribe()
+    }
+
+    /// Follows, per node, when its allocations change.
+    pub fn assigned(&self) -> Assigned {
+        self.assigned.clone()
     }
 }
 
@@ -109,6 +118,7 @@ impl<F: FileSystem + Clone> RaftStateMachine<TypeConfig> for StateMachine<F> {
         I::IntoIter: Send,
     {
         let mut applied = self.shared.write().await;
+        let before = applied.last_applied.map_or(0, |id| id.index);
         let mut responses = Vec::new();
         for entry in entries {
             let encoded = postcard::to_stdvec(&entry)
@@ -126,6 +136,10 @@ impl<F: FileSystem + Clone> RaftStateMachine<TypeConfig> for StateMachine<F> {
             responses.push(response);
         }
         if let Some(id) = applied.last_applied {
+            match applied.state.assigned_since(before) {
+                Some(nodes) => self.assigned.changed(&nodes, id.index),
+                None => self.assigned.all_changed(id.index),
+            }
             self.applied.send_replace(id.index);
         }
         Ok(responses)
@@ -161,8 +175,9 @@ impl<F: FileSystem + Clone> RaftStateMachine<TypeConfig> for StateMachine<F> {
         applied.last_applied = meta.last_log_id;
         applied.log_chain = LogChain::from_snapshot_id(&meta.snapshot_id);
         applied.membership = meta.last_membership.clone();
-        self.applied
-            .send_replace(meta.last_log_id.map_or(0, |id| id.index));
+        let index = meta.last_log_id.map_or(0, |id| id.index);
+        self.assigned.all_changed(index);
+        self.applied.send_replace(index);
         Ok(())
     }
 
@@ -191,15 +206,18 @@ pub struct SnapshotBuilder<F: FileSystem> {
 
 impl<F: FileSystem + Clone> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<F> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>> {
-        let (state, last_applied, membership, chain) = {
+        // Only the O(1) freeze holds the lock: applying goes on while the
+        // frozen state is encoded and written.
+        let (frozen, last_applied, membership, chain) = {
             let applied = self.shared.read().await;
             (
-                applied.state.snapshot(),
+                applied.state.frozen(),
                 applied.last_applied,
                 applied.membership.clone(),
                 applied.log_chain,
             )
         };
+        let state = frozen.encode();
         let snapshot_id = last_applied.map_or_else(
             || "empty".to_string(),
             |id| chain.snapshot_id(id.leader_id.term, id.index),
