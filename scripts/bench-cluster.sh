@@ -145,6 +145,20 @@ start_drover_node() {
   start "drover-$1" "$DROVER" agent --config "$WORK/drover-$1.toml"
 }
 
+# Stops the three nodes (SIGKILL: nothing of theirs is kept) and removes
+# their data, so the next start_drover_node begins a fresh cluster.
+stop_drover_cluster() {
+  local i
+  for i in 1 2 3; do
+    [[ -n "${STARTED[drover-$i]:-}" ]] || continue
+    kill -9 "${STARTED[drover-$i]}" 2>/dev/null || true
+    wait "${STARTED[drover-$i]}" 2>/dev/null || true
+    unset "STARTED[drover-$i]"
+    rm -rf "$WORK/data/drover-$i"
+    mkdir -p "$WORK/data/drover-$i"
+  done
+}
+
 # One node's `cluster status --json`, or nothing if it does not answer.
 drover_status() {
   timeout 5 "$DROVER" cluster status --addr "$(drover_addr "$1")" --json 2>/dev/null || true
