@@ -21,6 +21,7 @@ use crate::api::ApiService;
 use crate::config::{DockerSetting, NodeConfig, RaftTimingMs};
 use crate::control::{leader_loop, membership_loop};
 use crate::internal::InternalService;
+use crate::membership::{Announcement, Announcements, announce_until_added};
 use crate::propose::Proposer;
 use crate::raft::{
     Assigned, CommittedIndex, Connections, LogStore, Raft, SharedState, StateMachine, WIRE_LIMIT,
@@ -197,10 +198,9 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
     .await
     .map_err(|e| format!("starting raft: {e}"))?;
     let control = config
-        .peers
+        .control_addrs()
         .iter()
-        .filter(|p| p.id != config.id)
-        .map(|p| p.addr.to_string())
+        .map(ToString::to_string)
         .collect();
     let proposer = Proposer::new(raft.clone(), control);
     let abstention = match lost_tail {
@@ -317,6 +317,37 @@ async fn form_or_join(raft: &Raft, config: &NodeConfig) {
     }
 }
 
+/// What a control or hybrid node runs beside serving: announcing itself
+/// until it is added, when started with `join`, and breaking split votes.
+fn voter_tasks(
+    config: &NodeConfig,
+    node: &Node,
+    join: Vec<String>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, String> {
+    let mut tasks = Vec::new();
+    if !config.role.is_voter() {
+        return Ok(tasks);
+    }
+    if !config.is_initial_voter() {
+        tasks.push(tokio::spawn(announce_until_added(
+            node.raft.clone(),
+            node.proposer.peers().clone(),
+            Announcement {
+                id: config.id,
+                addr: config.advertise().to_string(),
+            },
+            join,
+        )));
+    }
+    let timing = config.raft.millis()?;
+    tasks.push(tokio::spawn(crate::election::break_split_votes(
+        node.raft.clone(),
+        node.abstention.clone(),
+        Duration::from_millis(2 * timing.election_max),
+    )));
+    Ok(tasks)
+}
+
 pub async fn run_in<F: FileSystem + Clone>(
     config: NodeConfig,
     environment: Environment<F>,
@@ -332,6 +363,7 @@ pub async fn run_in<F: FileSystem + Clone>(
     let reconcile = config.liveness.reconcile_config()?;
     let node = start(&config, environment.fs).await?;
     let executor = environment.executor;
+    let announcements = Announcements::default();
     let internal = InternalService {
         raft: node.raft.clone(),
         proposer: node.proposer.clone(),
@@ -339,20 +371,27 @@ pub async fn run_in<F: FileSystem + Clone>(
         assigned: node.assigned.clone(),
         executor: executor.clone(),
         abstention: node.abstention.clone(),
+        announcements: announcements.clone(),
         contact: crate::takeover::LeaderContact::default(),
         // openraft's leader lease is its longest election timeout.
         lease: Duration::from_millis(config.raft.millis()?.election_max),
     };
-    // Voters hold a replica and answer from it; worker and edge nodes hold
-    // none and relay the public API to the control nodes.
-    let member = config.role.is_voter() && config.peers.iter().any(|p| p.id == config.id);
-    let peers: Vec<String> = config.peers.iter().map(|p| p.addr.to_string()).collect();
+    // The initial voters hold a replica and answer from it; worker and
+    // edge nodes hold none and relay the public API to the control nodes,
+    // as a node started with `join` does until it is added.
+    let member = config.is_initial_voter();
+    let control_addrs: Vec<String> = config
+        .control_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let api = ApiService {
         raft: node.raft.clone(),
         proposer: node.proposer.clone(),
         state: node.state.clone(),
         committed: node.committed.clone(),
-        upstream: (!member).then(|| peers.clone()),
+        upstream: (!member).then(|| control_addrs.clone()),
+        announcements,
     };
     let listen = config.listen;
     let server = tonic::transport::Server::builder()
@@ -371,13 +410,7 @@ pub async fn run_in<F: FileSystem + Clone>(
     if member {
         control.push(config.advertise());
     }
-    control.extend(
-        config
-            .peers
-            .iter()
-            .map(|p| p.addr)
-            .filter(|a| *a != config.advertise()),
-    );
+    control.extend(config.control_addrs());
     let mut background = vec![
         tokio::spawn(membership_loop(
             node.proposer.clone(),
@@ -391,14 +424,7 @@ pub async fn run_in<F: FileSystem + Clone>(
             reconcile,
         )),
     ];
-    if member {
-        let timing = config.raft.millis()?;
-        background.push(tokio::spawn(crate::election::break_split_votes(
-            node.raft.clone(),
-            node.abstention.clone(),
-            Duration::from_millis(2 * timing.election_max),
-        )));
-    }
+    background.extend(voter_tasks(&config, &node, control_addrs)?);
     if let Some(executor) = executor {
         let worker = Worker {
             node: registration.id.clone(),

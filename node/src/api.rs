@@ -13,8 +13,8 @@ use drover_core::{AllocId, CommandKind, JobId};
 use drover_proto::v1::api_client::ApiClient;
 use drover_proto::v1::api_server::Api;
 use drover_proto::v1::{
-    DrainRequest, Empty, JobRef, JsonReply, LogsReply, LogsRequest, Read, ReadJob, SubmitJobReply,
-    SubmitJobRequest,
+    DrainRequest, Empty, JobRef, JsonReply, LogsReply, LogsRequest, MemberRequest, Read, ReadJob,
+    SubmitJobReply, SubmitJobRequest,
 };
 use serde_json::{Value, json};
 use tonic::transport::Channel;
@@ -23,6 +23,7 @@ use tonic::{Request, Response, Status};
 use std::ops::Bound;
 use std::time::Duration;
 
+use crate::membership::{self, Announcements, is_member};
 use crate::paging::{PageRequest, take_page};
 use crate::propose::{NotCommitted, Proposer};
 use crate::raft::{CommittedIndex, Raft, Rpc, SharedState, call_internal, connect};
@@ -36,8 +37,11 @@ pub struct ApiService {
     pub proposer: Proposer,
     pub state: SharedState,
     pub committed: CommittedIndex,
-    /// Control nodes to relay every call to, on a node without a replica.
+    /// Control nodes to relay every call to while this node holds no
+    /// replica: always on a worker or edge node, until it is added on a
+    /// node started with `join`.
     pub upstream: Option<Vec<String>>,
+    pub announcements: Announcements,
 }
 
 impl ApiService {
@@ -57,6 +61,10 @@ impl ApiService {
         let Some(addrs) = &self.upstream else {
             return Ok(None);
         };
+        let id = self.raft.metrics().borrow().id;
+        if is_member(&self.raft, id) {
+            return Ok(None);
+        }
         for addr in addrs {
             if let Ok(client) = crate::client::connect(addr).await {
                 return Ok(Some(client));
@@ -66,6 +74,35 @@ impl ApiService {
             "no control node reachable from this node",
         ))
     }
+
+    /// A client to the leader's API when another node leads; `None` when
+    /// this one does. Calls only the leader can answer (membership) go
+    /// there.
+    async fn leader_api(&self) -> Result<Option<ApiClient<Channel>>, Status> {
+        let (own, leader) = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow();
+            let leader = metrics.current_leader.map(|id| {
+                let addr = metrics
+                    .membership_config
+                    .membership()
+                    .get_node(&id)
+                    .map(|n| n.addr.clone());
+                (id, addr)
+            });
+            (metrics.id, leader)
+        };
+        match leader {
+            Some((id, _)) if id == own => Ok(None),
+            Some((_, Some(addr))) => crate::client::connect(&addr)
+                .await
+                .map(Some)
+                .map_err(|e| NotCommitted::NotApplied(e).into_status()),
+            _ => Err(
+                NotCommitted::NotApplied("no leader is known to this node".into()).into_status(),
+            ),
+        }
+    }
 }
 
 /// Relays the call to a control node when this node has no replica.
@@ -73,6 +110,15 @@ macro_rules! relay {
     ($self:ident, $method:ident, $request:ident) => {
         if let Some(mut upstream) = $self.upstream().await? {
             return upstream.$method($request.into_inner()).await;
+        }
+    };
+}
+
+/// Passes the call to the leader when another node leads.
+macro_rules! to_leader {
+    ($self:ident, $method:ident, $request:ident) => {
+        if let Some(mut leader) = $self.leader_api().await? {
+            return leader.$method($request.into_inner()).await;
         }
     };
 }
@@ -452,6 +498,70 @@ impl Api for ApiService {
             "members": members,
         })))
     }
+
+    async fn cluster_members(
+        &self,
+        request: Request<Empty>,
+    ) -> Result<Response<JsonReply>, Status> {
+        relay!(self, cluster_members, request);
+        to_leader!(self, cluster_members, request);
+        Ok(reply(&membership::members(&self.raft, &self.announcements)))
+    }
+
+    async fn add_member(
+        &self,
+        request: Request<MemberRequest>,
+    ) -> Result<Response<JsonReply>, Status> {
+        relay!(self, add_member, request);
+        to_leader!(self, add_member, request);
+        let request = request.into_inner();
+        let addr = member_addr(&request.addr)?;
+        let wait = match request.wait_seconds {
+            0 => membership::DEFAULT_CATCH_UP_WAIT,
+            s => Duration::from_secs(u64::from(s)),
+        };
+        membership::add(
+            &self.raft,
+            member_id(request.id)?,
+            &addr,
+            request.learner,
+            wait,
+        )
+        .await
+        .map(|doc| reply(&doc))
+    }
+
+    async fn remove_member(
+        &self,
+        request: Request<MemberRequest>,
+    ) -> Result<Response<JsonReply>, Status> {
+        relay!(self, remove_member, request);
+        to_leader!(self, remove_member, request);
+        let id = member_id(request.into_inner().id)?;
+        membership::remove(&self.raft, id)
+            .await
+            .map(|doc| reply(&doc))
+    }
+}
+
+fn member_id(id: u64) -> Result<u64, Status> {
+    if id == 0 {
+        return Err(Status::invalid_argument(
+            "id: a node's Raft id is a positive integer",
+        ));
+    }
+    Ok(id)
+}
+
+/// A member's address as other nodes dial it: host:port.
+fn member_addr(addr: &str) -> Result<String, Status> {
+    addr.parse::<std::net::SocketAddr>()
+        .map(|a| a.to_string())
+        .map_err(|e| {
+            Status::invalid_argument(format!(
+                "addr: {addr:?} is not an address other nodes can reach (host:port, like 10.0.0.4:7401): {e}"
+            ))
+        })
 }
 
 /// Which jobs a list asks for: one phase, or `active` for any not stopped.

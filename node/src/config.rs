@@ -38,6 +38,12 @@ pub struct NodeConfig {
     /// form a cluster on first start.
     #[serde(default)]
     pub peers: Vec<Peer>,
+    /// Instead of `peers`: nodes of a running cluster. A control or
+    /// hybrid node announces itself to them and waits to be added
+    /// (`drover cluster add`); it never forms a cluster of its own. A
+    /// worker or edge node talks to them.
+    #[serde(default)]
+    pub join: Vec<SocketAddr>,
     /// When nodes count as gone; the same on every node.
     #[serde(default)]
     pub liveness: Liveness,
@@ -229,7 +235,26 @@ impl NodeConfig {
             toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
         config.registration()?;
         config.liveness.reconcile_config()?;
+        if !config.peers.is_empty() && !config.join.is_empty() {
+            return Err("peers and join: set `peers` (the voters that form a new cluster) or `join` (nodes of a running cluster), not both".into());
+        }
         Ok(config)
+    }
+
+    /// Whether this node is one of the voters that form the cluster.
+    pub fn is_initial_voter(&self) -> bool {
+        self.role.is_voter() && self.peers.iter().any(|p| p.id == self.id)
+    }
+
+    /// The nodes to reach the cluster through, this one left out: the
+    /// initial voters, or the nodes to join.
+    pub fn control_addrs(&self) -> Vec<SocketAddr> {
+        let own = self.advertise();
+        let peers = self.peers.iter().map(|p| p.addr);
+        peers
+            .chain(self.join.iter().copied())
+            .filter(|a| *a != own)
+            .collect()
     }
 
     pub fn name(&self) -> String {
@@ -294,6 +319,25 @@ mod tests {
         assert_eq!(config.name(), "node-1");
         assert_eq!(config.role, NodeRole::Hybrid);
         assert_eq!(config.pools, ["default"]);
+    }
+
+    #[test]
+    fn a_node_forms_a_cluster_or_joins_one_but_not_both() {
+        let base = "id = 4\nlisten = \"127.0.0.1:7404\"\ndata_dir = \"/x\"\n";
+        let joining = NodeConfig::parse(&format!(
+            "{base}join = [\"127.0.0.1:7401\", \"127.0.0.1:7404\"]\n"
+        ))
+        .unwrap();
+        assert!(!joining.is_initial_voter());
+        assert_eq!(
+            joining.control_addrs(),
+            vec!["127.0.0.1:7401".parse().unwrap()]
+        );
+        let err = NodeConfig::parse(&format!(
+            "{base}join = [\"127.0.0.1:7401\"]\n[[peers]]\nid = 4\naddr = \"127.0.0.1:7404\"\n"
+        ))
+        .unwrap_err();
+        assert!(err.contains("not both"), "{err}");
     }
 
     #[test]

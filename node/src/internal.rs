@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
+use crate::membership::{Acknowledged, Announcement, Announcements, is_member};
 use crate::propose::{Forwarded, Proposer};
 use crate::raft::{Assigned, Raft, SharedState};
 use crate::read::{ReadIndexRequest, read_index};
@@ -33,6 +34,8 @@ pub struct InternalService {
     pub contact: LeaderContact,
     /// How long a leader's silence means it is gone: Raft's leader lease.
     pub lease: Duration,
+    /// Nodes started with `join` that said they are there.
+    pub announcements: Announcements,
 }
 
 fn decode<T: DeserializeOwned>(request: Request<Blob>) -> Result<T, Status> {
@@ -165,5 +168,20 @@ impl Internal for InternalService {
             request.max_bytes as usize,
         );
         encode(&slice)
+    }
+
+    async fn announce(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        let announcement: Announcement = decode(request)?;
+        let member = is_member(&self.raft, announcement.id);
+        if !member && self.announcements.record(announcement.clone()) {
+            tracing::info!(
+                "node {} at {} asks to join; add it with `drover cluster add {} {}`",
+                announcement.id,
+                announcement.addr,
+                announcement.id,
+                announcement.addr
+            );
+        }
+        encode(&Acknowledged { member })
     }
 }

@@ -164,6 +164,7 @@ impl SimCluster {
             }),
             // Workers list the control nodes; voters list all voters.
             peers: peers.to_vec(),
+            join: Vec::new(),
             liveness: liveness(),
             docker: DockerSetting::Off,
             snapshot_every: Some(shape.snapshot_every),

@@ -2,7 +2,9 @@
 
 use clap::Subcommand;
 use drover_node::client::{WRITE_PATIENCE, connect_any, status_message, write_any};
-use drover_proto::v1::{DrainRequest, Empty};
+use std::time::{Duration, Instant};
+
+use drover_proto::v1::{DrainRequest, Empty, MemberRequest};
 use serde_json::Value;
 
 use super::pages::read_list;
@@ -34,6 +36,36 @@ pub enum NodeCommand {
 pub enum ClusterCommand {
     /// Members, leader, term and commit index, as this node sees them.
     Status {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Voters and learners as the leader sees them (state, how far each
+    /// has the log), and nodes started with `join` that wait to be added.
+    Members {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Add a node (started with `join` and an empty data directory): it
+    /// becomes a learner, catches up, then a voter.
+    Add {
+        /// Its Raft id (`id` in its node.toml); never one a removed node had.
+        id: u64,
+        /// The address other nodes reach it at (its `advertise` or `listen`).
+        node_addr: String,
+        /// Keep it a learner: it receives the log but does not vote.
+        #[arg(long)]
+        learner: bool,
+        /// Seconds to wait for it to catch up before giving up (it stays a
+        /// learner, catching up; run the command again to wait on).
+        #[arg(long, default_value_t = 120)]
+        wait: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Remove a voter or learner, running or dead.
+    Remove {
+        /// Its Raft id.
+        id: u64,
         #[command(flatten)]
         target: Target,
     },
@@ -121,7 +153,119 @@ pub async fn node(cmd: NodeCommand) -> Result<(), String> {
 }
 
 pub async fn cluster(cmd: ClusterCommand) -> Result<(), String> {
-    let ClusterCommand::Status { target } = cmd;
+    match cmd {
+        ClusterCommand::Status { target } => status(&target).await,
+        ClusterCommand::Members { target } => members(&target).await,
+        ClusterCommand::Add {
+            id,
+            node_addr,
+            learner,
+            wait,
+            target,
+        } => add(id, &node_addr, learner, Duration::from_secs(wait), &target).await,
+        ClusterCommand::Remove { id, target } => {
+            let request = MemberRequest {
+                id,
+                ..MemberRequest::default()
+            };
+            let reply = write_any(&target.addrs(), WRITE_PATIENCE, |mut api| {
+                let request = request.clone();
+                async move { api.remove_member(request).await }
+            })
+            .await?;
+            let doc = parse(&reply.json)?;
+            show(&doc, target.json, |_| println!("node {id}: removed"));
+            Ok(())
+        }
+    }
+}
+
+async fn members(target: &Target) -> Result<(), String> {
+    let mut api = connect_any(&target.addrs()).await?;
+    let reply = api
+        .cluster_members(Empty {})
+        .await
+        .map_err(|e| status_message(&e))?;
+    let doc = parse(&reply.into_inner().json)?;
+    show(&doc, target.json, |doc| {
+        println!(
+            "leader {}; term {}; last log index {}{}",
+            text(&doc["leader"]),
+            text(&doc["term"]),
+            text(&doc["last_log_index"]),
+            if doc["joint"] == Value::Bool(true) {
+                "; a membership change is under way (joint configuration)"
+            } else {
+                ""
+            }
+        );
+        print_list(
+            doc,
+            "members",
+            &["id", "addr", "voter", "state", "matched_index", "lag"],
+        );
+        if doc["waiting"].as_array().is_some_and(|w| !w.is_empty()) {
+            println!("\nwaiting to be added (`drover cluster add ID ADDR`):");
+            print_list(doc, "waiting", &["id", "addr", "announced_ms_ago"]);
+        }
+    });
+    Ok(())
+}
+
+/// Asks again while the learner catches up, each call within a client's
+/// usual deadline, until it is a voter or `wait` has passed.
+async fn add(
+    id: u64,
+    node_addr: &str,
+    learner: bool,
+    wait: Duration,
+    target: &Target,
+) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        let left = wait.saturating_sub(started.elapsed());
+        let request = MemberRequest {
+            id,
+            addr: node_addr.to_string(),
+            learner,
+            wait_seconds: u32::try_from(left.as_secs().clamp(1, 20)).unwrap_or(20),
+        };
+        let answer = write_any(&target.addrs(), WRITE_PATIENCE, |mut api| {
+            let request = request.clone();
+            async move { api.add_member(request).await }
+        })
+        .await;
+        match answer {
+            Ok(reply) => {
+                let doc = parse(&reply.json)?;
+                show(&doc, target.json, |doc| {
+                    let role = if doc["voter"] == Value::Bool(true) {
+                        "voter"
+                    } else {
+                        "learner"
+                    };
+                    if doc["changed"] == Value::Bool(false) {
+                        println!("node {id}: already a {role} at {node_addr}");
+                    } else {
+                        println!("node {id}: caught up; now a {role} at {node_addr}");
+                    }
+                });
+                return Ok(());
+            }
+            Err(e) if e.contains("has not caught up") && started.elapsed() < wait => {
+                if !target.json {
+                    eprintln!(
+                        "node {id}: a learner, still catching up ({}s so far)",
+                        started.elapsed().as_secs()
+                    );
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn status(target: &Target) -> Result<(), String> {
     let mut api = connect_any(&target.addrs()).await?;
     let reply = api
         .cluster_status(Empty {})

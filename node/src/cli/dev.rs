@@ -47,6 +47,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
             pools: vec!["default".into()],
             capacity: None,
             peers: peers.clone(),
+            join: Vec::new(),
             liveness: drover_node::config::Liveness::default(),
             docker: drover_node::config::DockerSetting::default(),
             snapshot_every: None,

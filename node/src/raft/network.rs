@@ -67,6 +67,7 @@ pub enum Rpc {
     ReadIndex,
     Poll,
     FetchOutput,
+    Announce,
 }
 
 /// One internal call to `addr`, with a deadline. A call that failed
@@ -100,6 +101,7 @@ async fn call_encoded<Resp: DeserializeOwned>(
             Rpc::ReadIndex => client.read_index(blob).await,
             Rpc::Poll => client.poll(blob).await,
             Rpc::FetchOutput => client.fetch_output(blob).await,
+            Rpc::Announce => client.announce(blob).await,
         }
     };
     let reply = tokio::time::timeout(timeout, call)
