@@ -392,6 +392,7 @@ pub async fn run_in<F: FileSystem + Clone>(
         committed: node.committed.clone(),
         upstream: (!member).then(|| control_addrs.clone()),
         announcements,
+        membership_changes: crate::membership::ChangeLock::default(),
     };
     let listen = config.listen;
     let server = tonic::transport::Server::builder()

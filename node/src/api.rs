@@ -42,6 +42,7 @@ pub struct ApiService {
     /// node started with `join`.
     pub upstream: Option<Vec<String>>,
     pub announcements: Announcements,
+    pub membership_changes: membership::ChangeLock,
 }
 
 impl ApiService {
@@ -79,19 +80,7 @@ impl ApiService {
     /// this one does. Calls only the leader can answer (membership) go
     /// there.
     async fn leader_api(&self) -> Result<Option<ApiClient<Channel>>, Status> {
-        let (own, leader) = {
-            let metrics = self.raft.metrics();
-            let metrics = metrics.borrow();
-            let leader = metrics.current_leader.map(|id| {
-                let addr = metrics
-                    .membership_config
-                    .membership()
-                    .get_node(&id)
-                    .map(|n| n.addr.clone());
-                (id, addr)
-            });
-            (metrics.id, leader)
-        };
+        let (own, leader) = crate::raft::known_leader(&self.raft);
         match leader {
             Some((id, _)) if id == own => Ok(None),
             Some((_, Some(addr))) => crate::client::connect(&addr)
@@ -520,6 +509,7 @@ impl Api for ApiService {
             0 => membership::DEFAULT_CATCH_UP_WAIT,
             s => Duration::from_secs(u64::from(s)),
         };
+        let _one_at_a_time = self.membership_changes.hold(&self.raft).await?;
         membership::add(
             &self.raft,
             member_id(request.id)?,
@@ -537,8 +527,10 @@ impl Api for ApiService {
     ) -> Result<Response<JsonReply>, Status> {
         relay!(self, remove_member, request);
         to_leader!(self, remove_member, request);
-        let id = member_id(request.into_inner().id)?;
-        membership::remove(&self.raft, id)
+        let request = request.into_inner();
+        let id = member_id(request.id)?;
+        let _one_at_a_time = self.membership_changes.hold(&self.raft).await?;
+        membership::remove(&self.raft, self.proposer.peers(), id, request.force)
             .await
             .map(|doc| reply(&doc))
     }

@@ -112,6 +112,14 @@ impl Internal for InternalService {
     /// would send each worker a reply per heartbeat of every other node.
     async fn poll(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
         let request: PollRequest = decode(request)?;
+        // A node removed from the Raft group keeps the replica it had, and
+        // it no longer moves: its worker must poll another node.
+        let own = self.raft.metrics().borrow().id;
+        if !is_member(&self.raft, own) {
+            return Err(Status::unavailable(
+                "this node holds no current replica: it is not a member of the Raft group",
+            ));
+        }
         let wait = Duration::from_millis(request.wait_ms).min(MAX_POLL_WAIT);
         let deadline = tokio::time::Instant::now() + wait;
         let mut changes = self.assigned.watch(&request.node);
@@ -183,5 +191,12 @@ impl Internal for InternalService {
             );
         }
         encode(&Acknowledged { member })
+    }
+
+    async fn ping(&self, _request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        let own = self.raft.metrics().borrow().id;
+        encode(&Acknowledged {
+            member: is_member(&self.raft, own),
+        })
     }
 }

@@ -204,6 +204,34 @@ fn change_failed(what: &str, e: &WriteError) -> Status {
     }
 }
 
+/// One membership change at a time on this node, and only by a leader
+/// that is itself a voter. openraft 0.9 lets a leader that committed its
+/// own removal go on leading for a while (a "non-member leader"); a change
+/// it accepted meanwhile tripped openraft's own assertion that only a
+/// leader changes the membership (found by the simulator).
+#[derive(Clone, Default)]
+pub struct ChangeLock(Arc<tokio::sync::Mutex<()>>);
+
+impl ChangeLock {
+    pub async fn hold(&self, raft: &Raft) -> Result<tokio::sync::OwnedMutexGuard<()>, Status> {
+        let guard = self.0.clone().lock_owned().await;
+        let metrics = raft.metrics().borrow().clone();
+        let votes = metrics
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == metrics.id);
+        if metrics.state != ServerState::Leader || !votes {
+            return Err(NotCommitted::NotApplied(
+                "this node no longer leads as a voter (it may be leaving the cluster); ask again"
+                    .into(),
+            )
+            .into_status());
+        }
+        Ok(guard)
+    }
+}
+
 /// Adds `id` at `addr` as a learner, waits up to `wait` for it to catch up,
 /// then, unless `learner_only`, makes it a voter. Run on the leader.
 pub async fn add(
@@ -291,16 +319,58 @@ async fn catch_up(raft: &Raft, id: RaftId, index: u64, wait: Duration) -> bool {
 }
 
 /// Removes `id`, a voter or a learner, whether it answers or not. Run on
-/// the leader.
-pub async fn remove(raft: &Raft, id: RaftId) -> Result<Value, Status> {
-    let (voter, present) = {
+/// the leader. Unless `force`, a voter is removed only if a majority of
+/// the voters that remain answer now: otherwise the cluster could commit
+/// nothing more, not even the change that brings a voter back (etcd's
+/// strict reconfiguration check).
+pub async fn remove(raft: &Raft, peers: &Peers, id: RaftId, force: bool) -> Result<Value, Status> {
+    let (voter, present, remaining, own) = {
         let metrics = raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership().clone();
         let voter = membership.voter_ids().any(|v| v == id);
-        (voter, membership.get_node(&id).is_some())
+        let remaining: Vec<(RaftId, String)> = membership
+            .voter_ids()
+            .filter(|v| *v != id)
+            .map(|v| {
+                (
+                    v,
+                    membership
+                        .get_node(&v)
+                        .map(|n| n.addr.clone())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        (
+            voter,
+            membership.get_node(&id).is_some(),
+            remaining,
+            metrics.id,
+        )
     };
     if !present {
         return Err(Status::not_found(format!("node {id} is not a member")));
+    }
+    if voter && !force {
+        let answering = answering(peers, own, &remaining).await;
+        let majority = remaining.len() / 2 + 1;
+        if answering.len() < majority {
+            let ids: Vec<String> = remaining.iter().map(|(v, _)| v.to_string()).collect();
+            return Err(Status::failed_precondition(format!(
+                "removing node {id} would leave voters {} of which {} answer now ({}), fewer than the {majority} a majority needs: the cluster could then commit nothing, not even adding a voter back. Bring a voter back first, or pass --force",
+                ids.join(", "),
+                answering.len(),
+                if answering.is_empty() {
+                    "none".to_string()
+                } else {
+                    answering
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )));
+        }
     }
     let ids = BTreeSet::from([id]);
     let change = if voter {
@@ -314,4 +384,23 @@ pub async fn remove(raft: &Raft, id: RaftId) -> Result<Value, Status> {
         .map_err(|e| change_failed(&format!("removing node {id}"), &e))?;
     info!(id, voter, index = removed.log_id.index, "removed a member");
     Ok(json!({ "id": id, "was_voter": voter, "changed": true }))
+}
+
+/// Which of `voters` answer a ping within a second (this node, `own`,
+/// always does).
+async fn answering(peers: &Peers, own: RaftId, voters: &[(RaftId, String)]) -> Vec<RaftId> {
+    let pings = voters.iter().map(|(id, addr)| async move {
+        if *id == own {
+            return Some(*id);
+        }
+        let mut client = peers.client(addr).await.ok()?;
+        let pong: Result<Acknowledged, _> =
+            call_internal(&mut client, Rpc::Ping, &(), Duration::from_secs(1)).await;
+        pong.ok().filter(|p| p.member).map(|_| *id)
+    });
+    futures_util::future::join_all(pings)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }

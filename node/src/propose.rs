@@ -222,19 +222,7 @@ impl Route {
         let Some(raft) = &self.raft else {
             return self.forward_group(None, group).await;
         };
-        let (own_id, leader) = {
-            let metrics = raft.metrics();
-            let metrics = metrics.borrow();
-            let leader = metrics.current_leader.map(|id| {
-                let addr = metrics
-                    .membership_config
-                    .membership()
-                    .get_node(&id)
-                    .map(|n| n.addr.clone());
-                (id, addr)
-            });
-            (metrics.id, leader)
-        };
+        let (own_id, leader) = crate::raft::known_leader(raft);
         // Another node leads, as far as this one knows: pass the group on
         // without asking Raft here first.
         if let Some((id, Some(addr))) = &leader

@@ -127,9 +127,9 @@ fn a_dead_voter_is_replaced_by_a_new_node_and_the_cluster_survives_losing_anothe
 }
 
 #[test]
-fn a_node_cannot_be_added_under_an_id_that_has_another_address() {
+fn changes_that_cannot_be_made_are_refused_saying_why() {
     let dir = tempfile::tempdir().unwrap();
-    let agents = cluster_of(dir.path(), &["control", "control", "control"], "");
+    let mut agents = cluster_of(dir.path(), &["control", "control", "control"], "");
     common::leader(&agents);
     let addr = agents[0].addr();
     let taken = cli(&addr, &["cluster", "add", "2", "127.0.0.1:1"]);
@@ -144,6 +144,27 @@ fn a_node_cannot_be_added_under_an_id_that_has_another_address() {
     assert!(!unknown.status.success());
     let said = String::from_utf8_lossy(&unknown.stderr);
     assert!(said.contains("not a member"), "{said}");
+
+    // With node 3 down, removing node 1 would leave voters 2 and 3, of
+    // which only 2 answers: nothing could be committed again.
+    agents[2].kill();
+    let all = format!("{},{}", agents[0].addr(), agents[1].addr());
+    let stranded = cli(&all, &["cluster", "remove", "1"]);
+    assert!(!stranded.status.success());
+    let said = String::from_utf8_lossy(&stranded.stderr);
+    assert!(
+        said.contains("--force") && said.contains("majority"),
+        "{said}"
+    );
+    let doc = members(&all).expect("members");
+    assert_eq!(voters(&doc), BTreeSet::from([1, 2, 3]), "{doc}");
+    // Removing the dead one is what the operator should do, and works.
+    let removed = cli(&all, &["cluster", "remove", "3"]);
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
 }
 
 #[test]

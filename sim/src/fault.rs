@@ -40,13 +40,18 @@ pub enum FaultKind {
     /// are dropped (Linux); the node must take no more writes on that log.
     /// The next occurrence, or the end of the phase, power-cycles it.
     FsyncError,
+    /// An operator removes a voter from the Raft membership (`drover
+    /// cluster remove`), whether it runs or not; the next occurrence, or
+    /// the end of the phase, adds it back (`drover cluster add`: a learner,
+    /// caught up, then a voter) with the data it kept.
+    Member,
 }
 
 /// How much longer a slow disk takes per durable write (log append, vote).
 pub const SLOW_DISK_MS: u64 = 250;
 
 impl FaultKind {
-    pub const ALL: [(Self, &'static str); 12] = [
+    pub const ALL: [(Self, &'static str); 13] = [
         (Self::Crash, "crash"),
         (Self::Partition, "partition"),
         (Self::Deafen, "deafen"),
@@ -59,6 +64,7 @@ impl FaultKind {
         (Self::Damage, "damage"),
         (Self::LostWrite, "lost-write"),
         (Self::FsyncError, "eio"),
+        (Self::Member, "member"),
     ];
 
     /// Faults of a voter's disk: drawn on one voter per seed (a minority).

@@ -44,6 +44,21 @@ pub struct Call {
     pub outcome: Outcome,
 }
 
+impl Call {
+    /// `op` on job `svc`, acknowledged, by client 0: for the invariants'
+    /// own tests.
+    pub fn example(op: Op, invoked_ms: u64, returned_ms: u64) -> Self {
+        Self {
+            client: 0,
+            op,
+            target: "svc".into(),
+            invoked_ms,
+            returned_ms,
+            outcome: Outcome::Acknowledged,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct History {
     origin: Instant,

@@ -147,6 +147,16 @@ impl Knobs {
         } else {
             10 + draw.below(50)
         };
+        // Drawn last, so every other knob of a seed is what it was before
+        // membership changes were drawn.
+        let mut faults = faults;
+        faults.extend(draw_membership_changes(
+            &mut draw,
+            control_nodes,
+            phase_ms,
+            &faults,
+        ));
+        faults.sort_unstable();
         let mut knobs = Self {
             seed,
             control_nodes,
@@ -400,6 +410,31 @@ fn draw_faults(
     }
     faults.sort_unstable();
     faults
+}
+
+/// Voters removed and added back by an operator during the safety phase,
+/// in half the runs: 1–4 changes. Not in runs where a voter may stay down
+/// for good (a damaged disk): the one-voter-lost bound those runs rely on
+/// holds for the voters they start with, and a cluster shrunk to two
+/// voters that then loses one for good can commit nothing again — Raft's
+/// bound, not a fault of the system.
+fn draw_membership_changes(
+    draw: &mut Draw,
+    control_nodes: u64,
+    phase_ms: u64,
+    faults: &[Fault],
+) -> Vec<Fault> {
+    let changes = draw.below(8);
+    if changes >= 4 || faults.iter().any(|f| f.kind.may_keep_down()) {
+        return Vec::new();
+    }
+    (0..=changes)
+        .map(|_| Fault {
+            at_ms: 1000 + draw.below(phase_ms - 1000),
+            kind: FaultKind::Member,
+            target: 1 + draw.below(control_nodes),
+        })
+        .collect()
 }
 
 /// A side of a split: a minority of the voters (the leader of the moment

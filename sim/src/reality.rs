@@ -140,6 +140,13 @@ struct Inner {
     runs: Vec<TaskRun>,
     /// Index into `runs` of each live task.
     live: BTreeMap<(u64, AllocId), usize>,
+    /// Every voter set that may be in force: the initial one, and, while
+    /// an operator's membership change is under way (or its outcome is
+    /// unknown), the sets it may have made. A node reaching a quorum of
+    /// any of them is not cut off.
+    voter_sets: BTreeSet<Vec<u64>>,
+    /// The network and the stopped nodes as last set.
+    last_network: (Cuts, BTreeSet<u64>),
     /// Nodes running work, up, and cut off from every quorum: since when.
     cut_off_since: BTreeMap<u64, u64>,
     /// The (node, from, to) windows of being cut off that ended.
@@ -163,6 +170,7 @@ pub struct Reality(Arc<Mutex<Inner>>);
 
 impl Reality {
     pub fn new(topology: Topology, trace: Trace) -> Self {
+        let voters = topology.voters.clone();
         Self(Arc::new(Mutex::new(Inner {
             origin: Instant::now(),
             damaged: BTreeMap::new(),
@@ -172,6 +180,8 @@ impl Reality {
             service_starts: Vec::new(),
             runs: Vec::new(),
             live: BTreeMap::new(),
+            voter_sets: BTreeSet::from([voters]),
+            last_network: (Cuts::default(), BTreeSet::new()),
             cut_off_since: BTreeMap::new(),
             cut_offs: Vec::new(),
             halted_since: BTreeMap::new(),
@@ -277,18 +287,62 @@ impl Reality {
         }
     }
 
+    /// An operator asked to remove voter `node` (or add it back): until
+    /// the answer, either set may be in force.
+    pub fn voters_may_change(&self, node: u64, remove: bool) {
+        self.change_voters(node, remove, true);
+    }
+
+    /// The change was acknowledged: every set that may be in force now
+    /// has it made.
+    pub fn voters_changed(&self, node: u64, remove: bool) {
+        self.change_voters(node, remove, false);
+    }
+
+    fn change_voters(&self, node: u64, remove: bool, keep_old: bool) {
+        let (cuts, stopped) = {
+            let mut inner = self.lock();
+            let changed: BTreeSet<Vec<u64>> = inner
+                .voter_sets
+                .iter()
+                .map(|set| {
+                    let mut set: BTreeSet<u64> = set.iter().copied().collect();
+                    if remove {
+                        set.remove(&node);
+                    } else {
+                        set.insert(node);
+                    }
+                    set.into_iter().collect()
+                })
+                .collect();
+            if keep_old {
+                inner.voter_sets.extend(changed);
+            } else {
+                inner.voter_sets = changed;
+            }
+            inner.last_network.clone()
+        };
+        self.network(&cuts, &stopped);
+    }
+
     /// The network and the stopped (crashed or paused) nodes changed.
     pub fn network(&self, cuts: &Cuts, stopped: &BTreeSet<u64>) {
         let mut inner = self.lock();
+        inner.last_network = (cuts.clone(), stopped.clone());
         let now = inner.now_ms();
-        let voters = inner.topology.voters.clone();
         let up = |n: u64| !stopped.contains(&n);
+        let reaches = |node: u64| {
+            inner
+                .voter_sets
+                .iter()
+                .any(|voters| !voters.is_empty() && reaches_a_quorum(cuts, voters, &up, node))
+        };
         let cut_off: BTreeSet<u64> = inner
             .topology
             .capacity
             .keys()
             .copied()
-            .filter(|n| up(*n) && !reaches_a_quorum(cuts, &voters, &up, *n))
+            .filter(|n| up(*n) && !reaches(*n))
             .collect();
         for (node, since) in take_ended(&mut inner.cut_off_since, |n| cut_off.contains(&n)) {
             inner.close_window(node, since, now);

@@ -66,6 +66,11 @@ pub enum ClusterCommand {
     Remove {
         /// Its Raft id.
         id: u64,
+        /// Remove a voter even if fewer than a majority of the voters that
+        /// remain answer now (the cluster then takes no writes until
+        /// enough of them are back).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -163,9 +168,10 @@ pub async fn cluster(cmd: ClusterCommand) -> Result<(), String> {
             wait,
             target,
         } => add(id, &node_addr, learner, Duration::from_secs(wait), &target).await,
-        ClusterCommand::Remove { id, target } => {
+        ClusterCommand::Remove { id, force, target } => {
             let request = MemberRequest {
                 id,
+                force,
                 ..MemberRequest::default()
             };
             let reply = write_any(&target.addrs(), WRITE_PATIENCE, |mut api| {
@@ -229,6 +235,7 @@ async fn add(
             addr: node_addr.to_string(),
             learner,
             wait_seconds: u32::try_from(left.as_secs().clamp(1, 20)).unwrap_or(20),
+            force: false,
         };
         let answer = write_any(&target.addrs(), WRITE_PATIENCE, |mut api| {
             let request = request.clone();

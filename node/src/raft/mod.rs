@@ -40,6 +40,22 @@ openraft::declare_raft_types!(
 pub type Raft = openraft::Raft<TypeConfig>;
 pub type LogId = openraft::LogId<RaftId>;
 
+/// This node's id, and the leader it knows of with that leader's address
+/// (when the membership it holds names one).
+pub fn known_leader(raft: &Raft) -> (RaftId, Option<(RaftId, Option<String>)>) {
+    let metrics = raft.metrics();
+    let metrics = metrics.borrow();
+    let leader = metrics.current_leader.map(|id| {
+        let addr = metrics
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n| n.addr.clone());
+        (id, addr)
+    });
+    (metrics.id, leader)
+}
+
 /// Maps an encoding failure into openraft's storage error vocabulary.
 fn io_error(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())

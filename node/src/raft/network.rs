@@ -68,6 +68,7 @@ pub enum Rpc {
     Poll,
     FetchOutput,
     Announce,
+    Ping,
 }
 
 /// One internal call to `addr`, with a deadline. A call that failed
@@ -102,6 +103,7 @@ async fn call_encoded<Resp: DeserializeOwned>(
             Rpc::Poll => client.poll(blob).await,
             Rpc::FetchOutput => client.fetch_output(blob).await,
             Rpc::Announce => client.announce(blob).await,
+            Rpc::Ping => client.ping(blob).await,
         }
     };
     let reply = tokio::time::timeout(timeout, call)

@@ -109,7 +109,6 @@ fn winding_down(job: &JobId, calls: &[Call], at_ms: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::Outcome;
 
     fn run(node: u64, from: u64, to: u64) -> TaskRun {
         TaskRun::example(node, "svc", from, to)
@@ -139,14 +138,7 @@ mod tests {
     }
 
     fn call(op: Op, invoked_ms: u64, returned_ms: u64) -> Call {
-        Call {
-            client: 0,
-            op,
-            target: "svc".into(),
-            invoked_ms,
-            returned_ms,
-            outcome: Outcome::Acknowledged,
-        }
+        Call::example(op, invoked_ms, returned_ms)
     }
 
     #[test]

@@ -74,14 +74,7 @@ mod tests {
     }
 
     fn call(op: Op, invoked_ms: u64, returned_ms: u64) -> Call {
-        Call {
-            client: 0,
-            op,
-            target: "svc".into(),
-            invoked_ms,
-            returned_ms,
-            outcome: Outcome::Acknowledged,
-        }
+        Call::example(op, invoked_ms, returned_ms)
     }
 
     #[test]

@@ -8,6 +8,9 @@ use serde_json::json;
 
 use drover_adapters::disk::WriteFault;
 
+use madsim::runtime::NodeHandle;
+
+use super::operator::Operator;
 use crate::cluster::SimCluster;
 use crate::fault::group_members;
 use crate::knobs::{Fault, FaultKind, Knobs, LEADER, SLOW_DISK_MS};
@@ -200,18 +203,45 @@ impl Faults {
     }
 }
 
+/// The operator's hands: who changes the voters, and the machine it
+/// works from.
+pub(super) struct Hands<'a> {
+    pub(super) operator: &'a Operator,
+    pub(super) machine: &'a NodeHandle,
+}
+
 pub(super) async fn inject_faults(
     cluster: &SimCluster,
     knobs: &Knobs,
     leader: &AtomicU64,
-    reality: &Reality,
+    hands: &Hands<'_>,
     trace: &Trace,
 ) {
+    let reality = &cluster.reality;
     let phase_ms = knobs.safety_phase_s * 1000;
     let mut now_ms = 0;
     let mut faults = Faults::default();
+    // Voters an operator removed (as intended: the call may be refused),
+    // and the calls under way.
+    let mut removed = BTreeSet::new();
+    let mut changes = Vec::new();
     for (i, fault) in knobs.faults.iter().enumerate() {
         let mut fault = *fault;
+        if fault.kind == FaultKind::Member {
+            if fault.at_ms >= phase_ms || !(1..=knobs.control_nodes).contains(&fault.target) {
+                continue;
+            }
+            tokio::time::sleep(Duration::from_millis(fault.at_ms.saturating_sub(now_ms))).await;
+            now_ms = now_ms.max(fault.at_ms);
+            let remove = removed.insert(fault.target);
+            if !remove {
+                removed.remove(&fault.target);
+            }
+            let asked = if remove { "remove" } else { "add back" };
+            trace.event(&format!("node-{}", fault.target), asked, &json!({}));
+            changes.push(hands.operator.change(hands.machine, fault.target, remove));
+            continue;
+        }
         if fault.kind == FaultKind::Crash && fault.target == LEADER {
             // Whoever the observer last saw leading, when the fault strikes
             // (unless that node is down already: then there is no one).
@@ -255,4 +285,22 @@ pub(super) async fn inject_faults(
     tokio::time::sleep(Duration::from_millis(phase_ms.saturating_sub(now_ms))).await;
     SimCluster::weather(None);
     faults.heal_all(cluster, reality, trace);
+    for change in changes {
+        let _ = change.await;
+    }
+    if knobs.faults.iter().any(|f| f.kind == FaultKind::Member) {
+        let operator = hands.operator.clone();
+        let _ = hands
+            .machine
+            .spawn(async move {
+                operator
+                    .restore_voters(Duration::from_secs(RESTORE_VOTERS_S))
+                    .await;
+            })
+            .await;
+    }
 }
+
+/// How long the voters an operator removed have to be added back after
+/// healing, before the liveness phase starts anyway.
+const RESTORE_VOTERS_S: u64 = 30;

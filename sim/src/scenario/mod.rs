@@ -6,6 +6,7 @@ mod client;
 mod converge;
 mod faults;
 mod observer;
+mod operator;
 mod workload;
 
 use std::sync::Arc;
@@ -24,8 +25,9 @@ use crate::knobs::{Knobs, LEADER};
 use crate::trace::Trace;
 use client::client_work;
 use converge::converge;
-use faults::inject_faults;
+use faults::{Hands, inject_faults};
 use observer::watch;
+use operator::Operator;
 use workload::Workload;
 
 type Api = drover_proto::v1::api_client::ApiClient<tonic::transport::Channel>;
@@ -63,7 +65,12 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
         .cloned()
         .collect();
     let (clients, reader, observer) = machines_outside(&handle, knobs);
-    for outsider in clients.iter().chain([&observer]) {
+    let operator_machine = handle
+        .create_node()
+        .name("operator")
+        .ip([10, 0, 4, 1].into())
+        .build();
+    for outsider in clients.iter().chain([&observer, &operator_machine]) {
         cluster.add_outsider(outsider.id());
     }
     SimCluster::weather(knobs.weather);
@@ -98,7 +105,12 @@ pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
         cluster.reality.clone(),
         trace.clone(),
     ));
-    inject_faults(&cluster, knobs, &leader, &cluster.reality, trace).await;
+    let operator = Operator::new(voters.clone(), cluster.reality.clone(), trace.clone());
+    let hands = Hands {
+        operator: &operator,
+        machine: &operator_machine,
+    };
+    inject_faults(&cluster, knobs, &leader, &hands, trace).await;
     let mut acknowledged = Vec::new();
     for work in workloads {
         acknowledged.extend(work.await.unwrap_or_default());
