@@ -76,6 +76,50 @@ impl ApiService {
         ))
     }
 
+    /// A submission under `--check-index`: a new job when `expected` is 0,
+    /// otherwise an update of the job at exactly version `expected`.
+    async fn submit_checked(
+        &self,
+        spec: drover_core::JobSpec,
+        expected: u64,
+    ) -> Result<Response<SubmitJobReply>, Status> {
+        let id = spec.id.clone();
+        let command = match expected {
+            0 => CommandKind::SubmitJob(spec),
+            version => CommandKind::UpdateJob {
+                spec,
+                expected_version: Some(version),
+            },
+        };
+        let (index, outcome) = self
+            .proposer
+            .propose(command)
+            .await
+            .map_err(NotCommitted::into_status)?;
+        match outcome {
+            Ok(Success::Unchanged) => {
+                let state = self.state.read().await;
+                let version = state.state.job(&id).map_or(0, |j| j.spec.version);
+                Ok(Response::new(SubmitJobReply {
+                    job: id.to_string(),
+                    version,
+                    index,
+                }))
+            }
+            Err(ApplyError::JobExists(job)) => Err(Status::failed_precondition(format!(
+                "check index 0: job {job} already exists (check index 0 submits a new job only); `drover job status {job}` shows its version"
+            ))),
+            Err(ApplyError::VersionMismatch {
+                job,
+                expected,
+                actual,
+            }) => Err(Status::failed_precondition(format!(
+                "check index {expected}: job {job} is at version {actual}; someone changed it since. Look at it again (`drover job status {job}`) and submit with --check-index {actual}"
+            ))),
+            other => committed(index, other),
+        }
+    }
+
     /// A client to the leader's API when another node leads; `None` when
     /// this one does. Calls only the leader can answer (membership) go
     /// there.
@@ -176,6 +220,9 @@ impl Api for ApiService {
         let spec = parse_job_spec(&request.spec, Format::detect(name, &request.spec))
             .map_err(|errors| Status::invalid_argument(errors.render(name)))?;
         let id = spec.id.clone();
+        if let Some(expected) = request.check_index {
+            return self.submit_checked(spec, expected).await;
+        }
         if drover_core::planted::active(drover_core::planted::Bug::AckBeforeCommit) {
             let proposer = self.proposer.clone();
             let kind = CommandKind::SubmitJob(spec);

@@ -18,6 +18,7 @@ async fn submit(addrs: &[String], n: usize) -> bool {
         let request = SubmitJobRequest {
             spec: spec.clone(),
             file_name: format!("job-{n}.toml"),
+            check_index: None,
         };
         if api.submit_job(request).await.is_ok() {
             return true;

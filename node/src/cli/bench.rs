@@ -327,6 +327,7 @@ impl Shared {
                     .submit_job(SubmitJobRequest {
                         spec: job_spec(&self.run, seq, self.size),
                         file_name: "bench.toml".into(),
+                        check_index: None,
                     })
                     .await
                     .map(drop),

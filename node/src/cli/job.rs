@@ -32,6 +32,11 @@ pub enum JobCommand {
         /// Give up following after this many seconds.
         #[arg(long, default_value_t = 60)]
         wait: u64,
+        /// Only if the job is at this version now (0: only if it does not
+        /// exist yet): two people updating one job cannot overwrite each
+        /// other's change unseen.
+        #[arg(long)]
+        check_index: Option<u64>,
         #[command(flatten)]
         target: Target,
     },
@@ -88,8 +93,15 @@ pub fn run(cmd: JobCommand) -> ExitCode {
             file,
             detach,
             wait,
+            check_index,
             target,
-        } => block_on(submit(file, detach, Duration::from_secs(wait), target)),
+        } => block_on(submit(
+            file,
+            detach,
+            Duration::from_secs(wait),
+            check_index,
+            target,
+        )),
         JobCommand::Status { id, target } => block_on(status(id, target)),
         JobCommand::List { filter, target } => block_on(list(filter, target)),
         JobCommand::Stop { id, target } => block_on(stop(id, target)),
@@ -103,11 +115,18 @@ pub fn run(cmd: JobCommand) -> ExitCode {
     }
 }
 
-async fn submit(file: PathBuf, detach: bool, wait: Duration, target: Target) -> Result<(), String> {
+async fn submit(
+    file: PathBuf,
+    detach: bool,
+    wait: Duration,
+    check_index: Option<u64>,
+    target: Target,
+) -> Result<(), String> {
     let spec = read_spec(&file)?;
     let request = SubmitJobRequest {
         spec,
         file_name: file.display().to_string(),
+        check_index,
     };
     let reply = write_any(&target.addrs(), WRITE_PATIENCE, |mut api| {
         let request = request.clone();

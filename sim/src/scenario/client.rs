@@ -49,6 +49,7 @@ async fn submit(addrs: &[String], start: u64, spec: Spec<'_>, caller: &Caller<'_
         let request = SubmitJobRequest {
             spec: spec.to_string(),
             file_name: format!("{job}.toml"),
+            check_index: None,
         };
         let answer = client.submit_job(request).await;
         let outcome = match answer {

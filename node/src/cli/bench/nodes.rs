@@ -285,6 +285,7 @@ async fn submit(api: &ApiClient<Channel>, spec: &str) -> Result<(), String> {
     let request = SubmitJobRequest {
         spec: spec.to_string(),
         file_name: "bench.toml".into(),
+        check_index: None,
     };
     api.clone()
         .submit_job(request)

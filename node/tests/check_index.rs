@@ -1,0 +1,71 @@
+//! `drover job run --check-index`: concurrent updates of one job cannot
+//! overwrite each other unseen (Nomad's -check-index), through the CLI
+//! against real agents.
+
+mod common;
+
+use common::{cli, cluster_of, status, write_spec};
+
+fn spec(echo: &str) -> String {
+    format!(
+        "id = \"web\"\nkind = \"service\"\nreplicas = 1\n[task]\ndriver = \"exec\"\ncommand = [\"echo\", \"{echo}\"]\n"
+    )
+}
+
+fn run(addr: &str, file: &str, check_index: &str) -> std::process::Output {
+    cli(
+        addr,
+        &["job", "run", "--detach", "--check-index", check_index, file],
+    )
+}
+
+#[test]
+fn a_write_is_refused_unless_the_job_is_at_the_version_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster_of(dir.path(), &["control", "control", "control"], "");
+    common::leader(&agents);
+    let addr = format!("{},{}", agents[0].addr(), agents[1].addr());
+    let first = write_spec(dir.path(), "v1", &spec("one"));
+    let second = write_spec(dir.path(), "v2", &spec("two"));
+    let third = write_spec(dir.path(), "v3", &spec("three"));
+
+    // 0: only a new job.
+    let created = run(&addr, &first, "0");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let again = run(&addr, &first, "0");
+    assert!(!again.status.success());
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(said.contains("already exists"), "{said}");
+
+    // Two operators read version 1; the first update wins, the second is
+    // refused and told the version it would overwrite.
+    let updated = run(&addr, &second, "1");
+    assert!(
+        updated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&updated.stderr)
+    );
+    let stale = run(&addr, &third, "1");
+    assert!(!stale.status.success());
+    let said = String::from_utf8_lossy(&stale.stderr);
+    assert!(
+        said.contains("at version 2") && said.contains("--check-index 2"),
+        "{said}"
+    );
+    let doc = status(&agents[0].addr(), "web").expect("job status");
+    assert_eq!(doc["version"], 2, "the refused write changed the job: {doc}");
+
+    // With the version it now names, it goes through.
+    let retried = run(&addr, &third, "2");
+    assert!(
+        retried.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retried.stderr)
+    );
+    let doc = status(&agents[0].addr(), "web").expect("job status");
+    assert_eq!(doc["version"], 3, "{doc}");
+}
