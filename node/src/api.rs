@@ -76,6 +76,17 @@ impl ApiService {
         ))
     }
 
+    /// The answer to a submission that changed nothing: the job's version.
+    async fn unchanged(&self, id: &JobId, index: u64) -> Result<Response<SubmitJobReply>, Status> {
+        let state = self.state.read().await;
+        let version = state.state.job(id).map_or(0, |j| j.spec.version);
+        Ok(Response::new(SubmitJobReply {
+            job: id.to_string(),
+            version,
+            index,
+        }))
+    }
+
     /// A submission under `--check-index`: a new job when `expected` is 0,
     /// otherwise an update of the job at exactly version `expected`.
     async fn submit_checked(
@@ -97,15 +108,7 @@ impl ApiService {
             .await
             .map_err(NotCommitted::into_status)?;
         match outcome {
-            Ok(Success::Unchanged) => {
-                let state = self.state.read().await;
-                let version = state.state.job(&id).map_or(0, |j| j.spec.version);
-                Ok(Response::new(SubmitJobReply {
-                    job: id.to_string(),
-                    version,
-                    index,
-                }))
-            }
+            Ok(Success::Unchanged) => self.unchanged(&id, index).await,
             Err(ApplyError::JobExists(job)) => Err(Status::failed_precondition(format!(
                 "check index 0: job {job} already exists (check index 0 submits a new job only); `drover job status {job}` shows its version"
             ))),
@@ -249,15 +252,7 @@ impl Api for ApiService {
                 .await
                 .map_err(NotCommitted::into_status)?;
             return match outcome {
-                Ok(Success::Unchanged) => {
-                    let state = self.state.read().await;
-                    let version = state.state.job(&id).map_or(0, |j| j.spec.version);
-                    Ok(Response::new(SubmitJobReply {
-                        job: id.to_string(),
-                        version,
-                        index,
-                    }))
-                }
+                Ok(Success::Unchanged) => self.unchanged(&id, index).await,
                 other => committed(index, other),
             };
         }

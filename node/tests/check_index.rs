@@ -57,7 +57,10 @@ fn a_write_is_refused_unless_the_job_is_at_the_version_it_names() {
         "{said}"
     );
     let doc = status(&agents[0].addr(), "web").expect("job status");
-    assert_eq!(doc["version"], 2, "the refused write changed the job: {doc}");
+    assert_eq!(
+        doc["version"], 2,
+        "the refused write changed the job: {doc}"
+    );
 
     // With the version it now names, it goes through.
     let retried = run(&addr, &third, "2");
