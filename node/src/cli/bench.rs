@@ -115,12 +115,7 @@ async fn submit(args: SubmitArgs) -> Result<(), String> {
     if args.clients == 0 || args.connections == 0 || args.seconds == 0 {
         return Err("--clients, --connections and --seconds must be at least 1".into());
     }
-    let addrs: Vec<String> = args
-        .addr
-        .iter()
-        .map(|a| a.trim().to_string())
-        .filter(|a| !a.is_empty())
-        .collect();
+    let addrs = drover_node::client::addr_list(&args.addr.join(","));
     if addrs.is_empty() {
         return Err("--addr: no address given".into());
     }

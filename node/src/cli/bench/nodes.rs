@@ -75,12 +75,7 @@ pub async fn run(args: NodesArgs) -> Result<(), String> {
         return Err("--count and --in-flight must be at least 1".into());
     }
     let run = run_id();
-    let control: Vec<String> = args
-        .addr
-        .iter()
-        .map(|a| a.trim().to_string())
-        .filter(|a| !a.is_empty())
-        .collect();
+    let control = drover_node::client::addr_list(&args.addr.join(","));
     let polled: Vec<SocketAddr> = control
         .iter()
         .map(|a| a.parse().map_err(|e| format!("--addr {a}: {e}")))
