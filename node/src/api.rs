@@ -23,7 +23,7 @@ use tonic::{Request, Response, Status};
 use std::ops::Bound;
 use std::time::Duration;
 
-use crate::membership::{self, Announcements, is_member};
+use crate::membership::{self, Announcements};
 use crate::paging::{PageRequest, take_page};
 use crate::propose::{NotCommitted, Proposer};
 use crate::raft::{CommittedIndex, Raft, Rpc, SharedState, call_internal, connect};
@@ -62,8 +62,7 @@ impl ApiService {
         let Some(addrs) = &self.upstream else {
             return Ok(None);
         };
-        let id = self.raft.metrics().borrow().id;
-        if is_member(&self.raft, id) {
+        if membership::is_self_member(&self.raft) {
             return Ok(None);
         }
         for addr in addrs {

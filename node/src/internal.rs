@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
-use crate::membership::{Acknowledged, Announcement, Announcements, is_member};
+use crate::membership::{Acknowledged, Announcement, Announcements, is_member, is_self_member};
 use crate::propose::{Forwarded, Proposer};
 use crate::raft::{Assigned, Raft, SharedState};
 use crate::read::{ReadIndexRequest, read_index};
@@ -114,8 +114,7 @@ impl Internal for InternalService {
         let request: PollRequest = decode(request)?;
         // A node removed from the Raft group keeps the replica it had, and
         // it no longer moves: its worker must poll another node.
-        let own = self.raft.metrics().borrow().id;
-        if !is_member(&self.raft, own) {
+        if !is_self_member(&self.raft) {
             return Err(Status::unavailable(
                 "this node holds no current replica: it is not a member of the Raft group",
             ));
@@ -194,9 +193,8 @@ impl Internal for InternalService {
     }
 
     async fn ping(&self, _request: Request<Blob>) -> Result<Response<Blob>, Status> {
-        let own = self.raft.metrics().borrow().id;
         encode(&Acknowledged {
-            member: is_member(&self.raft, own),
+            member: is_self_member(&self.raft),
         })
     }
 }

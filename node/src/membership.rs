@@ -90,6 +90,13 @@ pub fn is_member(raft: &Raft, id: RaftId) -> bool {
         .is_some()
 }
 
+/// Whether this node itself is a voter or learner: whether the replica it
+/// holds still moves.
+pub fn is_self_member(raft: &Raft) -> bool {
+    let own = raft.metrics().borrow().id;
+    is_member(raft, own)
+}
+
 /// For a node started with `join`: announces it to every node it was
 /// told to join, again and again, until it is a member, saying once what
 /// the operator does next.
