@@ -7,6 +7,7 @@
 //! byte for byte, in the deterministic simulator.
 
 pub mod alloc;
+pub mod gc;
 pub mod ids;
 pub mod job;
 pub mod node;

@@ -4,8 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use drover_core::gc::{self, GcPolicy};
 use drover_core::job::{Driver, JobKind, JobSpec};
-use drover_core::state::{AllocReport, Placement, Plan, PlanStop, Success};
+use drover_core::reconcile::{Leadership, ReconcileConfig, reconcile};
+use drover_core::state::{AllocReport, Collection, Placement, Plan, PlanStop, Success};
 use drover_core::{
     AllocId, AllocStatus, ClusterState, Command, CommandKind, JobId, NodeId, NodeRegistration,
     NodeRole, Resources,
@@ -151,12 +153,20 @@ enum Step {
         status: AllocStatus,
         exit_code: Option<i32>,
     },
+    /// The leader's garbage collection as it would find it now.
+    Collect(GcPolicy),
 }
 
 impl Step {
-    fn realize(self, state: &ClusterState) -> CommandKind {
+    fn realize(self, state: &ClusterState, now_ms: u64) -> CommandKind {
         match self {
             Self::Raw(kind) => *kind,
+            Self::Collect(policy) => CommandKind::CollectGarbage(
+                gc::find(state, now_ms, &policy, 8).unwrap_or(Collection {
+                    policy,
+                    ..Collection::default()
+                }),
+            ),
             Self::OwnerReports {
                 pick,
                 status,
@@ -186,7 +196,35 @@ fn step() -> impl Strategy<Value = Step> {
         6 => command_kind().prop_map(|k| Step::Raw(Box::new(k))),
         3 => (any::<prop::sample::Index>(), status(), prop::option::of(-1..2i32))
             .prop_map(|(pick, status, exit_code)| Step::OwnerReports { pick, status, exit_code }),
+        1 => gc_policy().prop_map(Step::Collect),
     ]
+}
+
+/// Retentions short against the log's clock, so that much qualifies.
+fn gc_policy() -> impl Strategy<Value = GcPolicy> {
+    (0..2000u64, 0..2000u64, 0..2000u64, 0..3u32).prop_map(|(job, alloc, node, keep)| GcPolicy {
+        job_retention_ms: job,
+        alloc_retention_ms: alloc,
+        node_retention_ms: node,
+        keep_allocs: keep,
+    })
+}
+
+/// A collection naming anything at all: apply must keep what does not
+/// qualify.
+fn collection() -> impl Strategy<Value = Collection> {
+    (
+        prop::collection::vec(job_id(), 0..3),
+        prop::collection::vec(alloc_id(), 0..6),
+        prop::collection::vec(node_id(), 0..2),
+        gc_policy(),
+    )
+        .prop_map(|(jobs, allocs, nodes, policy)| Collection {
+            jobs,
+            allocs,
+            nodes,
+            policy,
+        })
 }
 
 fn command_kind() -> impl Strategy<Value = CommandKind> {
@@ -203,6 +241,7 @@ fn command_kind() -> impl Strategy<Value = CommandKind> {
         1 => (spec(), prop::option::of(0..4u64))
             .prop_map(|(spec, expected_version)| CommandKind::UpdateJob { spec, expected_version }),
         1 => job_id().prop_map(|job| CommandKind::StopJob { job }),
+        1 => collection().prop_map(CommandKind::CollectGarbage),
         5 => plan().prop_map(CommandKind::ApplyPlan),
         3 => (alloc_id(), node_id(), status(), prop::option::of(-1..2i32)).prop_map(
             |(alloc, node, status, exit_code)| CommandKind::AllocUpdate(AllocReport {
@@ -280,7 +319,7 @@ proptest! {
     fn errors_leave_the_state_untouched(log in log()) {
         let mut state = ClusterState::new();
         for (index, now_ms, step) in log {
-            let cmd = Command::new(now_ms, step.realize(&state));
+            let cmd = Command::new(now_ms, step.realize(&state, now_ms));
             let before = state.clone();
             let digest = state.digest();
             if state.apply(index, cmd).is_err() {
@@ -295,7 +334,7 @@ proptest! {
     fn snapshot_restore_preserves_everything(log in log()) {
         let mut state = ClusterState::new();
         for (index, now_ms, step) in log {
-            let cmd = Command::new(now_ms, step.realize(&state));
+            let cmd = Command::new(now_ms, step.realize(&state, now_ms));
             let _ = state.apply(index, cmd);
             let restored = ClusterState::restore(&state.snapshot()).unwrap();
             prop_assert_eq!(restored.digest(), state.digest());
@@ -310,7 +349,7 @@ proptest! {
         let mut a = ClusterState::new();
         let mut b = ClusterState::new();
         for (i, (index, now_ms, step)) in log.into_iter().enumerate() {
-            let cmd = Command::new(now_ms, step.realize(&a));
+            let cmd = Command::new(now_ms, step.realize(&a, now_ms));
             if i == restart_at {
                 // Replica b restarts from its snapshot mid-log.
                 b = ClusterState::restore(&b.snapshot()).unwrap();
@@ -327,7 +366,7 @@ proptest! {
     fn plans_never_overfill_a_node(log in log()) {
         let mut state = ClusterState::new();
         for (index, now_ms, step) in log {
-            let cmd = Command::new(now_ms, step.realize(&state));
+            let cmd = Command::new(now_ms, step.realize(&state, now_ms));
             if let Ok(Success::Plan(result)) = state.apply(index, cmd) {
                 for alloc in &result.placed {
                     let node = &state.alloc(*alloc).unwrap().node;
@@ -344,7 +383,7 @@ proptest! {
         let mut state = ClusterState::new();
         let mut first_terminal: BTreeMap<AllocId, (AllocStatus, Option<i32>)> = BTreeMap::new();
         for (index, now_ms, step) in log {
-            let cmd = Command::new(now_ms, step.realize(&state));
+            let cmd = Command::new(now_ms, step.realize(&state, now_ms));
             let _ = state.apply(index, cmd);
             for alloc in state.allocs() {
                 if alloc.status.is_terminal() {
@@ -367,7 +406,7 @@ proptest! {
         for size in sizes.iter().cycle() {
             let Some(&(now_ms, _)) = steps.peek() else { break };
             let kinds: Vec<CommandKind> =
-                steps.by_ref().take(*size).map(|(_, step)| step.realize(&single)).collect();
+                steps.by_ref().take(*size).map(|(_, step)| step.realize(&single, now_ms)).collect();
             batched_index += 1;
             let Ok(Success::Batch(responses)) =
                 batched.apply(batched_index, Command::new(now_ms, CommandKind::Batch(kinds.clone())))
@@ -394,7 +433,7 @@ proptest! {
     ) {
         let mut state = ClusterState::new();
         for (index, now_ms, step) in log {
-            let cmd = Command::new(now_ms, step.realize(&state));
+            let cmd = Command::new(now_ms, step.realize(&state, now_ms));
             let _ = state.apply(index, cmd);
         }
         let good = state.snapshot();
@@ -406,6 +445,80 @@ proptest! {
         prop_assert!(ClusterState::restore(&flipped).is_err());
         let truncated = &good[..cut.index(good.len())];
         prop_assert!(ClusterState::restore(truncated).is_err());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// What garbage collection forgets (finished jobs, superseded
+    /// allocations) is nothing the reconciler reads: its decisions are the
+    /// same with or without it, so forgetting never re-runs or stops work.
+    #[test]
+    fn forgetting_jobs_and_allocations_changes_no_decision(log in log(), policy in gc_policy()) {
+        let mut state = ClusterState::new();
+        let mut last = (0, 1_000);
+        for (index, now_ms, step) in log {
+            let cmd = Command::new(now_ms, step.realize(&state, now_ms));
+            let _ = state.apply(index, cmd);
+            last = (last.0.max(index), now_ms);
+        }
+        let (index, now_ms) = (last.0 + 1, last.1 + 5_000);
+        let Some(mut found) = gc::find(&state, now_ms, &policy, usize::MAX) else {
+            return Ok(());
+        };
+        found.nodes.clear();
+        let config = ReconcileConfig::default();
+        let leadership = Leadership { since_ms: 0 };
+        let before = reconcile(&state, now_ms, &config, leadership);
+        let mut after = state.clone();
+        let response = after.apply(index, Command::new(now_ms, CommandKind::CollectGarbage(found.clone())));
+        prop_assert!(matches!(response, Ok(Success::Collected { .. })), "{response:?}");
+        for job in &found.jobs {
+            prop_assert!(after.job(job).is_none());
+            prop_assert_eq!(after.job_allocs(job).count(), 0);
+        }
+        for alloc in &found.allocs {
+            prop_assert!(after.alloc(*alloc).is_none());
+        }
+        prop_assert_eq!(reconcile(&after, now_ms, &config, leadership), before);
+        let restored = ClusterState::restore(&after.snapshot()).unwrap();
+        prop_assert_eq!(used_per_node(&restored), used_per_node(&after));
+    }
+
+    /// Nothing is forgotten that a later look would not forget too: every
+    /// job, allocation and node left out was not collectable.
+    #[test]
+    fn what_stays_did_not_qualify(log in log(), policy in gc_policy()) {
+        let mut state = ClusterState::new();
+        let mut now = 1_000;
+        for (index, now_ms, step) in log {
+            let cmd = Command::new(now_ms, step.realize(&state, now_ms));
+            let before = state.clone();
+            if let Ok(Success::Collected { .. }) = state.apply(index, cmd.clone()) {
+                let CommandKind::CollectGarbage(c) = cmd.kind else { unreachable!() };
+                for job in before.jobs().filter(|j| state.job(&j.spec.id).is_none()) {
+                    prop_assert!(c.jobs.contains(&job.spec.id));
+                    prop_assert!(gc::job_collectable(&before, job, now_ms, &c.policy));
+                }
+                for node in before.nodes().filter(|n| state.node(&n.id).is_none()) {
+                    prop_assert!(gc::node_collectable(&before, node, now_ms, &c.policy));
+                }
+                for alloc in before.allocs().filter(|a| state.alloc(a.id).is_none()) {
+                    prop_assert!(alloc.status.is_terminal());
+                    let job_went = state.job(&alloc.job).is_none();
+                    let superseded = gc::collectable_allocs(&before, &alloc.job, now_ms, &c.policy)
+                        .contains(&alloc.id);
+                    prop_assert!(job_went || superseded, "{alloc:?} forgotten");
+                }
+            }
+            now = now_ms;
+        }
+        // Finding twice in a row finds nothing new once applied.
+        if let Some(found) = gc::find(&state, now, &policy, usize::MAX) {
+            let _ = state.apply(u64::MAX - 1, Command::new(now, CommandKind::CollectGarbage(found)));
+            prop_assert_eq!(gc::find(&state, now, &policy, usize::MAX), None);
+        }
     }
 }
 
@@ -459,7 +572,7 @@ fn generated_logs_reach_interesting_states() {
         let log = log().new_tree(&mut runner).unwrap().current();
         let mut state = ClusterState::new();
         for (index, now_ms, step) in log {
-            let cmd = Command::new(now_ms, step.realize(&state));
+            let cmd = Command::new(now_ms, step.realize(&state, now_ms));
             let outcome = match state.apply(index, cmd) {
                 Ok(Success::Plan(r)) if !r.placed.is_empty() => "placed",
                 Ok(Success::Plan(r)) if !r.placements_refused.is_empty() => "placement refused",
@@ -468,6 +581,7 @@ fn generated_logs_reach_interesting_states() {
                 }
                 Ok(Success::AllocUpdated { .. }) => "running report",
                 Ok(Success::JobAccepted { version, .. }) if version > 1 => "new version",
+                Ok(Success::Collected { .. }) => "collected",
                 Ok(_) => "other success",
                 Err(drover_core::state::ApplyError::StaleIndex { .. }) => "stale index",
                 Err(drover_core::state::ApplyError::InvalidSpec(_)) => "invalid spec",
@@ -483,6 +597,7 @@ fn generated_logs_reach_interesting_states() {
         "terminal report",
         "running report",
         "new version",
+        "collected",
         "stale index",
         "invalid spec",
         "already terminal",

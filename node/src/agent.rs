@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use crate::api::ApiService;
 use crate::config::{DockerSetting, NodeConfig, RaftTimingMs};
-use crate::control::{leader_loop, membership_loop};
+use crate::control::{gc_loop, leader_loop, membership_loop};
 use crate::internal::InternalService;
 use crate::membership::{Announcement, Announcements, announce_until_added};
 use crate::propose::Proposer;
@@ -339,6 +339,14 @@ fn voter_tasks(
             join,
         )));
     }
+    let (gc_policy, gc_every_ms) = config.gc.policy()?;
+    tasks.push(tokio::spawn(gc_loop(
+        node.raft.clone(),
+        node.proposer.clone(),
+        node.state.clone(),
+        gc_policy,
+        Duration::from_millis(gc_every_ms),
+    )));
     let timing = config.raft.millis()?;
     tasks.push(tokio::spawn(crate::election::break_split_votes(
         node.raft.clone(),
@@ -427,13 +435,13 @@ pub async fn run_in<F: FileSystem + Clone>(
     ];
     background.extend(voter_tasks(&config, &node, control_addrs)?);
     if let Some(executor) = executor {
-        let worker = Worker {
-            node: registration.id.clone(),
+        let worker = Worker::new(
+            registration.id.clone(),
             control,
-            proposer: node.proposer.clone(),
+            node.proposer.clone(),
             executor,
-            max_disconnect: Duration::from_millis(reconcile.max_disconnect_ms),
-        };
+            Duration::from_millis(reconcile.max_disconnect_ms),
+        );
         background.push(tokio::spawn(worker.run()));
     }
     info!(id = config.id, %listen, "serving");

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use drover_core::gc::GcPolicy;
 use drover_core::reconcile::ReconcileConfig;
 use drover_core::units::{parse_cpu_cores, parse_duration_ms, parse_memory_mb};
 use drover_core::{NodeId, NodeRegistration, NodeRole, Resources};
@@ -47,6 +48,10 @@ pub struct NodeConfig {
     /// When nodes count as gone; the same on every node.
     #[serde(default)]
     pub liveness: Liveness,
+    /// When finished jobs, superseded allocations and down nodes are
+    /// forgotten; read by whichever node leads.
+    #[serde(default)]
+    pub gc: Gc,
     /// Whether this worker offers the `docker` driver.
     #[serde(default)]
     pub docker: DockerSetting,
@@ -197,6 +202,58 @@ impl Liveness {
     }
 }
 
+/// Durations with units and a count; defaults in [`GcPolicy`] (Nomad's).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gc {
+    pub interval: Option<String>,
+    pub job_retention: Option<String>,
+    pub alloc_retention: Option<String>,
+    pub node_retention: Option<String>,
+    pub keep_allocs: Option<u32>,
+}
+
+/// How often the leader looks for garbage (Nomad's `gc_interval`).
+pub const DEFAULT_GC_INTERVAL_MS: u64 = 5 * 60_000;
+
+impl Gc {
+    /// The policy, and how often the leader applies it, in milliseconds.
+    pub fn policy(&self) -> Result<(GcPolicy, u64), String> {
+        let mut policy = GcPolicy::default();
+        let mut interval_ms = DEFAULT_GC_INTERVAL_MS;
+        let fields = [
+            ("interval", &self.interval, &mut interval_ms),
+            (
+                "job_retention",
+                &self.job_retention,
+                &mut policy.job_retention_ms,
+            ),
+            (
+                "alloc_retention",
+                &self.alloc_retention,
+                &mut policy.alloc_retention_ms,
+            ),
+            (
+                "node_retention",
+                &self.node_retention,
+                &mut policy.node_retention_ms,
+            ),
+        ];
+        for (name, text, target) in fields {
+            if let Some(text) = text {
+                *target = parse_duration_ms(text).map_err(|e| format!("gc.{name}: {e}"))?;
+            }
+        }
+        if interval_ms < 100 {
+            return Err("gc.interval: at least 100ms".into());
+        }
+        if let Some(keep) = self.keep_allocs {
+            policy.keep_allocs = keep;
+        }
+        Ok((policy, interval_ms))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Capacity {
@@ -235,6 +292,7 @@ impl NodeConfig {
             toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
         config.registration()?;
         config.liveness.reconcile_config()?;
+        config.gc.policy()?;
         if !config.peers.is_empty() && !config.join.is_empty() {
             return Err("peers and join: set `peers` (the voters that form a new cluster) or `join` (nodes of a running cluster), not both".into());
         }

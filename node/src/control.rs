@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use drover_core::gc::{self, GcPolicy};
 use drover_core::reconcile::{Attention, Leadership, ReconcileConfig, Scope, plan_cycle_in};
 use drover_core::scheduler::SchedulerConfig;
-use drover_core::state::Success;
+use drover_core::state::{ApplyError, Success};
 use drover_core::{CommandKind, NodeRegistration};
 use openraft::ServerState;
 use tracing::{debug, info, warn};
@@ -20,9 +21,29 @@ use crate::time::now_ms;
 const RECONCILE_FLOOR: Duration = Duration::from_millis(20);
 const RECONCILE_CEILING: Duration = Duration::from_secs(2);
 
-/// Registers the node, then heartbeats until the process ends.
+/// Registers the node, then heartbeats until the process ends; registers
+/// again if the cluster forgot it (down past the node retention).
 pub async fn membership_loop(proposer: Proposer, registration: NodeRegistration, every: Duration) {
     let node = registration.id.clone();
+    register(&proposer, &registration).await;
+    loop {
+        tokio::time::sleep(every).await;
+        match proposer
+            .propose(CommandKind::Heartbeat { node: node.clone() })
+            .await
+        {
+            Ok((_, Err(ApplyError::UnknownNode(_)))) => {
+                info!(%node, "the cluster forgot this node (down past its retention); registering again");
+                register(&proposer, &registration).await;
+            }
+            Ok(_) => {}
+            Err(e) => debug!(%node, "heartbeat not committed: {e}"),
+        }
+    }
+}
+
+async fn register(proposer: &Proposer, registration: &NodeRegistration) {
+    let node = &registration.id;
     loop {
         match proposer
             .propose(CommandKind::RegisterNode(registration.clone()))
@@ -30,19 +51,64 @@ pub async fn membership_loop(proposer: Proposer, registration: NodeRegistration,
         {
             Ok((index, _)) => {
                 info!(%node, index, "registered");
-                break;
+                return;
             }
             Err(e) => debug!(%node, "registration not committed yet: {e}"),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// At most this many jobs, allocations and nodes per collection command:
+/// one log entry stays small, and the loop goes on while there is more.
+const GC_BATCH: usize = 1000;
+
+/// While this node leads, every `every`: forget what `policy` says the
+/// cluster no longer needs, by replicated commands stamped with this
+/// leader's time.
+pub async fn gc_loop(
+    raft: Raft,
+    proposer: Proposer,
+    state: SharedState,
+    policy: GcPolicy,
+    every: Duration,
+) {
     loop {
         tokio::time::sleep(every).await;
-        if let Err(e) = proposer
-            .propose(CommandKind::Heartbeat { node: node.clone() })
-            .await
-        {
-            debug!(%node, "heartbeat not committed: {e}");
+        if raft.metrics().borrow().state != ServerState::Leader {
+            continue;
+        }
+        loop {
+            let found = {
+                let applied = state.read().await;
+                gc::find(&applied.state, now_ms(), &policy, GC_BATCH)
+            };
+            let Some(found) = found else { break };
+            let more = found.len() >= GC_BATCH;
+            match proposer
+                .propose_here(CommandKind::CollectGarbage(found))
+                .await
+            {
+                Ok((
+                    index,
+                    Ok(Success::Collected {
+                        jobs,
+                        allocs,
+                        nodes,
+                    }),
+                )) => {
+                    info!(index, jobs, allocs, nodes, "garbage collected");
+                }
+                Ok((index, Ok(_))) => debug!(index, "nothing left to collect"),
+                Ok((index, Err(e))) => warn!(index, "garbage collection refused: {e}"),
+                Err(e) => {
+                    debug!("garbage collection not proposed: {e}");
+                    break;
+                }
+            }
+            if !more {
+                break;
+            }
         }
     }
 }

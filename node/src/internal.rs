@@ -153,10 +153,18 @@ impl Internal for InternalService {
             })
             .collect();
         let index = replica.last_applied.map_or(0, |id| id.index);
+        let last_alloc = state.last_alloc_id();
+        let gone = request
+            .ask_gone
+            .iter()
+            .copied()
+            .filter(|alloc| *alloc <= last_alloc && state.alloc(*alloc).is_none())
+            .collect();
         encode(&PollReply {
             index,
-            last_alloc: state.last_alloc_id(),
+            last_alloc,
             assignments,
+            gone,
         })
     }
 

@@ -11,6 +11,9 @@ pub struct PollRequest {
     /// Answer once the state is past this index (or the wait ends).
     pub after_index: u64,
     pub wait_ms: u64,
+    /// Ended allocations this worker still keeps something of: the reply
+    /// says which of them the control plane has collected.
+    pub ask_gone: Vec<AllocId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

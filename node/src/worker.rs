@@ -26,6 +26,10 @@ use crate::work::PollRequest;
 /// How long a task gets between SIGTERM and SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 const POLL_WAIT: Duration = Duration::from_secs(1);
+/// How often a poll asks which ended allocations the control plane has
+/// collected, and how many at once.
+const FORGET_EVERY: Duration = Duration::from_secs(10);
+const FORGET_BATCH: usize = 1000;
 
 pub struct Worker {
     pub node: NodeId,
@@ -34,6 +38,8 @@ pub struct Worker {
     pub proposer: Proposer,
     pub executor: SharedExecutor,
     pub max_disconnect: Duration,
+    /// When a poll last asked what was collected.
+    asked_gone: std::sync::Mutex<Option<Instant>>,
 }
 
 /// The worker's monotonic clock, in the milliseconds the machine counts.
@@ -50,6 +56,23 @@ impl Clock {
 }
 
 impl Worker {
+    pub fn new(
+        node: NodeId,
+        control: Vec<SocketAddr>,
+        proposer: Proposer,
+        executor: SharedExecutor,
+        max_disconnect: Duration,
+    ) -> Self {
+        Self {
+            node,
+            control,
+            proposer,
+            executor,
+            max_disconnect,
+            asked_gone: std::sync::Mutex::new(None),
+        }
+    }
+
     pub async fn run(self) {
         let clock = Clock(Instant::now());
         let max_disconnect_ms = u64::try_from(self.max_disconnect.as_millis()).unwrap_or(u64::MAX);
@@ -89,10 +112,11 @@ impl Worker {
             machine.exited(alloc, &exit);
         }
         self.report_all(machine, machine.unreported()).await;
+        let ask_gone = self.ask_gone(machine);
         let polled = tokio::select! {
             biased;
             () = exited.notified() => return,
-            polled = self.poll(machine.after_index()) => polled,
+            polled = self.poll(machine.after_index(), ask_gone) => polled,
         };
         match polled {
             Ok(reply) => {
@@ -128,6 +152,10 @@ impl Worker {
                     reports.extend(machine.recovered(alloc, exit));
                 }
                 Action::Report(report) => reports.push(Action::Report(report)),
+                Action::Forget { alloc } => {
+                    debug!(%alloc, "collected by the control plane: removing what is kept of it");
+                    self.lock().forget(alloc);
+                }
                 Action::Notice(notice) => self.log(&notice),
             }
         }
@@ -183,11 +211,32 @@ impl Worker {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    async fn poll(&self, after_index: u64) -> Result<PollReply, String> {
+    /// Every `FORGET_EVERY`: the ended allocations the executor still
+    /// keeps something of, oldest first, for the poll to ask about.
+    fn ask_gone(&self, machine: &WorkerMachine) -> Vec<AllocId> {
+        let mut asked = self
+            .asked_gone
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if asked.is_some_and(|at| at.elapsed() < FORGET_EVERY) {
+            return Vec::new();
+        }
+        *asked = Some(Instant::now());
+        let running = self.running();
+        self.lock()
+            .kept()
+            .into_iter()
+            .filter(|alloc| machine.may_forget(*alloc, &running))
+            .take(FORGET_BATCH)
+            .collect()
+    }
+
+    async fn poll(&self, after_index: u64, ask_gone: Vec<AllocId>) -> Result<PollReply, String> {
         let request = PollRequest {
             node: self.node.clone(),
             after_index,
             wait_ms: u64::try_from(POLL_WAIT.as_millis()).unwrap_or(1000),
+            ask_gone,
         };
         let mut last_error = String::from("no control node configured");
         for addr in &self.control {

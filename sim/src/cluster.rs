@@ -13,7 +13,7 @@ use std::time::Duration;
 use drover_adapters::disk::{CrashMode, SimFs, WriteFault};
 use drover_core::NodeRole;
 use drover_node::agent::{Environment, run_in};
-use drover_node::config::{Capacity, DockerSetting, Liveness, NodeConfig, Peer};
+use drover_node::config::{Capacity, DockerSetting, Gc, Liveness, NodeConfig, Peer};
 use madsim::rand::Rng;
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId;
@@ -36,6 +36,22 @@ fn liveness() -> Liveness {
         max_disconnect: Some(format!("{MAX_DISCONNECT_MS}ms")),
         failover_grace: Some("5s".into()),
         decision_interval: Some(format!("{DECISION_INTERVAL_MS}ms")),
+    }
+}
+
+/// Down nodes are forgotten soon after `max_disconnect`, so that nodes
+/// that return under faults register again. Jobs and allocations are kept
+/// past any run: the invariants read the control plane's pairing of
+/// replacements (`previous`), which collecting allocations erases; their
+/// collection is checked against the reconciler (`core/tests/state_props.rs`)
+/// and against real processes (`node/tests/gc.rs`).
+fn gc() -> Gc {
+    Gc {
+        interval: Some("1s".into()),
+        job_retention: Some("24h".into()),
+        alloc_retention: Some("24h".into()),
+        node_retention: Some("2s".into()),
+        keep_allocs: None,
     }
 }
 
@@ -166,6 +182,7 @@ impl SimCluster {
             peers: peers.to_vec(),
             join: Vec::new(),
             liveness: liveness(),
+            gc: gc(),
             docker: DockerSetting::Off,
             snapshot_every: Some(shape.snapshot_every),
             raft: drover_node::config::RaftTiming::default(),

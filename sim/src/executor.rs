@@ -128,4 +128,12 @@ impl Executor for SimExecutor {
     fn recorded_exit(&self, alloc: AllocId) -> Option<Exit> {
         self.ended.get(&alloc).cloned()
     }
+
+    fn kept(&self) -> Vec<AllocId> {
+        self.ended.keys().copied().collect()
+    }
+
+    fn forget(&mut self, alloc: AllocId) {
+        self.ended.remove(&alloc);
+    }
 }

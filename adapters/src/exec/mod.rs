@@ -57,6 +57,20 @@ pub trait Executor {
             .ok_or_else(|| "this executor keeps no output".to_string())?
             .output(alloc, stderr, offset, max_bytes)
     }
+    /// Ended allocations this executor keeps something of (output, exit
+    /// records), oldest first.
+    fn kept(&self) -> Vec<AllocId> {
+        self.store().map_or_else(Vec::new, |store| {
+            store.allocs().into_iter().map(|(alloc, _)| alloc).collect()
+        })
+    }
+    /// Removes what is kept of an ended allocation the control plane has
+    /// collected.
+    fn forget(&mut self, alloc: AllocId) {
+        if let Some(store) = self.store() {
+            store.remove(alloc);
+        }
+    }
     /// How a task that is no longer running ended, if this worker knows:
     /// what a restarted worker reports for tasks that ended while it was down.
     fn recorded_exit(&self, alloc: AllocId) -> Option<Exit> {

@@ -66,6 +66,18 @@ impl OutputStore {
         Ok((create("stdout")?, create("stderr")?))
     }
 
+    /// Removes the allocation's directory and everything in it. A task
+    /// still writing there would recreate nothing: callers remove only
+    /// allocations whose task has ended.
+    pub fn remove(&self, alloc: AllocId) {
+        let dir = self.dir(alloc);
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("cannot remove {}: {e}", dir.display());
+        }
+    }
+
     pub fn has_exit(&self, alloc: AllocId) -> bool {
         self.dir(alloc).join("exit").exists()
     }

@@ -42,6 +42,18 @@ impl<K: Ord + Clone> LastChange<K> {
         self.by_index.entry(index).or_default().insert(key.clone());
     }
 
+    fn forget(&mut self, key: &K) {
+        let Some(at) = self.at.remove(key) else {
+            return;
+        };
+        if let Some(keys) = self.by_index.get_mut(&at) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_index.remove(&at);
+            }
+        }
+    }
+
     fn since(&self, index: u64) -> impl Iterator<Item = &K> {
         self.by_index
             .range(index.saturating_add(1)..)
@@ -91,6 +103,12 @@ impl Changes {
 
     pub fn job(&mut self, job: &JobId) {
         self.jobs.touch(job, self.applying);
+    }
+
+    /// A job that no longer exists: nothing needs to look at it again, and
+    /// the record stays one entry per job that exists.
+    pub fn forget_job(&mut self, job: &JobId) {
+        self.jobs.forget(job);
     }
 
     pub fn node(&mut self, node: &NodeId) {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::alloc::AllocStatus;
+use crate::gc::GcPolicy;
 use crate::ids::{AllocId, JobId, NodeId};
 use crate::job::JobSpec;
 use crate::node::NodeRegistration;
@@ -57,6 +58,10 @@ pub enum CommandKind {
     ApplyPlan(Plan),
     /// A worker reports on one of its own allocations.
     AllocUpdate(AllocReport),
+    /// The leader's garbage collection: what to forget, each part checked
+    /// again against `policy` at the command's time; parts no longer
+    /// collectable stay.
+    CollectGarbage(Collection),
     /// Several independent commands sharing one log entry, and so one
     /// append, one fsync and one replication round: each applies or fails
     /// on its own, in order, at the entry's index and time. Never nested.
@@ -76,6 +81,7 @@ impl CommandKind {
             Self::StopJob { .. } => "stop_job",
             Self::ApplyPlan(_) => "apply_plan",
             Self::AllocUpdate(_) => "alloc_update",
+            Self::CollectGarbage(_) => "collect_garbage",
             Self::Batch(_) => "batch",
         }
     }
@@ -118,4 +124,23 @@ pub struct AllocReport {
     pub status: AllocStatus,
     pub exit_code: Option<i32>,
     pub message: String,
+}
+
+/// Jobs (with all their allocations), allocations and nodes to forget.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collection {
+    pub jobs: Vec<JobId>,
+    pub allocs: Vec<AllocId>,
+    pub nodes: Vec<NodeId>,
+    pub policy: GcPolicy,
+}
+
+impl Collection {
+    pub fn len(&self) -> usize {
+        self.jobs.len() + self.allocs.len() + self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }

@@ -113,12 +113,8 @@ impl Indexes {
     }
 
     pub fn remove(&mut self, alloc: &Allocation) {
-        if let Some(ids) = self.by_job.get_mut(&alloc.job) {
-            ids.remove(&alloc.id);
-        }
-        if let Some(ids) = self.by_node.get_mut(&alloc.node) {
-            ids.remove(&alloc.id);
-        }
+        remove_from(&mut self.by_job, &alloc.job, alloc.id);
+        remove_from(&mut self.by_node, &alloc.node, alloc.id);
         if let Some(used) = self.used_mut(alloc) {
             *used = used.saturating_sub(alloc.resources);
         }
@@ -162,5 +158,16 @@ impl Indexes {
 
     pub fn info(&self, slot: u32) -> SlotInfo {
         self.info.get(slot as usize).copied().unwrap_or_default()
+    }
+}
+
+/// Drops `id` from `key`'s set, and the set once empty: the index holds no
+/// entry for a job or node with no allocations.
+fn remove_from<K: Ord>(index: &mut BTreeMap<K, BTreeSet<AllocId>>, key: &K, id: AllocId) {
+    if let Some(ids) = index.get_mut(key) {
+        ids.remove(&id);
+        if ids.is_empty() {
+            index.remove(key);
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 mod allocs;
 mod changes;
+mod collect;
 mod command;
 mod digest;
 mod index;
@@ -20,7 +21,7 @@ use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
 pub use changes::ChangedSince;
-pub use command::{AllocReport, Command, CommandKind, Placement, Plan, PlanStop};
+pub use command::{AllocReport, Collection, Command, CommandKind, Placement, Plan, PlanStop};
 pub use digest::StateDigest;
 pub use response::{ApplyError, PlanRefusal, PlanResult, Response, Success};
 pub use snapshot::{Frozen, SNAPSHOT_FORMAT_VERSION, SnapshotError};
@@ -146,6 +147,7 @@ impl ClusterState {
             CommandKind::StopJob { job } => self.stop_job(index, now_ms, &job),
             CommandKind::ApplyPlan(plan) => self.apply_plan(index, now_ms, &plan),
             CommandKind::AllocUpdate(report) => self.alloc_update(index, now_ms, report),
+            CommandKind::CollectGarbage(collection) => Ok(self.collect_garbage(now_ms, collection)),
             CommandKind::Batch(_) => Err(ApplyError::NestedBatch),
         }
     }

@@ -28,6 +28,13 @@ pub enum Success {
         alloc: AllocId,
         status: AllocStatus,
     },
+    /// What garbage collection forgot (a job's allocations count among
+    /// `allocs`).
+    Collected {
+        jobs: usize,
+        allocs: usize,
+        nodes: usize,
+    },
     /// What each command of a batch yielded, in the batch's order.
     Batch(Vec<Response>),
 }

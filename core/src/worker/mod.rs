@@ -35,6 +35,11 @@ pub enum Action {
     },
     /// Commit a status; pass the outcome to [`WorkerMachine::reported`].
     Report(Report),
+    /// The control plane forgot this ended allocation: remove what the
+    /// executor keeps of it (its directory, output and exit record).
+    Forget {
+        alloc: AllocId,
+    },
     /// Something the operator should read in the log.
     Notice(Notice),
 }
@@ -181,6 +186,30 @@ impl WorkerMachine {
         actions.extend(self.stop_unowned(reply, running));
         for assignment in &reply.assignments {
             actions.extend(self.handle(assignment, running, may_start));
+        }
+        actions.extend(self.forget(reply, running));
+        actions
+    }
+
+    /// Whether what the executor keeps of `alloc` may be asked about for
+    /// removal: its task is not running, not being stopped, and its exit
+    /// is committed.
+    pub fn may_forget(&self, alloc: AllocId, running: &BTreeSet<AllocId>) -> bool {
+        !running.contains(&alloc)
+            && !self.stopping.contains(&alloc)
+            && !self.unreported.contains_key(&alloc)
+    }
+
+    /// Allocations the control plane collected: their record here goes,
+    /// and the executor's too, unless their task runs after all.
+    fn forget(&mut self, reply: &PollReply, running: &BTreeSet<AllocId>) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for alloc in &reply.gone {
+            let vouched = *alloc <= reply.last_alloc;
+            if vouched && self.may_forget(*alloc, running) {
+                self.reported.remove(alloc);
+                actions.push(Action::Forget { alloc: *alloc });
+            }
         }
         actions
     }

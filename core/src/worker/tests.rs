@@ -37,6 +37,7 @@ fn reply(index: u64, assignments: Vec<Assignment>) -> PollReply {
         index,
         last_alloc,
         assignments,
+        gone: Vec::new(),
     }
 }
 
@@ -259,4 +260,36 @@ fn nothing_starts_past_the_contact_deadline_even_before_the_tick() {
     let pending = vec![assignment(6, DesiredStatus::Run, AllocStatus::Pending)];
     let late = worker.answered(MAX_DISCONNECT_MS, &reply(1, pending), &running(&[]));
     assert!(late.is_empty(), "{late:?}");
+}
+
+fn forgets(actions: &[Action]) -> Vec<u64> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Forget { alloc } => Some(alloc.0),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn what_the_control_plane_collected_is_forgotten_unless_it_still_runs_or_is_unreported() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    worker.exited(
+        AllocId(4),
+        &Exit {
+            code: Some(0),
+            message: "exited 0".into(),
+        },
+    );
+    let mut answer = reply(5, vec![]);
+    answer.last_alloc = AllocId(6);
+    // 2 ended long ago; 3 runs (a task this node never lost track of);
+    // 4's exit is not committed yet; 7 was issued after this replica's view.
+    answer.gone = vec![AllocId(2), AllocId(3), AllocId(4), AllocId(7)];
+    let actions = worker.answered(0, &answer, &running(&[3]));
+    assert_eq!(forgets(&actions), [2]);
+    assert!(worker.may_forget(AllocId(5), &running(&[3])));
+    assert!(!worker.may_forget(AllocId(3), &running(&[3])));
+    assert!(!worker.may_forget(AllocId(4), &running(&[3])));
 }

@@ -14,6 +14,10 @@ pub struct PollReply {
     /// ids up to this one.
     pub last_alloc: AllocId,
     pub assignments: Vec<Assignment>,
+    /// Of the allocations the worker asked about, those this replica has
+    /// issued (up to `last_alloc`) and no longer records: collected, so
+    /// what the worker keeps of them can go.
+    pub gone: Vec<AllocId>,
 }
 
 /// One of the node's unfinished allocations, as the control plane sees it.

@@ -49,6 +49,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
             peers: peers.clone(),
             join: Vec::new(),
             liveness: drover_node::config::Liveness::default(),
+            gc: drover_node::config::Gc::default(),
             docker: drover_node::config::DockerSetting::default(),
             snapshot_every: None,
             raft: drover_node::config::RaftTiming::default(),

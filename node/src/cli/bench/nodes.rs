@@ -206,13 +206,7 @@ impl Fleet {
                 stopped: Vec::new(),
                 started: started.clone(),
             }));
-            let worker = Worker {
-                node,
-                control: polled,
-                proposer,
-                executor,
-                max_disconnect: Duration::from_secs(3600),
-            };
+            let worker = Worker::new(node, polled, proposer, executor, Duration::from_secs(3600));
             tasks.push(tokio::spawn(worker.run()));
         }
         Self { tasks, started }
