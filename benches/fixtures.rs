@@ -27,9 +27,14 @@ impl Log {
     }
 
     pub fn apply(&mut self, kind: CommandKind) {
+        self.apply_at(NOW_MS, kind);
+    }
+
+    /// Applies `kind` stamped `now_ms`.
+    pub fn apply_at(&mut self, now_ms: u64, kind: CommandKind) {
         self.index += 1;
         self.state
-            .apply(self.index, Command::new(NOW_MS, kind))
+            .apply(self.index, Command::new(now_ms, kind))
             .expect("fixture command applies");
     }
 }
@@ -131,4 +136,13 @@ pub fn round_robin(state: &ClusterState, job: &JobSpec, count: u32) -> Vec<NodeI
         }
     }
     placed
+}
+
+/// A batch job running `true`.
+pub fn batch(name: &str, cpu_millis: u64, memory_mb: u64) -> JobSpec {
+    JobSpec::batch(
+        JobId::new(name).expect("valid job name"),
+        vec!["true".into()],
+        Resources::new(cpu_millis, memory_mb, 0),
+    )
 }

@@ -58,14 +58,16 @@ pub enum CommandKind {
     ApplyPlan(Plan),
     /// A worker reports on one of its own allocations.
     AllocUpdate(AllocReport),
-    /// The leader's garbage collection: what to forget, each part checked
-    /// again against `policy` at the command's time; parts no longer
-    /// collectable stay.
-    CollectGarbage(Collection),
     /// Several independent commands sharing one log entry, and so one
     /// append, one fsync and one replication round: each applies or fails
     /// on its own, in order, at the entry's index and time. Never nested.
     Batch(Vec<CommandKind>),
+    // New variants go last: entries are encoded by variant position, and
+    // logs already on disk must decode as they were written.
+    /// The leader's garbage collection: what to forget, each part checked
+    /// again against `policy` at the command's time; parts no longer
+    /// collectable stay.
+    CollectGarbage(Collection),
 }
 
 impl CommandKind {
@@ -142,5 +144,31 @@ impl Collection {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Log entries on disk name their command by variant position: a new
+    /// variant anywhere but last would make every entry after it decode as
+    /// the wrong command.
+    #[test]
+    fn command_variants_keep_their_positions() {
+        let node = NodeId::new("n1").expect("valid");
+        let job = JobId::new("j1").expect("valid");
+        let kinds = [
+            (CommandKind::Heartbeat { node: node.clone() }, 1),
+            (CommandKind::DrainNode { node, enable: true }, 4),
+            (CommandKind::StopJob { job }, 7),
+            (CommandKind::ApplyPlan(Plan::default()), 8),
+            (CommandKind::Batch(Vec::new()), 10),
+            (CommandKind::CollectGarbage(Collection::default()), 11),
+        ];
+        for (kind, position) in kinds {
+            let bytes = postcard::to_stdvec(&kind).expect("encodes");
+            assert_eq!(bytes[0], position, "{} moved", kind.name());
+        }
     }
 }

@@ -28,6 +28,8 @@ pub enum Success {
         alloc: AllocId,
         status: AllocStatus,
     },
+    /// What each command of a batch yielded, in the batch's order.
+    Batch(Vec<Response>),
     /// What garbage collection forgot (a job's allocations count among
     /// `allocs`).
     Collected {
@@ -35,8 +37,6 @@ pub enum Success {
         allocs: usize,
         nodes: usize,
     },
-    /// What each command of a batch yielded, in the batch's order.
-    Batch(Vec<Response>),
 }
 
 /// Which parts of a plan were applied and which were refused, and why.
