@@ -116,6 +116,10 @@ fn resident_mib() -> f64 {
     pages * 4096.0 / (1024.0 * 1024.0)
 }
 
+fn mib(bytes: usize) -> f64 {
+    f64::from(u32::try_from(bytes).unwrap_or(u32::MAX)) / (1024.0 * 1024.0)
+}
+
 fn report(label: &str, state: &ClusterState, submitted: usize) {
     let started = std::time::Instant::now();
     let found = gc::find(state, u64::MAX / 2, &GcPolicy::default(), usize::MAX);
@@ -125,7 +129,7 @@ fn report(label: &str, state: &ClusterState, submitted: usize) {
         "| {label} | {submitted} | {} | {} | {:.1} | {:.0} | {find_ms:.1} |",
         state.jobs().count(),
         state.allocs().count(),
-        state.snapshot().len() as f64 / (1024.0 * 1024.0),
+        mib(state.snapshot().len()),
         resident_mib(),
     );
 }
