@@ -37,6 +37,9 @@ pub struct GcPolicy {
     /// Each job keeps this many of its collectable allocations, newest
     /// first, whatever their age: the recent failures an operator reads.
     pub keep_allocs: u32,
+    /// A write's idempotency key is forgotten this long after the write:
+    /// a retry later than this applies again.
+    pub key_retention_ms: u64,
 }
 
 impl Default for GcPolicy {
@@ -46,6 +49,7 @@ impl Default for GcPolicy {
             alloc_retention_ms: 3_600_000,
             node_retention_ms: 24 * 3_600_000,
             keep_allocs: 3,
+            key_retention_ms: 3_600_000,
         }
     }
 }
@@ -108,6 +112,11 @@ pub fn node_collectable(state: &ClusterState, node: &Node, now_ms: u64, policy: 
         && state.node_allocs(&node.id).all(|a| a.status.is_terminal())
 }
 
+/// Whether the idempotency key of a write made at `at_ms` has expired.
+pub fn key_expired(at_ms: u64, now_ms: u64, policy: &GcPolicy) -> bool {
+    aged(at_ms, policy.key_retention_ms, now_ms)
+}
+
 /// Up to `limit` things to forget at `now_ms`, or `None` when there is
 /// nothing. Walks every job: the leader runs it seldom (minutes apart), so
 /// its cost is the state's size once per interval, not per change.
@@ -137,6 +146,14 @@ pub fn find(
     for node in state.nodes() {
         if room(&found) && node_collectable(state, node, now_ms, policy) {
             found.nodes.push(node.id.clone());
+        }
+    }
+    for (key, write) in state.keyed_writes() {
+        if !room(&found) {
+            break;
+        }
+        if key_expired(write.at_ms, now_ms, policy) {
+            found.keys.push(key.clone());
         }
     }
     (!found.is_empty()).then_some(found)

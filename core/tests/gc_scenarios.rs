@@ -51,7 +51,8 @@ fn a_finished_batch_job_is_forgotten_after_its_retention_and_not_before() {
         Some(Success::Collected {
             jobs: 1,
             allocs: 1,
-            nodes: 0
+            nodes: 0,
+            keys: 0
         })
     );
     assert!(c.state.job(&job_id("once")).is_none());
@@ -159,7 +160,8 @@ fn a_node_down_for_its_retention_is_forgotten_and_placement_goes_on() {
         Some(Success::Collected {
             jobs: 0,
             allocs: 0,
-            nodes: 1
+            nodes: 1,
+            keys: 0
         })
     );
     assert!(c.state.node(&victim).is_none());

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use drover_core::gc::{self, GcPolicy};
 use drover_core::job::{Driver, JobKind, JobSpec};
-use drover_core::reconcile::{Leadership, ReconcileConfig, reconcile};
+use drover_core::reconcile::{Leadership, ReconcileConfig, plan_cycle, reconcile};
+use drover_core::scheduler::SchedulerConfig;
 use drover_core::state::{AllocReport, Collection, Placement, Plan, PlanStop, Success};
 use drover_core::{
     AllocId, AllocStatus, ClusterState, Command, CommandKind, JobId, NodeId, NodeRegistration,
@@ -155,12 +156,45 @@ enum Step {
     },
     /// The leader's garbage collection as it would find it now.
     Collect(GcPolicy),
+    /// What the leader's reconciler and scheduler would propose now: real
+    /// placements, which random plans rarely are.
+    LeaderTurn,
 }
 
 impl Step {
     fn realize(self, state: &ClusterState, now_ms: u64) -> CommandKind {
         match self {
             Self::Raw(kind) => *kind,
+            Self::LeaderTurn => {
+                let cycle = plan_cycle(
+                    state,
+                    now_ms,
+                    &ReconcileConfig::default(),
+                    Leadership { since_ms: 0 },
+                    SchedulerConfig::default(),
+                );
+                // One command, never a batch (batches do not nest): the
+                // plan if there is one.
+                let mut commands = cycle.commands;
+                let plan = commands
+                    .iter()
+                    .position(|c| matches!(c, CommandKind::ApplyPlan(_)));
+                // Without the plan's base index: logs here replay at other
+                // indexes (batched, restarted), where it would mean another
+                // state.
+                match plan.or_else(|| (!commands.is_empty()).then_some(0)) {
+                    Some(at) => match commands.swap_remove(at) {
+                        CommandKind::ApplyPlan(plan) => CommandKind::ApplyPlan(Plan {
+                            based_on_index: None,
+                            ..plan
+                        }),
+                        other => other,
+                    },
+                    None => CommandKind::Heartbeat {
+                        node: NodeId::new("n0").unwrap(),
+                    },
+                }
+            }
             Self::Collect(policy) => CommandKind::CollectGarbage(
                 gc::find(state, now_ms, &policy, 8).unwrap_or(Collection {
                     policy,
@@ -172,7 +206,15 @@ impl Step {
                 status,
                 exit_code,
             } => {
-                let allocs: Vec<_> = state.allocs().collect();
+                // Unfinished allocations first: a report about a finished
+                // one is refused, and those are common enough already.
+                let unfinished: Vec<_> =
+                    state.allocs().filter(|a| !a.status.is_terminal()).collect();
+                let allocs: Vec<_> = if unfinished.is_empty() {
+                    state.allocs().collect()
+                } else {
+                    unfinished
+                };
                 let (alloc, node) = if allocs.is_empty() {
                     (AllocId(1), NodeId::new("n0").unwrap())
                 } else {
@@ -197,17 +239,21 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (any::<prop::sample::Index>(), status(), prop::option::of(-1..2i32))
             .prop_map(|(pick, status, exit_code)| Step::OwnerReports { pick, status, exit_code }),
         1 => gc_policy().prop_map(Step::Collect),
+        1 => Just(Step::LeaderTurn),
     ]
 }
 
 /// Retentions short against the log's clock, so that much qualifies.
 fn gc_policy() -> impl Strategy<Value = GcPolicy> {
-    (0..2000u64, 0..2000u64, 0..2000u64, 0..3u32).prop_map(|(job, alloc, node, keep)| GcPolicy {
-        job_retention_ms: job,
-        alloc_retention_ms: alloc,
-        node_retention_ms: node,
-        keep_allocs: keep,
-    })
+    (0..2000u64, 0..2000u64, 0..2000u64, 0..3u32, 0..2000u64).prop_map(
+        |(job, alloc, node, keep, key)| GcPolicy {
+            job_retention_ms: job,
+            alloc_retention_ms: alloc,
+            node_retention_ms: node,
+            keep_allocs: keep,
+            key_retention_ms: key,
+        },
+    )
 }
 
 /// A collection naming anything at all: apply must keep what does not
@@ -217,14 +263,40 @@ fn collection() -> impl Strategy<Value = Collection> {
         prop::collection::vec(job_id(), 0..3),
         prop::collection::vec(alloc_id(), 0..6),
         prop::collection::vec(node_id(), 0..2),
+        prop::collection::vec(key(), 0..2),
         gc_policy(),
     )
-        .prop_map(|(jobs, allocs, nodes, policy)| Collection {
+        .prop_map(|(jobs, allocs, nodes, keys, policy)| Collection {
             jobs,
             allocs,
             nodes,
+            keys,
             policy,
         })
+}
+
+/// Idempotency keys: a few, so that repeats are common, and some invalid.
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        8 => (0..4u8).prop_map(|k| format!("key-{k}")),
+        1 => Just(String::new()),
+        1 => Just("x".repeat(129)),
+    ]
+}
+
+/// A keyed write: mostly of a kind that takes a key.
+fn keyed() -> impl Strategy<Value = CommandKind> {
+    let command = prop_oneof![
+        3 => spec().prop_map(CommandKind::SubmitJob),
+        1 => (spec(), prop::option::of(0..4u64))
+            .prop_map(|(spec, expected_version)| CommandKind::UpdateJob { spec, expected_version }),
+        1 => job_id().prop_map(|job| CommandKind::StopJob { job }),
+        1 => node_id().prop_map(|node| CommandKind::Heartbeat { node }),
+    ];
+    (key(), command).prop_map(|(key, command)| CommandKind::Keyed {
+        key,
+        command: Box::new(command),
+    })
 }
 
 fn command_kind() -> impl Strategy<Value = CommandKind> {
@@ -242,6 +314,7 @@ fn command_kind() -> impl Strategy<Value = CommandKind> {
             .prop_map(|(spec, expected_version)| CommandKind::UpdateJob { spec, expected_version }),
         1 => job_id().prop_map(|job| CommandKind::StopJob { job }),
         1 => collection().prop_map(CommandKind::CollectGarbage),
+        1 => keyed(),
         5 => plan().prop_map(CommandKind::ApplyPlan),
         3 => (alloc_id(), node_id(), status(), prop::option::of(-1..2i32)).prop_map(
             |(alloc, node, status, exit_code)| CommandKind::AllocUpdate(AllocReport {
@@ -468,6 +541,9 @@ proptest! {
             return Ok(());
         };
         found.nodes.clear();
+        if found.is_empty() {
+            return Ok(());
+        }
         let config = ReconcileConfig::default();
         let leadership = Leadership { since_ms: 0 };
         let before = reconcile(&state, now_ms, &config, leadership);
@@ -484,6 +560,42 @@ proptest! {
         prop_assert_eq!(reconcile(&after, now_ms, &config, leadership), before);
         let restored = ClusterState::restore(&after.snapshot()).unwrap();
         prop_assert_eq!(used_per_node(&restored), used_per_node(&after));
+    }
+
+    /// A client retrying a write under the same idempotency key gets what
+    /// the first write yielded, and the state does not change, whatever
+    /// happened in between.
+    #[test]
+    fn a_repeated_keyed_write_yields_the_first_result_and_changes_nothing(
+        log in log(),
+        spec in spec(),
+        between in prop::collection::vec(step(), 0..10),
+    ) {
+        let mut state = ClusterState::new();
+        let mut last = (0, 1_000);
+        for (index, now_ms, step) in log {
+            let cmd = Command::new(now_ms, step.realize(&state, now_ms));
+            let _ = state.apply(index, cmd);
+            last = (last.0.max(index), now_ms);
+        }
+        let (mut index, now_ms) = (last.0 + 1, last.1 + 1);
+        let write = CommandKind::Keyed {
+            key: "retry-1".into(),
+            command: Box::new(CommandKind::SubmitJob(spec.clone())),
+        };
+        let first = state.apply(index, Command::new(now_ms, write.clone()));
+        for step in between {
+            index += 1;
+            let cmd = Command::new(now_ms, step.realize(&state, now_ms));
+            let _ = state.apply(index, cmd);
+        }
+        let before = without_indexes(&state);
+        index += 1;
+        let again = state.apply(index, Command::new(now_ms, write));
+        if first.is_ok() && state.keyed_write("retry-1").is_some() {
+            prop_assert_eq!(again, first);
+            prop_assert_eq!(without_indexes(&state), before);
+        }
     }
 
     /// Nothing is forgotten that a later look would not forget too: every

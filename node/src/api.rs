@@ -92,15 +92,19 @@ impl ApiService {
         &self,
         spec: drover_core::JobSpec,
         expected: u64,
+        key: &str,
     ) -> Result<Response<SubmitJobReply>, Status> {
         let id = spec.id.clone();
-        let command = match expected {
-            0 => CommandKind::SubmitJob(spec),
-            version => CommandKind::UpdateJob {
-                spec,
-                expected_version: Some(version),
+        let command = keyed(
+            key,
+            match expected {
+                0 => CommandKind::SubmitJob(spec),
+                version => CommandKind::UpdateJob {
+                    spec,
+                    expected_version: Some(version),
+                },
             },
-        };
+        );
         let (index, outcome) = self
             .proposer
             .propose(command)
@@ -222,8 +226,9 @@ impl Api for ApiService {
         let spec = parse_job_spec(&request.spec, Format::detect(name, &request.spec))
             .map_err(|errors| Status::invalid_argument(errors.render(name)))?;
         let id = spec.id.clone();
+        let key = request.idempotency_key.as_str();
         if let Some(expected) = request.check_index {
-            return self.submit_checked(spec, expected).await;
+            return self.submit_checked(spec, expected, key).await;
         }
         if drover_core::planted::active(drover_core::planted::Bug::AckBeforeCommit) {
             let proposer = self.proposer.clone();
@@ -237,14 +242,17 @@ impl Api for ApiService {
         }
         let (index, outcome) = self
             .proposer
-            .propose(CommandKind::SubmitJob(spec.clone()))
+            .propose(keyed(key, CommandKind::SubmitJob(spec.clone())))
             .await
             .map_err(NotCommitted::into_status)?;
         if let Err(ApplyError::JobExists(_)) = outcome {
-            let update = CommandKind::UpdateJob {
-                spec,
-                expected_version: None,
-            };
+            let update = keyed(
+                key,
+                CommandKind::UpdateJob {
+                    spec,
+                    expected_version: None,
+                },
+            );
             let (index, outcome) = self
                 .proposer
                 .propose(update)
@@ -622,6 +630,18 @@ impl PhaseFilter {
         match self {
             Self::Active => phase.is_active(),
             Self::Is(wanted) => phase == wanted,
+        }
+    }
+}
+
+/// `kind` under the client's idempotency key, if it gave one.
+fn keyed(key: &str, kind: CommandKind) -> CommandKind {
+    if key.is_empty() {
+        kind
+    } else {
+        CommandKind::Keyed {
+            key: key.to_string(),
+            command: Box::new(kind),
         }
     }
 }

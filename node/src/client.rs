@@ -92,6 +92,34 @@ pub fn outcome(status: &tonic::Status) -> Outcome {
 pub async fn write_any<T, F, Fut>(
     addrs: &[String],
     patience: Duration,
+    call: F,
+) -> Result<T, String>
+where
+    F: FnMut(ApiClient<Channel>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    write_each(addrs, patience, false, call).await
+}
+
+/// As [`write_any`], for a write under an idempotency key: an outcome left
+/// unknown (a timeout, a node lost mid-call) is safe to send again, since
+/// a repeat with the same key yields the first write's result.
+pub async fn write_keyed<T, F, Fut>(
+    addrs: &[String],
+    patience: Duration,
+    call: F,
+) -> Result<T, String>
+where
+    F: FnMut(ApiClient<Channel>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    write_each(addrs, patience, true, call).await
+}
+
+async fn write_each<T, F, Fut>(
+    addrs: &[String],
+    patience: Duration,
+    retry_unknown: bool,
     mut call: F,
 ) -> Result<T, String>
 where
@@ -114,6 +142,12 @@ where
                 Ok(reply) => return Ok(reply.into_inner()),
                 Err(status) => match outcome(&status) {
                     Outcome::NotApplied => last = format!("{addr}: {}", status_message(&status)),
+                    Outcome::Unknown if retry_unknown => {
+                        last = format!(
+                            "{addr}: outcome unknown, sent again under the same key: {}",
+                            status.message().trim_end()
+                        );
+                    }
                     Outcome::Unknown => {
                         return Err(format!(
                             "outcome unknown (it may have been applied; check before sending it again): {addr}: {}",

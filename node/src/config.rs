@@ -210,6 +210,7 @@ pub struct Gc {
     pub job_retention: Option<String>,
     pub alloc_retention: Option<String>,
     pub node_retention: Option<String>,
+    pub key_retention: Option<String>,
     pub keep_allocs: Option<u32>,
 }
 
@@ -237,6 +238,11 @@ impl Gc {
                 "node_retention",
                 &self.node_retention,
                 &mut policy.node_retention_ms,
+            ),
+            (
+                "key_retention",
+                &self.key_retention,
+                &mut policy.key_retention_ms,
             ),
         ];
         for (name, text, target) in fields {

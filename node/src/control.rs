@@ -95,9 +95,10 @@ pub async fn gc_loop(
                         jobs,
                         allocs,
                         nodes,
+                        keys,
                     }),
                 )) => {
-                    info!(index, jobs, allocs, nodes, "garbage collected");
+                    info!(index, jobs, allocs, nodes, keys, "garbage collected");
                 }
                 Ok((index, Ok(_))) => debug!(index, "nothing left to collect"),
                 Ok((index, Err(e))) => warn!(index, "garbage collection refused: {e}"),

@@ -1,6 +1,7 @@
-//! `drover job run --check-index`: concurrent updates of one job cannot
-//! overwrite each other unseen (Nomad's -check-index), through the CLI
-//! against real agents.
+//! Conditional and repeated writes through the CLI against real agents:
+//! `--check-index` (concurrent updates of one job cannot overwrite each
+//! other unseen, Nomad's -check-index) and idempotency keys (a retried
+//! write yields the first one's result instead of writing again).
 
 mod common;
 
@@ -71,4 +72,63 @@ fn a_write_is_refused_unless_the_job_is_at_the_version_it_names() {
     );
     let doc = status(&agents[0].addr(), "web").expect("job status");
     assert_eq!(doc["version"], 3, "{doc}");
+}
+
+fn run_keyed(addr: &str, file: &str, key: &str) -> std::process::Output {
+    cli(
+        addr,
+        &[
+            "job",
+            "run",
+            "--detach",
+            "--json",
+            "--idempotency-key",
+            key,
+            file,
+        ],
+    )
+}
+
+fn version_of(out: &std::process::Output) -> u64 {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    doc["version"].as_u64().expect("a version")
+}
+
+#[test]
+fn a_write_repeated_under_its_idempotency_key_yields_the_first_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster_of(dir.path(), &["control", "control", "control"], "");
+    common::leader(&agents);
+    let first = write_spec(dir.path(), "v1", &spec("one"));
+    let second = write_spec(dir.path(), "v2", &spec("two"));
+
+    assert_eq!(
+        version_of(&run_keyed(&agents[0].addr(), &first, "deploy-42")),
+        1
+    );
+    // The same key through another node — a client retrying after a lost
+    // answer — writes nothing, even with another spec, and is told what
+    // the first write yielded.
+    assert_eq!(
+        version_of(&run_keyed(&agents[1].addr(), &second, "deploy-42")),
+        1
+    );
+    let doc = status(&agents[2].addr(), "web").expect("job status");
+    assert_eq!(doc["version"], 1, "the repeat wrote: {doc}");
+    // Another key is another write.
+    assert_eq!(
+        version_of(&run_keyed(&agents[2].addr(), &second, "deploy-43")),
+        2
+    );
+    // An unusable key is refused, naming what is wrong with it.
+    let long = "k".repeat(200);
+    let refused = run_keyed(&agents[0].addr(), &first, &long);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("idempotency key"), "{said}");
 }

@@ -51,6 +51,7 @@ fn gc() -> Gc {
         job_retention: Some("24h".into()),
         alloc_retention: Some("24h".into()),
         node_retention: Some("2s".into()),
+        key_retention: None,
         keep_allocs: None,
     }
 }

@@ -19,6 +19,7 @@ async fn submit(addrs: &[String], n: usize) -> bool {
             spec: spec.clone(),
             file_name: format!("job-{n}.toml"),
             check_index: None,
+            idempotency_key: String::new(),
         };
         if api.submit_job(request).await.is_ok() {
             return true;

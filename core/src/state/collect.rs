@@ -52,13 +52,26 @@ impl ClusterState {
             })
             .collect();
         self.forget_nodes(&nodes);
-        if jobs.is_empty() && allocs == 0 && nodes.is_empty() {
+        let mut keys = 0;
+        for key in &collection.keys {
+            let expired = self
+                .records
+                .keys
+                .get(key)
+                .is_some_and(|write| gc::key_expired(write.at_ms, now_ms, &policy));
+            if expired {
+                self.records.keys.remove(key);
+                keys += 1;
+            }
+        }
+        if jobs.is_empty() && allocs == 0 && nodes.is_empty() && keys == 0 {
             return Success::Unchanged;
         }
         Success::Collected {
             jobs: jobs.len(),
             allocs,
             nodes: nodes.len(),
+            keys,
         }
     }
 

@@ -68,6 +68,13 @@ pub enum CommandKind {
     /// again against `policy` at the command's time; parts no longer
     /// collectable stay.
     CollectGarbage(Collection),
+    /// `command` under a client's idempotency key: applied once; a repeat
+    /// with the same key yields what the first did and changes nothing.
+    /// Submissions, updates and stops only.
+    Keyed {
+        key: String,
+        command: Box<CommandKind>,
+    },
 }
 
 impl CommandKind {
@@ -84,6 +91,7 @@ impl CommandKind {
             Self::ApplyPlan(_) => "apply_plan",
             Self::AllocUpdate(_) => "alloc_update",
             Self::CollectGarbage(_) => "collect_garbage",
+            Self::Keyed { .. } => "keyed",
             Self::Batch(_) => "batch",
         }
     }
@@ -134,12 +142,14 @@ pub struct Collection {
     pub jobs: Vec<JobId>,
     pub allocs: Vec<AllocId>,
     pub nodes: Vec<NodeId>,
+    /// Idempotency keys of writes older than the key retention.
+    pub keys: Vec<String>,
     pub policy: GcPolicy,
 }
 
 impl Collection {
     pub fn len(&self) -> usize {
-        self.jobs.len() + self.allocs.len() + self.nodes.len()
+        self.jobs.len() + self.allocs.len() + self.nodes.len() + self.keys.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -165,6 +175,13 @@ mod tests {
             (CommandKind::ApplyPlan(Plan::default()), 8),
             (CommandKind::Batch(Vec::new()), 10),
             (CommandKind::CollectGarbage(Collection::default()), 11),
+            (
+                CommandKind::Keyed {
+                    key: String::new(),
+                    command: Box::new(CommandKind::Batch(Vec::new())),
+                },
+                12,
+            ),
         ];
         for (kind, position) in kinds {
             let bytes = postcard::to_stdvec(&kind).expect("encodes");

@@ -23,7 +23,7 @@ impl ClusterState {
     /// Postcard encodes ordered maps in key order and has no padding or
     /// alignment choices, so equal states encode to equal bytes.
     pub fn digest(&self) -> StateDigest {
-        let body = postcard::to_stdvec(&self.data).expect("state data always serializes");
+        let body = super::snapshot::body(&self.data, &self.records);
         StateDigest(Sha256::digest(&body).into())
     }
 }

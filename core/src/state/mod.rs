@@ -9,6 +9,7 @@ mod command;
 mod digest;
 mod index;
 mod jobs;
+mod keys;
 mod nodes;
 mod plan;
 mod response;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use changes::ChangedSince;
 pub use command::{AllocReport, Collection, Command, CommandKind, Placement, Plan, PlanStop};
 pub use digest::StateDigest;
+pub use keys::{KeyedWrite, MAX_KEY_LEN};
 pub use response::{ApplyError, PlanRefusal, PlanResult, Response, Success};
 pub use snapshot::{Frozen, SNAPSHOT_FORMAT_VERSION, SnapshotError};
 
@@ -72,9 +74,18 @@ struct Data {
     pool_members: BTreeMap<String, Vec<u32>>,
 }
 
+/// Replicated records kept beside [`Data`] since snapshot format 3, so
+/// that format 2 snapshots (which end where `Data` ends) still restore.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Records {
+    /// Recent keyed writes, by idempotency key.
+    keys: OrdMap<String, KeyedWrite>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ClusterState {
     data: Data,
+    records: Records,
     /// Derived from `data`; rebuilt on restore, never serialized.
     indexes: Indexes,
     /// What changed when, since the state was created or restored.
@@ -83,7 +94,7 @@ pub struct ClusterState {
 
 impl PartialEq for ClusterState {
     fn eq(&self, other: &Self) -> bool {
-        self.data == other.data
+        self.data == other.data && self.records == other.records
     }
 }
 
@@ -148,6 +159,12 @@ impl ClusterState {
             CommandKind::ApplyPlan(plan) => self.apply_plan(index, now_ms, &plan),
             CommandKind::AllocUpdate(report) => self.alloc_update(index, now_ms, report),
             CommandKind::CollectGarbage(collection) => Ok(self.collect_garbage(now_ms, collection)),
+            CommandKind::Keyed { key, command } => match *command {
+                CommandKind::Keyed { .. } | CommandKind::Batch(_) => {
+                    Err(ApplyError::NotKeyable(command.name().to_string()))
+                }
+                command => self.apply_keyed(index, now_ms, key, command),
+            },
             CommandKind::Batch(_) => Err(ApplyError::NestedBatch),
         }
     }

@@ -36,6 +36,7 @@ pub enum Success {
         jobs: usize,
         allocs: usize,
         nodes: usize,
+        keys: usize,
     },
 }
 
@@ -140,6 +141,10 @@ pub enum ApplyError {
     EmptyPlan,
     /// A batch inside a batch: batches are flat.
     NestedBatch,
+    /// An idempotency key that is empty, too long or not printable.
+    InvalidKey(String),
+    /// Only submissions, updates and stops take an idempotency key.
+    NotKeyable(String),
 }
 
 impl fmt::Display for ApplyError {
@@ -185,6 +190,8 @@ impl fmt::Display for ApplyError {
             }
             Self::EmptyPlan => f.write_str("the plan is empty"),
             Self::NestedBatch => f.write_str("a batch cannot hold another batch"),
+            Self::InvalidKey(reason) => write!(f, "idempotency key {reason}"),
+            Self::NotKeyable(what) => write!(f, "a {what} command takes no idempotency key"),
         }
     }
 }

@@ -2,16 +2,20 @@
 //! checksummed header so that a wrong or damaged file is named, not misread.
 //!
 //! Layout (little-endian): magic `DRVRSNAP` (8 bytes), format version (u32),
-//! body length (u64), CRC32C of the body (u32), body (postcard of the data).
+//! body length (u64), CRC32C of the body (u32), body: postcard of the data
+//! then, from format 3, postcard of the records (idempotency keys). A
+//! format 2 body is the data alone, and restores with no records.
 
 use std::fmt;
 
 use super::changes::Changes;
 use super::index::Indexes;
-use super::{ClusterState, Data};
+use super::{ClusterState, Data, Records};
 
 const MAGIC: &[u8; 8] = b"DRVRSNAP";
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
+/// The oldest format this build restores.
+const OLDEST_READABLE_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 
 /// Why bytes could not be restored; `offset` is where the problem starts.
@@ -40,12 +44,12 @@ fn fail(offset: usize, message: impl Into<String>) -> SnapshotError {
 /// share their nodes with the live state's until either changes), to be
 /// encoded away from whatever keeps applying the log.
 #[derive(Debug, Clone)]
-pub struct Frozen(Data);
+pub struct Frozen(Data, Records);
 
 impl Frozen {
     /// The snapshot's bytes: header, then the postcard body.
     pub fn encode(&self) -> Vec<u8> {
-        let body = postcard::to_stdvec(&self.0).expect("state data always serializes");
+        let body = body(&self.0, &self.1);
         let mut out = Vec::with_capacity(HEADER_LEN + body.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
@@ -58,7 +62,7 @@ impl Frozen {
 
 impl ClusterState {
     pub fn frozen(&self) -> Frozen {
-        Frozen(self.data.clone())
+        Frozen(self.data.clone(), self.records.clone())
     }
 
     pub fn snapshot(&self) -> Vec<u8> {
@@ -76,10 +80,12 @@ impl ClusterState {
             return Err(fail(0, "not a Drover snapshot (bad magic)"));
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version != SNAPSHOT_FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=SNAPSHOT_FORMAT_VERSION).contains(&version) {
             return Err(fail(
                 8,
-                format!("format version {version}; this build reads {SNAPSHOT_FORMAT_VERSION}"),
+                format!(
+                    "format version {version}; this build reads {OLDEST_READABLE_VERSION} to {SNAPSHOT_FORMAT_VERSION}"
+                ),
             ));
         }
         let declared = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
@@ -100,6 +106,13 @@ impl ClusterState {
         }
         let (data, rest): (Data, &[u8]) = postcard::take_from_bytes(body)
             .map_err(|e| fail(HEADER_LEN, format!("undecodable body: {e}")))?;
+        let (records, rest) = if version >= 3 {
+            let at = bytes.len() - rest.len();
+            postcard::take_from_bytes::<Records>(rest)
+                .map_err(|e| fail(at, format!("undecodable records: {e}")))?
+        } else {
+            (Records::default(), rest)
+        };
         if !rest.is_empty() {
             return Err(fail(
                 bytes.len() - rest.len(),
@@ -110,8 +123,58 @@ impl ClusterState {
         let changes = Changes::restored_at(data.index);
         Ok(Self {
             data,
+            records,
             indexes,
             changes,
         })
+    }
+}
+
+/// The canonical encoding of everything replicated: what snapshots hold
+/// and digests hash.
+pub(super) fn body(data: &Data, records: &Records) -> Vec<u8> {
+    let body = postcard::to_stdvec(data).expect("state data always serializes");
+    postcard::to_extend(records, body).expect("records always serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::JobId;
+    use crate::job::JobSpec;
+    use crate::resources::Resources;
+    use crate::state::{Command, CommandKind};
+
+    /// Format 2 (written before records existed) is the data alone: it
+    /// restores, with no keyed writes.
+    #[test]
+    fn a_format_2_snapshot_restores_without_records() {
+        let mut state = ClusterState::new();
+        let spec = JobSpec::batch(
+            JobId::new("j").expect("valid"),
+            vec!["true".into()],
+            Resources::new(100, 64, 0),
+        );
+        let keyed = CommandKind::Keyed {
+            key: "k".into(),
+            command: Box::new(CommandKind::SubmitJob(spec)),
+        };
+        state.apply(1, Command::new(1_000, keyed)).expect("applies");
+        let body = postcard::to_stdvec(&state.data).expect("encodes");
+        let mut v2 = Vec::new();
+        v2.extend_from_slice(MAGIC);
+        v2.extend_from_slice(&2u32.to_le_bytes());
+        v2.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        v2.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        v2.extend_from_slice(&body);
+        let restored = ClusterState::restore(&v2).expect("format 2 restores");
+        assert_eq!(restored.data, state.data);
+        assert!(restored.keyed_write("k").is_none());
+        assert!(
+            ClusterState::restore(&state.snapshot())
+                .expect("format 3")
+                .keyed_write("k")
+                .is_some()
+        );
     }
 }

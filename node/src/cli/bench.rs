@@ -320,6 +320,7 @@ impl Shared {
             match client {
                 Client::Drover(api) => api
                     .submit_job(SubmitJobRequest {
+                        idempotency_key: String::new(),
                         spec: job_spec(&self.run, seq, self.size),
                         file_name: "bench.toml".into(),
                         check_index: None,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use drover_core::spec::{Format, SpecErrors, parse_job_spec};
-use drover_node::client::{WRITE_PATIENCE, connect_any, status_message, write_any};
+use drover_node::client::{WRITE_PATIENCE, connect_any, status_message, write_any, write_keyed};
 use drover_proto::v1::{JobRef, LogsRequest, ReadJob, SubmitJobRequest};
 use serde_json::{Value, json};
 
@@ -37,6 +37,11 @@ pub enum JobCommand {
         /// other's change unseen.
         #[arg(long)]
         check_index: Option<u64>,
+        /// The write's idempotency key (default: a fresh random one). A
+        /// retry with the same key, even from another process, yields the
+        /// first write's result instead of writing again.
+        #[arg(long)]
+        idempotency_key: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -94,12 +99,14 @@ pub fn run(cmd: JobCommand) -> ExitCode {
             detach,
             wait,
             check_index,
+            idempotency_key,
             target,
         } => block_on(submit(
             file,
             detach,
             Duration::from_secs(wait),
             check_index,
+            idempotency_key,
             target,
         )),
         JobCommand::Status { id, target } => block_on(status(id, target)),
@@ -120,6 +127,7 @@ async fn submit(
     detach: bool,
     wait: Duration,
     check_index: Option<u64>,
+    idempotency_key: Option<String>,
     target: Target,
 ) -> Result<(), String> {
     let spec = read_spec(&file)?;
@@ -127,8 +135,11 @@ async fn submit(
         spec,
         file_name: file.display().to_string(),
         check_index,
+        // Every attempt of this command carries one key, so retrying a
+        // write whose outcome is unknown never makes a second version.
+        idempotency_key: idempotency_key.unwrap_or_else(fresh_key),
     };
-    let reply = write_any(&target.addrs(), WRITE_PATIENCE, |mut api| {
+    let reply = write_keyed(&target.addrs(), WRITE_PATIENCE, |mut api| {
         let request = request.clone();
         async move { api.submit_job(request).await }
     })
@@ -436,4 +447,9 @@ fn read_spec(path: &Path) -> Result<String, String> {
             e.utf8_error().valid_up_to()
         )
     })
+}
+
+/// A key no other write will carry: 128 random bits.
+fn fresh_key() -> String {
+    format!("run-{:032x}", rand::random::<u128>())
 }

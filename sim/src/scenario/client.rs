@@ -50,6 +50,9 @@ async fn submit(addrs: &[String], start: u64, spec: Spec<'_>, caller: &Caller<'_
             spec: spec.to_string(),
             file_name: format!("{job}.toml"),
             check_index: None,
+            // Unkeyed: each attempt is its own write, as the history
+            // records it.
+            idempotency_key: String::new(),
         };
         let answer = client.submit_job(request).await;
         let outcome = match answer {

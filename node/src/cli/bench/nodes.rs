@@ -275,6 +275,7 @@ async fn submit(api: &ApiClient<Channel>, spec: &str) -> Result<(), String> {
         spec: spec.to_string(),
         file_name: "bench.toml".into(),
         check_index: None,
+        idempotency_key: String::new(),
     };
     api.clone()
         .submit_job(request)
