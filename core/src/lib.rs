@@ -7,6 +7,8 @@
 //! byte for byte, in the deterministic simulator.
 
 pub mod alloc;
+pub mod diff;
+pub mod dry_run;
 pub mod gc;
 pub mod ids;
 pub mod job;

@@ -14,7 +14,7 @@ use drover_proto::v1::api_client::ApiClient;
 use drover_proto::v1::api_server::Api;
 use drover_proto::v1::{
     DrainRequest, Empty, JobRef, JsonReply, LogsReply, LogsRequest, MemberRequest, Read, ReadJob,
-    SubmitJobReply, SubmitJobRequest,
+    RevertRequest, SubmitJobReply, SubmitJobRequest,
 };
 use serde_json::{Value, json};
 use tonic::transport::Channel;
@@ -31,6 +31,7 @@ use crate::work::OutputRequest;
 
 const LOG_CHUNK_BYTES: u32 = 256 * 1024;
 use crate::time::now_ms;
+use crate::versions;
 
 pub struct ApiService {
     pub raft: Raft,
@@ -218,13 +219,7 @@ impl Api for ApiService {
     ) -> Result<Response<SubmitJobReply>, Status> {
         relay!(self, submit_job, request);
         let request = request.into_inner();
-        let name = if request.file_name.is_empty() {
-            "spec"
-        } else {
-            &request.file_name
-        };
-        let spec = parse_job_spec(&request.spec, Format::detect(name, &request.spec))
-            .map_err(|errors| Status::invalid_argument(errors.render(name)))?;
+        let spec = submitted_spec(&request)?;
         let id = spec.id.clone();
         let key = request.idempotency_key.as_str();
         if let Some(expected) = request.check_index {
@@ -583,6 +578,68 @@ impl Api for ApiService {
             .await
             .map(|doc| reply(&doc))
     }
+
+    async fn job_history(&self, request: Request<ReadJob>) -> Result<Response<JsonReply>, Status> {
+        relay!(self, job_history, request);
+        let request = request.into_inner();
+        let id = job_id(&request.job)?;
+        self.settle(request.stale).await?;
+        let applied = self.state.read().await;
+        versions::history_doc(&applied.state, &id).map(|doc| reply(&doc))
+    }
+
+    async fn revert_job(
+        &self,
+        request: Request<RevertRequest>,
+    ) -> Result<Response<SubmitJobReply>, Status> {
+        relay!(self, revert_job, request);
+        let request = request.into_inner();
+        let id = job_id(&request.job)?;
+        self.settle(false).await?;
+        let spec = {
+            let applied = self.state.read().await;
+            versions::kept_version(&applied.state, &id, request.version)?
+        };
+        let key = request.idempotency_key.as_str();
+        if let Some(expected) = request.check_index {
+            return self.submit_checked(spec, expected, key).await;
+        }
+        let revert = CommandKind::UpdateJob {
+            spec,
+            expected_version: None,
+        };
+        let (index, outcome) = self
+            .proposer
+            .propose(keyed(key, revert))
+            .await
+            .map_err(NotCommitted::into_status)?;
+        match outcome {
+            Ok(Success::Unchanged) => self.unchanged(&id, index).await,
+            other => committed(index, other),
+        }
+    }
+
+    async fn plan_job(
+        &self,
+        request: Request<SubmitJobRequest>,
+    ) -> Result<Response<JsonReply>, Status> {
+        relay!(self, plan_job, request);
+        let spec = submitted_spec(&request.into_inner())?;
+        self.settle(false).await?;
+        let applied = self.state.read().await;
+        versions::plan_doc(&applied.state, spec).map(|doc| reply(&doc))
+    }
+}
+
+/// The spec a submission carries, parsed as its file name says.
+fn submitted_spec(request: &SubmitJobRequest) -> Result<drover_core::JobSpec, Status> {
+    let name = if request.file_name.is_empty() {
+        "spec"
+    } else {
+        &request.file_name
+    };
+    parse_job_spec(&request.spec, Format::detect(name, &request.spec))
+        .map_err(|errors| Status::invalid_argument(errors.render(name)))
 }
 
 fn member_id(id: u64) -> Result<u64, Status> {

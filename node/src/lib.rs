@@ -19,5 +19,6 @@ pub mod read;
 pub mod recovering;
 pub mod takeover;
 pub mod time;
+pub mod versions;
 pub mod work;
 pub mod worker;

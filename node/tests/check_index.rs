@@ -132,3 +132,72 @@ fn a_write_repeated_under_its_idempotency_key_yields_the_first_result() {
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("idempotency key"), "{said}");
 }
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn history_plan_and_revert_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster_of(dir.path(), &["control", "control", "control"], "");
+    common::leader(&agents);
+    let addr = format!("{},{}", agents[0].addr(), agents[1].addr());
+    for (n, echo) in ["one", "two", "three"].iter().enumerate() {
+        let file = write_spec(dir.path(), &format!("v{}", n + 1), &spec(echo));
+        let out = cli(&addr, &["job", "run", "--detach", &file]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let history = json_of(&cli(&addr, &["job", "history", "web", "--json"]));
+    let versions: Vec<u64> = history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [3, 2, 1]);
+    assert_eq!(history["versions"][0]["current"], true);
+    let change = &history["versions"][0]["changes"][0];
+    assert_eq!(change["path"], "task.command[1]", "{history}");
+    assert_eq!(change["old"], "\"two\"");
+    assert_eq!(change["new"], "\"three\"");
+
+    // A plan commits nothing and names the version to check against.
+    let bigger = write_spec(
+        dir.path(),
+        "v4",
+        &spec("four").replace("replicas = 1", "replicas = 2"),
+    );
+    let plan = json_of(&cli(&addr, &["job", "plan", "--json", &bigger]));
+    assert_eq!(plan["check_index"], 3, "{plan}");
+    assert_eq!(plan["new_version"], 4, "{plan}");
+    assert!(
+        plan["unplaced"].as_array().is_some_and(|r| !r.is_empty()),
+        "no node runs work here, and the plan says so: {plan}"
+    );
+    let text = cli(&addr, &["job", "plan", &bigger]);
+    let said = String::from_utf8_lossy(&text.stdout);
+    assert!(said.contains("--check-index 3"), "{said}");
+    assert_eq!(status(&agents[2].addr(), "web").unwrap()["version"], 3);
+
+    // Revert to version 1: a new version 4 with version 1's spec.
+    let reverted = json_of(&cli(&addr, &["job", "revert", "--json", "web", "1"]));
+    assert_eq!(reverted["version"], 4, "{reverted}");
+    let history = json_of(&cli(&addr, &["job", "history", "web", "--json"]));
+    let change = &history["versions"][0]["changes"][0];
+    assert_eq!(change["new"], "\"one\"", "{history}");
+    let missing = cli(&addr, &["job", "revert", "web", "9"]);
+    assert!(!missing.status.success());
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert!(said.contains("no version 9 kept"), "{said}");
+}

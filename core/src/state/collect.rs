@@ -26,6 +26,7 @@ impl ClusterState {
             allocs += ids.len();
             self.forget_allocs(&ids);
             self.data.jobs.remove(job);
+            self.forget_history(job);
             self.changes.forget_job(job);
         }
         let mut asked: BTreeMap<JobId, BTreeSet<AllocId>> = BTreeMap::new();

@@ -79,13 +79,17 @@ impl ClusterState {
         Ok(Success::JobStopped { job: id.clone() })
     }
 
+    /// Stores a new version of a job, keeping the one it replaces in the
+    /// job's history.
     fn store_job(&mut self, job: Job) -> Success {
         let accepted = Success::JobAccepted {
             job: job.spec.id.clone(),
             version: job.spec.version,
         };
         self.changes.job(&job.spec.id);
-        self.data.jobs.insert(job.spec.id.clone(), job);
+        if let Some(previous) = self.data.jobs.insert(job.spec.id.clone(), job) {
+            self.remember_version(&previous);
+        }
         accepted
     }
 }

@@ -7,6 +7,7 @@ mod changes;
 mod collect;
 mod command;
 mod digest;
+mod history;
 mod index;
 mod jobs;
 mod keys;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use changes::ChangedSince;
 pub use command::{AllocReport, Collection, Command, CommandKind, Placement, Plan, PlanStop};
 pub use digest::StateDigest;
+pub use history::{HISTORY_DEPTH, PastVersion};
 pub use keys::{KeyedWrite, MAX_KEY_LEN};
 pub use response::{ApplyError, PlanRefusal, PlanResult, Response, Success};
 pub use snapshot::{Frozen, SNAPSHOT_FORMAT_VERSION, SnapshotError};
@@ -80,6 +82,8 @@ struct Data {
 struct Records {
     /// Recent keyed writes, by idempotency key.
     keys: OrdMap<String, KeyedWrite>,
+    /// Each job's earlier versions, oldest first.
+    history: OrdMap<JobId, Vec<PastVersion>>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::cluster::{parse, print_list, show, text};
 use super::pages::{all_pages, read_list};
+use super::versions;
 use super::{EXIT_INVALID, EXIT_TROUBLE, Filter, Target, block_on, table};
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +81,35 @@ pub enum JobCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// A job's versions, newest first (the current one and up to 10
+    /// before it), with what changed in each.
+    History {
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Make a kept version's spec the job's next version.
+    Revert {
+        id: String,
+        version: u64,
+        /// Only if the job is at this version now.
+        #[arg(long)]
+        check_index: Option<u64>,
+        /// As for `job run`.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// What submitting a spec would do — the change field by field, what
+    /// would be placed, replaced or stopped, and why anything would not be
+    /// placed — without committing anything; prints the version to pass
+    /// to `job run --check-index`.
+    Plan {
+        file: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +142,21 @@ pub fn run(cmd: JobCommand) -> ExitCode {
         JobCommand::Status { id, target } => block_on(status(id, target)),
         JobCommand::List { filter, target } => block_on(list(filter, target)),
         JobCommand::Stop { id, target } => block_on(stop(id, target)),
+        JobCommand::History { id, target } => block_on(versions::history(id, target)),
+        JobCommand::Revert {
+            id,
+            version,
+            check_index,
+            idempotency_key,
+            target,
+        } => block_on(versions::revert(
+            id,
+            version,
+            check_index,
+            idempotency_key,
+            target,
+        )),
+        JobCommand::Plan { file, target } => block_on(versions::plan(file, target)),
         JobCommand::Logs {
             id,
             alloc,
@@ -438,7 +483,7 @@ fn errors_json(errors: &SpecErrors) -> serde_json::Value {
 }
 
 /// Reads a spec file, refusing what is not text with the byte offset of the problem.
-fn read_spec(path: &Path) -> Result<String, String> {
+pub fn read_spec(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
@@ -450,6 +495,6 @@ fn read_spec(path: &Path) -> Result<String, String> {
 }
 
 /// A key no other write will carry: 128 random bits.
-fn fresh_key() -> String {
+pub fn fresh_key() -> String {
     format!("run-{:032x}", rand::random::<u128>())
 }

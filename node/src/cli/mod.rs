@@ -6,6 +6,7 @@ mod dev;
 mod job;
 mod pages;
 mod table;
+mod versions;
 
 use std::future::Future;
 use std::path::PathBuf;
