@@ -349,6 +349,18 @@ fn log() -> impl Strategy<Value = Vec<(u64, u64, Step)>> {
     })
 }
 
+/// The state after `log`, with the highest index and the last time seen.
+fn replay(log: Vec<(u64, u64, Step)>) -> (ClusterState, (u64, u64)) {
+    let mut state = ClusterState::new();
+    let mut last = (0, 1_000);
+    for (index, now_ms, step) in log {
+        let cmd = Command::new(now_ms, step.realize(&state, now_ms));
+        let _ = state.apply(index, cmd);
+        last = (last.0.max(index), now_ms);
+    }
+    (state, last)
+}
+
 /// What a state holds, leaving out the log indexes things were changed at:
 /// a batch's commands share one index where one by one each has its own.
 fn without_indexes(state: &ClusterState) -> String {
@@ -529,13 +541,7 @@ proptest! {
     /// same with or without it, so forgetting never re-runs or stops work.
     #[test]
     fn forgetting_jobs_and_allocations_changes_no_decision(log in log(), policy in gc_policy()) {
-        let mut state = ClusterState::new();
-        let mut last = (0, 1_000);
-        for (index, now_ms, step) in log {
-            let cmd = Command::new(now_ms, step.realize(&state, now_ms));
-            let _ = state.apply(index, cmd);
-            last = (last.0.max(index), now_ms);
-        }
+        let (state, last) = replay(log);
         let (index, now_ms) = (last.0 + 1, last.1 + 5_000);
         let Some(mut found) = gc::find(&state, now_ms, &policy, usize::MAX) else {
             return Ok(());
@@ -571,13 +577,7 @@ proptest! {
         spec in spec(),
         between in prop::collection::vec(step(), 0..10),
     ) {
-        let mut state = ClusterState::new();
-        let mut last = (0, 1_000);
-        for (index, now_ms, step) in log {
-            let cmd = Command::new(now_ms, step.realize(&state, now_ms));
-            let _ = state.apply(index, cmd);
-            last = (last.0.max(index), now_ms);
-        }
+        let (mut state, last) = replay(log);
         let (mut index, now_ms) = (last.0 + 1, last.1 + 1);
         let write = CommandKind::Keyed {
             key: "retry-1".into(),

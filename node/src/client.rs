@@ -98,28 +98,26 @@ where
     F: FnMut(ApiClient<Channel>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
-    write_each(addrs, patience, false, call).await
+    write(addrs, patience, Unknown::Report, call).await
 }
 
-/// As [`write_any`], for a write under an idempotency key: an outcome left
-/// unknown (a timeout, a node lost mid-call) is safe to send again, since
-/// a repeat with the same key yields the first write's result.
-pub async fn write_keyed<T, F, Fut>(
-    addrs: &[String],
-    patience: Duration,
-    call: F,
-) -> Result<T, String>
-where
-    F: FnMut(ApiClient<Channel>) -> Fut,
-    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-{
-    write_each(addrs, patience, true, call).await
+/// What [`write`] does with an answer that leaves the outcome unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    /// Stop and say so: sending again could write twice.
+    Report,
+    /// Send again: the write carries an idempotency key, so a repeat
+    /// yields the first write's result instead of writing twice.
+    SendAgain,
 }
 
-async fn write_each<T, F, Fut>(
+/// Sends a write to one node after another until one answers, for as
+/// long as every failure certainly left it unapplied, or (with
+/// [`Unknown::SendAgain`]) may have.
+pub async fn write<T, F, Fut>(
     addrs: &[String],
     patience: Duration,
-    retry_unknown: bool,
+    unknown: Unknown,
     mut call: F,
 ) -> Result<T, String>
 where
@@ -142,7 +140,7 @@ where
                 Ok(reply) => return Ok(reply.into_inner()),
                 Err(status) => match outcome(&status) {
                     Outcome::NotApplied => last = format!("{addr}: {}", status_message(&status)),
-                    Outcome::Unknown if retry_unknown => {
+                    Outcome::Unknown if unknown == Unknown::SendAgain => {
                         last = format!(
                             "{addr}: outcome unknown, sent again under the same key: {}",
                             status.message().trim_end()

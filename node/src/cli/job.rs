@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use drover_core::spec::{Format, SpecErrors, parse_job_spec};
-use drover_node::client::{WRITE_PATIENCE, connect_any, status_message, write_any, write_keyed};
+use drover_node::client::{Unknown, WRITE_PATIENCE, connect_any, status_message, write, write_any};
+use drover_proto::v1::api_client::ApiClient;
 use drover_proto::v1::{JobRef, LogsRequest, ReadJob, SubmitJobRequest};
 use serde_json::{Value, json};
+use tonic::transport::Channel;
 
 use super::cluster::{parse, print_list, show, text};
 use super::pages::{all_pages, read_list};
@@ -33,16 +35,8 @@ pub enum JobCommand {
         /// Give up following after this many seconds.
         #[arg(long, default_value_t = 60)]
         wait: u64,
-        /// Only if the job is at this version now (0: only if it does not
-        /// exist yet): two people updating one job cannot overwrite each
-        /// other's change unseen.
-        #[arg(long)]
-        check_index: Option<u64>,
-        /// The write's idempotency key (default: a fresh random one). A
-        /// retry with the same key, even from another process, yields the
-        /// first write's result instead of writing again.
-        #[arg(long)]
-        idempotency_key: Option<String>,
+        #[command(flatten)]
+        guards: Guards,
         #[command(flatten)]
         target: Target,
     },
@@ -92,12 +86,8 @@ pub enum JobCommand {
     Revert {
         id: String,
         version: u64,
-        /// Only if the job is at this version now.
-        #[arg(long)]
-        check_index: Option<u64>,
-        /// As for `job run`.
-        #[arg(long)]
-        idempotency_key: Option<String>,
+        #[command(flatten)]
+        guards: Guards,
         #[command(flatten)]
         target: Target,
     },
@@ -110,6 +100,38 @@ pub enum JobCommand {
         #[command(flatten)]
         target: Target,
     },
+}
+
+/// What makes a write safe to race and to retry.
+#[derive(Debug, Clone, Args)]
+pub struct Guards {
+    /// Only if the job is at this version now (0: only if it does not
+    /// exist yet): two people updating one job cannot overwrite each
+    /// other's change unseen.
+    #[arg(long)]
+    pub check_index: Option<u64>,
+    /// The write's idempotency key (default: a fresh random one). A retry
+    /// with the same key, even from another process, yields the first
+    /// write's result instead of writing again.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+}
+
+/// A write under an idempotency key, sent to one node after another, and
+/// again when its outcome is unknown, until answered.
+pub async fn keyed_write<T, F, Fut>(target: &Target, call: F) -> Result<T, String>
+where
+    F: FnMut(ApiClient<Channel>) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    write(&target.addrs(), WRITE_PATIENCE, Unknown::SendAgain, call).await
+}
+
+impl Guards {
+    /// The key to send: the one given, or a fresh one for this command.
+    pub fn key(&self) -> String {
+        self.idempotency_key.clone().unwrap_or_else(fresh_key)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -128,15 +150,13 @@ pub fn run(cmd: JobCommand) -> ExitCode {
             file,
             detach,
             wait,
-            check_index,
-            idempotency_key,
+            guards,
             target,
         } => block_on(submit(
             file,
             detach,
             Duration::from_secs(wait),
-            check_index,
-            idempotency_key,
+            guards,
             target,
         )),
         JobCommand::Status { id, target } => block_on(status(id, target)),
@@ -146,16 +166,9 @@ pub fn run(cmd: JobCommand) -> ExitCode {
         JobCommand::Revert {
             id,
             version,
-            check_index,
-            idempotency_key,
+            guards,
             target,
-        } => block_on(versions::revert(
-            id,
-            version,
-            check_index,
-            idempotency_key,
-            target,
-        )),
+        } => block_on(versions::revert(id, version, guards, target)),
         JobCommand::Plan { file, target } => block_on(versions::plan(file, target)),
         JobCommand::Logs {
             id,
@@ -171,20 +184,19 @@ async fn submit(
     file: PathBuf,
     detach: bool,
     wait: Duration,
-    check_index: Option<u64>,
-    idempotency_key: Option<String>,
+    guards: Guards,
     target: Target,
 ) -> Result<(), String> {
     let spec = read_spec(&file)?;
     let request = SubmitJobRequest {
         spec,
         file_name: file.display().to_string(),
-        check_index,
+        check_index: guards.check_index,
         // Every attempt of this command carries one key, so retrying a
         // write whose outcome is unknown never makes a second version.
-        idempotency_key: idempotency_key.unwrap_or_else(fresh_key),
+        idempotency_key: guards.key(),
     };
-    let reply = write_keyed(&target.addrs(), WRITE_PATIENCE, |mut api| {
+    let reply = keyed_write(&target, |mut api| {
         let request = request.clone();
         async move { api.submit_job(request).await }
     })
@@ -495,6 +507,6 @@ pub fn read_spec(path: &Path) -> Result<String, String> {
 }
 
 /// A key no other write will carry: 128 random bits.
-pub fn fresh_key() -> String {
+fn fresh_key() -> String {
     format!("run-{:032x}", rand::random::<u128>())
 }

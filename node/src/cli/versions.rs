@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 
-use drover_node::client::{WRITE_PATIENCE, connect_any, status_message, write_keyed};
+use drover_node::client::{connect_any, status_message};
 use drover_proto::v1::{ReadJob, RevertRequest, SubmitJobRequest};
 use serde_json::{Value, json};
 
 use super::Target;
 use super::cluster::{parse, show, text};
-use super::job::{fresh_key, read_spec};
+use super::job::{Guards, keyed_write, read_spec};
 use super::table;
 
 pub async fn history(id: String, target: Target) -> Result<(), String> {
@@ -67,17 +67,16 @@ fn changes_line(changes: &Value) -> String {
 pub async fn revert(
     id: String,
     version: u64,
-    check_index: Option<u64>,
-    idempotency_key: Option<String>,
+    guards: Guards,
     target: Target,
 ) -> Result<(), String> {
     let request = RevertRequest {
         job: id.clone(),
         version,
-        check_index,
-        idempotency_key: idempotency_key.unwrap_or_else(fresh_key),
+        check_index: guards.check_index,
+        idempotency_key: guards.key(),
     };
-    let reply = write_keyed(&target.addrs(), WRITE_PATIENCE, |mut api| {
+    let reply = keyed_write(&target, |mut api| {
         let request = request.clone();
         async move { api.revert_job(request).await }
     })
