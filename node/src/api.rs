@@ -501,13 +501,19 @@ impl Api for ApiService {
         _request: Request<Empty>,
     ) -> Result<Response<JsonReply>, Status> {
         relay!(self, cluster_status, _request);
-        let (applied_index, digest, log_chain) = {
+        let (applied_index, digest, log_chain, held) = {
             let replica = self.state.read().await;
             let applied = replica.last_applied.map_or(0, |id| id.index);
+            let state = &replica.state;
             (
                 applied,
-                replica.state.digest().to_string(),
+                state.digest().to_string(),
                 replica.log_chain.to_string(),
+                json!({
+                    "jobs": state.job_count(),
+                    "allocations": state.alloc_count(),
+                    "nodes": state.node_count(),
+                }),
             )
         };
         let metrics = self.raft.metrics().borrow().clone();
@@ -528,6 +534,8 @@ impl Api for ApiService {
             "applied_index": applied_index,
             "state_digest": digest,
             "log_chain": log_chain,
+            // What this replica holds: what garbage collection keeps flat.
+            "held": held,
             "members": members,
         })))
     }

@@ -269,6 +269,14 @@ impl ClusterState {
         self.data.jobs.get(id)
     }
 
+    pub fn job_count(&self) -> usize {
+        self.data.jobs.len()
+    }
+
+    pub fn alloc_count(&self) -> usize {
+        self.data.allocs.len()
+    }
+
     pub fn allocs(&self) -> impl Iterator<Item = &Allocation> {
         self.data.allocs.values()
     }

@@ -27,6 +27,7 @@ use serde::Serialize;
 use serde_json::json;
 use tonic::transport::{Channel, Endpoint};
 
+mod churn;
 mod nodes;
 
 #[derive(Debug, Subcommand)]
@@ -50,6 +51,15 @@ pub enum BenchCommand {
     /// workers and the jobs stay in its state (the workers turn
     /// disconnected, then down, once this ends).
     Nodes(nodes::NodesArgs),
+    /// Short batch jobs through a cluster at a steady rate, reporting what
+    /// its state holds over time (flat with garbage collection).
+    ///
+    /// Starts `--count` simulated workers whose tasks exit 0 after
+    /// `--task-ms`, submits `--jobs` batch jobs at `--rate` a second, and
+    /// every `--every` seconds prints the jobs acknowledged and the jobs,
+    /// allocations and nodes the cluster holds. Run it against a scratch
+    /// cluster.
+    Churn(churn::ChurnArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -108,6 +118,7 @@ pub async fn run(cmd: BenchCommand) -> Result<(), String> {
     match cmd {
         BenchCommand::Submit(args) => submit(args).await,
         BenchCommand::Nodes(args) => nodes::run(args).await,
+        BenchCommand::Churn(args) => churn::run(args).await,
     }
 }
 

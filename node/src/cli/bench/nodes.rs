@@ -84,7 +84,13 @@ pub async fn run(args: NodesArgs) -> Result<(), String> {
     let timeout = Duration::from_secs(args.timeout);
     let every = Duration::from_millis(args.every_ms.max(10));
 
-    let fleet = Fleet::start(&run, &args, &control, &polled);
+    let shape = FleetShape {
+        count: args.count,
+        node_cores: args.node_cores,
+        heartbeat_ms: args.heartbeat_ms,
+        task_ms: None,
+    };
+    let fleet = Fleet::start(&run, &shape, &control, &polled);
     let registering = Instant::now();
     let prefix = format!("bench-{run}-n");
     wait_for(timeout, every, "simulated workers ready", || {
@@ -164,15 +170,30 @@ pub async fn run(args: NodesArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// What a fleet of simulated workers looks like.
+pub(super) struct FleetShape {
+    pub count: usize,
+    pub node_cores: u64,
+    pub heartbeat_ms: u64,
+    /// Tasks end by themselves (exit 0) this long after they start;
+    /// `None`: they run until stopped.
+    pub task_ms: Option<u64>,
+}
+
 /// The simulated workers and what their executors were asked to run.
-struct Fleet {
+pub(super) struct Fleet {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Tasks the simulated executors were asked to start.
     started: Arc<AtomicU64>,
 }
 
 impl Fleet {
-    fn start(run: &str, args: &NodesArgs, control: &[String], polled: &[SocketAddr]) -> Self {
+    pub(super) fn start(
+        run: &str,
+        args: &FleetShape,
+        control: &[String],
+        polled: &[SocketAddr],
+    ) -> Self {
         let peers = Peers::default();
         let started = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::with_capacity(2 * args.count);
@@ -202,9 +223,10 @@ impl Fleet {
                 Duration::from_millis(args.heartbeat_ms),
             )));
             let executor: SharedExecutor = Arc::new(Mutex::new(Idle {
-                running: BTreeSet::new(),
+                running: BTreeMap::new(),
                 stopped: Vec::new(),
                 started: started.clone(),
+                finish_after: args.task_ms.map(Duration::from_millis),
             }));
             let worker = Worker::new(node, polled, proposer, executor, Duration::from_secs(3600));
             tasks.push(tokio::spawn(worker.run()));
@@ -212,22 +234,24 @@ impl Fleet {
         Self { tasks, started }
     }
 
-    fn started(&self) -> u64 {
+    pub(super) fn started(&self) -> u64 {
         self.started.load(Ordering::Relaxed)
     }
 
-    fn stop(self) {
+    pub(super) fn stop(self) {
         for task in self.tasks {
             task.abort();
         }
     }
 }
 
-/// An executor that runs nothing: a started task "runs" until stopped.
+/// An executor that runs nothing: a started task "runs" until stopped, or
+/// until `finish_after` has passed, when it exits 0.
 struct Idle {
-    running: BTreeSet<AllocId>,
+    running: BTreeMap<AllocId, Instant>,
     stopped: Vec<(AllocId, Exit)>,
     started: Arc<AtomicU64>,
+    finish_after: Option<Duration>,
 }
 
 impl Executor for Idle {
@@ -236,14 +260,14 @@ impl Executor for Idle {
     }
 
     fn start(&mut self, alloc: AllocId, _job: &JobId, _task: &TaskSpec) -> Result<(), String> {
-        if self.running.insert(alloc) {
+        if self.running.insert(alloc, Instant::now()).is_none() {
             self.started.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
 
     fn stop(&mut self, alloc: AllocId, _grace: Duration) {
-        if self.running.remove(&alloc) {
+        if self.running.remove(&alloc).is_some() {
             self.stopped.push((
                 alloc,
                 Exit {
@@ -255,11 +279,28 @@ impl Executor for Idle {
     }
 
     fn poll(&mut self) -> Vec<(AllocId, Exit)> {
-        std::mem::take(&mut self.stopped)
+        let mut ended = std::mem::take(&mut self.stopped);
+        if let Some(after) = self.finish_after {
+            let done: Vec<AllocId> = self
+                .running
+                .iter()
+                .filter(|(_, started)| started.elapsed() >= after)
+                .map(|(alloc, _)| *alloc)
+                .collect();
+            for alloc in done {
+                self.running.remove(&alloc);
+                let exit = Exit {
+                    code: Some(0),
+                    message: "exited 0".into(),
+                };
+                ended.push((alloc, exit));
+            }
+        }
+        ended
     }
 
     fn running(&self) -> Vec<AllocId> {
-        self.running.iter().copied().collect()
+        self.running.keys().copied().collect()
     }
 }
 
@@ -270,7 +311,7 @@ fn service_spec(id: &str, replicas: u64) -> String {
     )
 }
 
-async fn submit(api: &ApiClient<Channel>, spec: &str) -> Result<(), String> {
+pub(super) async fn submit(api: &ApiClient<Channel>, spec: &str) -> Result<(), String> {
     let request = SubmitJobRequest {
         spec: spec.to_string(),
         file_name: "bench.toml".into(),
@@ -318,7 +359,11 @@ async fn submit_many(
 }
 
 /// Nodes whose id starts with `prefix` in `status`, read from the cluster.
-async fn count_nodes(api: &ApiClient<Channel>, prefix: &str, status: &str) -> Result<u64, String> {
+pub(super) async fn count_nodes(
+    api: &ApiClient<Channel>,
+    prefix: &str,
+    status: &str,
+) -> Result<u64, String> {
     let items = list(api, prefix, status, |mut api, request| async move {
         api.list_nodes(request).await
     })
@@ -370,7 +415,7 @@ where
 
 /// Asks `check` every `every` until it says done; the error names what
 /// was awaited and how far it got.
-async fn wait_for<F, Fut>(
+pub(super) async fn wait_for<F, Fut>(
     timeout: Duration,
     every: Duration,
     what: &str,
