@@ -311,6 +311,12 @@ async fn form_or_join(raft: &Raft, config: &NodeConfig) {
         .iter()
         .map(|p| (p.id, BasicNode::new(p.addr.to_string())))
         .collect();
+    // A node restarted on its own log has nothing to form: asking Raft
+    // anyway would log its refusal as an error at every restart.
+    if raft.is_initialized().await.unwrap_or(false) {
+        info!("resuming the cluster this node's log belongs to");
+        return;
+    }
     match raft.initialize(members).await {
         Ok(()) => info!("formed a new cluster of {} voters", config.peers.len()),
         Err(e) => info!("joining the existing cluster ({e})"),

@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod election;
 pub mod internal;
+pub mod logs;
 pub mod membership;
 pub mod paging;
 pub mod propose;

@@ -83,3 +83,74 @@ fn ctrl_c_on_drover_dev_stops_every_task_before_removing_its_data() {
         "the temporary data is removed once nothing runs"
     );
 }
+
+/// Starts `drover dev` on fresh ports with `data` kept, lets it elect a
+/// leader and run for two seconds, and returns what it wrote to stderr
+/// by then (what stopping its nodes one after another logs is not a
+/// start); then stops it.
+fn dev_log(data: &std::path::Path, extra: &[&str]) -> String {
+    let ports = free_ports(3);
+    let log = data.with_extension(format!("{}.log", ports[0]));
+    let mut dev = drover()
+        .args(["dev", "--port", &ports[0].to_string(), "--data-dir"])
+        .arg(data)
+        .args(extra)
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{}", ports[0]);
+    wait_for(
+        "drover dev to elect a leader",
+        Duration::from_secs(30),
+        || {
+            cli(&addr, &["cluster", "status"])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let text = std::fs::read_to_string(&log).unwrap();
+    signal(dev.id(), "-INT");
+    let _ = dev.wait();
+    text
+}
+
+#[test]
+fn a_log_written_to_a_file_is_plain_and_a_normal_start_or_restart_is_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (start, text) in [
+        ("first start", dev_log(&data, &[])),
+        ("restart", dev_log(&data, &[])),
+    ] {
+        assert!(
+            !text.contains('\u{1b}'),
+            "{start}: colour codes in a file:\n{text}"
+        );
+        let loud: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(" ERROR ") || l.contains(" WARN "))
+            .collect();
+        assert!(
+            loud.is_empty(),
+            "{start}: a normal {start} logged {loud:#?}"
+        );
+        assert!(
+            text.contains(" INFO "),
+            "{start}: nothing logged at all:\n{text}"
+        );
+    }
+    let json = dev_log(&dir.path().join("json"), &["--log-format", "json"]);
+    for line in json.lines().filter(|l| !l.trim().is_empty()) {
+        let parsed: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(
+            parsed["level"].is_string() && parsed["fields"]["message"].is_string(),
+            "{line}"
+        );
+    }
+}

@@ -17,10 +17,13 @@ pub struct DevArgs {
     /// Keep data here instead of a temporary directory (not removed).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// `text` (colour only on a terminal) or `json` (one object a line).
+    #[arg(long, value_enum, default_value_t = drover_node::logs::LogFormat::Text)]
+    log_format: drover_node::logs::LogFormat,
 }
 
 pub async fn run(args: DevArgs) -> Result<(), String> {
-    super::init_logs();
+    drover_node::logs::init(args.log_format);
     let temporary = args.data_dir.is_none();
     let root = args
         .data_dir

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use drover_node::client::DEFAULT_ADDR;
+use drover_node::logs::LogFormat;
 
 /// Exit status for input the user must fix (an invalid spec).
 pub const EXIT_INVALID: u8 = 1;
@@ -76,6 +77,9 @@ enum Top {
         /// The node's configuration file.
         #[arg(long)]
         config: PathBuf,
+        /// `text` (colour only on a terminal) or `json` (one object a line).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Run a local 3-node cluster on loopback with temporary data.
     Dev(dev::DevArgs),
@@ -95,7 +99,10 @@ enum Top {
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Top::Agent { config } => block_on(agent(config)),
+        Top::Agent { config, log_format } => {
+            drover_node::logs::init(log_format);
+            block_on(agent(config))
+        }
         Top::Dev(args) => block_on(dev::run(args)),
         Top::Job(cmd) => job::run(cmd),
         Top::Node(cmd) => block_on(cluster::node(cmd)),
@@ -127,18 +134,7 @@ fn block_on(command: impl Future<Output = Result<(), String>>) -> ExitCode {
     }
 }
 
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 async fn agent(path: PathBuf) -> Result<(), String> {
-    init_logs();
     let config = drover_node::config::NodeConfig::load(&path)?;
     drover_node::agent::run(config, async {
         let _ = tokio::signal::ctrl_c().await;

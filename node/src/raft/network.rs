@@ -271,7 +271,14 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: VoteRequest<RaftId>,
         option: RPCOption,
     ) -> Result<VoteResponse<RaftId>, RPCError<RaftId, BasicNode, RaftError<RaftId>>> {
-        self.send(Rpc::Vote, &rpc, &option).await
+        let sent = self.send(Rpc::Vote, &rpc, &option).await;
+        // Raft logs this at ERROR and retries; an unreachable voter during
+        // an election (one starting up, one down) is routine, so the
+        // agent's log filter drops that line and this one says it.
+        if let Err(e) = &sent {
+            tracing::debug!(vote = %rpc.vote, "vote request not answered: {e}");
+        }
+        sent
     }
 }
 
