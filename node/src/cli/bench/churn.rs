@@ -6,19 +6,18 @@
 //! and how many jobs and allocations the cluster holds. With garbage
 //! collection on, what it holds stays flat; without, it grows.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use drover_node::client::{connect_any, status_message};
+use drover_node::client::status_message;
 use drover_proto::v1::Empty;
 use drover_proto::v1::api_client::ApiClient;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
-use super::nodes::{Fleet, FleetShape, count_nodes, submit, wait_for};
+use super::nodes::{FleetShape, ready_fleet, submit};
 use super::run_id;
 
 #[derive(Debug, Args)]
@@ -53,32 +52,18 @@ pub async fn run(args: ChurnArgs) -> Result<(), String> {
         return Err("--count, --rate and --every must be at least 1".into());
     }
     let run = run_id();
-    let control = drover_node::client::addr_list(&args.addr.join(","));
-    let polled: Vec<SocketAddr> = control
-        .iter()
-        .map(|a| a.parse().map_err(|e| format!("--addr {a}: {e}")))
-        .collect::<Result<_, String>>()?;
-    let api = connect_any(&control).await?;
     let shape = FleetShape {
         count: args.count,
         node_cores: 64,
         heartbeat_ms: 3000,
         task_ms: Some(args.task_ms),
     };
-    let fleet = Fleet::start(&run, &shape, &control, &polled);
-    let prefix = format!("bench-{run}-n");
-    wait_for(
+    let (api, fleet) = ready_fleet(
+        &run,
+        &args.addr,
+        &shape,
         Duration::from_secs(120),
         Duration::from_millis(200),
-        "simulated workers ready",
-        || {
-            let api = api.clone();
-            let prefix = prefix.clone();
-            async move {
-                let ready = count_nodes(&api, &prefix, "ready").await?;
-                Ok((ready >= args.count as u64, ready))
-            }
-        },
     )
     .await?;
     let acknowledged = Arc::new(AtomicU64::new(0));

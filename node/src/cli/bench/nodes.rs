@@ -75,33 +75,16 @@ pub async fn run(args: NodesArgs) -> Result<(), String> {
         return Err("--count and --in-flight must be at least 1".into());
     }
     let run = run_id();
-    let control = drover_node::client::addr_list(&args.addr.join(","));
-    let polled: Vec<SocketAddr> = control
-        .iter()
-        .map(|a| a.parse().map_err(|e| format!("--addr {a}: {e}")))
-        .collect::<Result<_, String>>()?;
-    let api = connect_any(&control).await?;
     let timeout = Duration::from_secs(args.timeout);
     let every = Duration::from_millis(args.every_ms.max(10));
-
     let shape = FleetShape {
         count: args.count,
         node_cores: args.node_cores,
         heartbeat_ms: args.heartbeat_ms,
         task_ms: None,
     };
-    let fleet = Fleet::start(&run, &shape, &control, &polled);
     let registering = Instant::now();
-    let prefix = format!("bench-{run}-n");
-    wait_for(timeout, every, "simulated workers ready", || {
-        let api = api.clone();
-        let prefix = prefix.clone();
-        async move {
-            let ready = count_nodes(&api, &prefix, "ready").await?;
-            Ok((ready >= args.count as u64, ready))
-        }
-    })
-    .await?;
+    let (api, fleet) = ready_fleet(&run, &args.addr, &shape, timeout, every).await?;
     let registered_in = registering.elapsed();
     if !args.json {
         println!(
@@ -168,6 +151,37 @@ pub async fn run(args: NodesArgs) -> Result<(), String> {
     }
     fleet.stop();
     Ok(())
+}
+
+/// Connects to the cluster at `addr`, starts a fleet of `shape` against
+/// it, and waits (up to `timeout`, asking every `every`) until the cluster
+/// lists all its workers ready.
+pub(super) async fn ready_fleet(
+    run: &str,
+    addr: &[String],
+    shape: &FleetShape,
+    timeout: Duration,
+    every: Duration,
+) -> Result<(ApiClient<Channel>, Fleet), String> {
+    let control = drover_node::client::addr_list(&addr.join(","));
+    let polled: Vec<SocketAddr> = control
+        .iter()
+        .map(|a| a.parse().map_err(|e| format!("--addr {a}: {e}")))
+        .collect::<Result<_, String>>()?;
+    let api = connect_any(&control).await?;
+    let fleet = Fleet::start(run, shape, &control, &polled);
+    let prefix = format!("bench-{run}-n");
+    let count = shape.count as u64;
+    wait_for(timeout, every, "simulated workers ready", || {
+        let api = api.clone();
+        let prefix = prefix.clone();
+        async move {
+            let ready = count_nodes(&api, &prefix, "ready").await?;
+            Ok((ready >= count, ready))
+        }
+    })
+    .await?;
+    Ok((api, fleet))
 }
 
 /// What a fleet of simulated workers looks like.
