@@ -217,28 +217,23 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
     })
 }
 
-/// Resolves when Raft has stopped for good, saying why.
-#[cfg(not(madsim))]
+/// How often the node looks whether Raft has stopped for good.
+const RAFT_CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// Resolves when Raft has stopped for good, saying why. Looked at on a
+/// timer rather than by waiting on Raft's metrics channel: waiting on it
+/// from the node's main task made two simulations in one process differ
+/// (madsim's determinism check), and the simulator must run this very
+/// code — a node that stayed up with a stopped Raft would answer its
+/// worker from a replica that no longer moves, while its heartbeats,
+/// forwarded to the leader, kept it ready.
 async fn raft_stopped(raft: &Raft) -> String {
-    let mut metrics = raft.metrics();
     loop {
-        if let Err(fatal) = &metrics.borrow_and_update().running_state {
+        if let Err(fatal) = &raft.metrics().borrow().running_state {
             return fatal.to_string();
         }
-        if metrics.changed().await.is_err() {
-            return "its metrics ended".into();
-        }
+        tokio::time::sleep(RAFT_CHECK_EVERY).await;
     }
-}
-
-/// In the simulator a node whose Raft stopped stays up, idle: watching
-/// Raft's metrics from the node's main task made runs differ between two
-/// simulations in one process (madsim's determinism check), though each
-/// seed still replays alike in a process of its own.
-#[cfg(madsim)]
-#[allow(clippy::unused_async)]
-async fn raft_stopped(_raft: &Raft) -> String {
-    std::future::pending().await
 }
 
 /// Why the node will not start on its disk, and what the operator does
@@ -426,11 +421,25 @@ pub async fn run_in<F: FileSystem + Clone>(
         control.push(config.advertise());
     }
     control.extend(config.control_addrs());
+    let worker = executor.map(|executor| {
+        Worker::new(
+            registration.id.clone(),
+            control,
+            node.proposer.clone(),
+            executor,
+            Duration::from_millis(reconcile.max_disconnect_ms),
+        )
+    });
+    let owed = worker
+        .as_ref()
+        .map(Worker::reports_owed)
+        .unwrap_or_default();
     let mut background = vec![
         tokio::spawn(membership_loop(
             node.proposer.clone(),
             registration.clone(),
             heartbeat_interval(&reconcile),
+            owed,
         )),
         tokio::spawn(leader_loop(
             node.raft.clone(),
@@ -440,14 +449,7 @@ pub async fn run_in<F: FileSystem + Clone>(
         )),
     ];
     background.extend(voter_tasks(&config, &node, control_addrs)?);
-    if let Some(executor) = executor {
-        let worker = Worker::new(
-            registration.id.clone(),
-            control,
-            node.proposer.clone(),
-            executor,
-            Duration::from_millis(reconcile.max_disconnect_ms),
-        );
+    if let Some(worker) = worker {
         background.push(tokio::spawn(worker.run()));
     }
     info!(id = config.id, %listen, "serving");

@@ -15,6 +15,7 @@ use tracing::{debug, info, warn};
 use crate::propose::Proposer;
 use crate::raft::{Raft, SharedState};
 use crate::time::now_ms;
+use crate::worker::ReportsOwed;
 
 /// The least time between passes: a pass looks only at what changed, so
 /// this bounds how often a busy leader plans, not what a pass costs.
@@ -22,12 +23,24 @@ const RECONCILE_FLOOR: Duration = Duration::from_millis(20);
 const RECONCILE_CEILING: Duration = Duration::from_secs(2);
 
 /// Registers the node, then heartbeats until the process ends; registers
-/// again if the cluster forgot it (down past the node retention).
-pub async fn membership_loop(proposer: Proposer, registration: NodeRegistration, every: Duration) {
+/// again if the cluster forgot it (down past the node retention). No
+/// heartbeat goes while the node's worker owes reports: a heartbeat says
+/// the node is in touch, and the control plane would take the statuses
+/// it holds for the node as current.
+pub async fn membership_loop(
+    proposer: Proposer,
+    registration: NodeRegistration,
+    every: Duration,
+    owed: ReportsOwed,
+) {
     let node = registration.id.clone();
     register(&proposer, &registration).await;
     loop {
         tokio::time::sleep(every).await;
+        if owed.get() {
+            debug!(%node, "heartbeat waits: the worker has task exits to report first");
+            continue;
+        }
         match proposer
             .propose(CommandKind::Heartbeat { node: node.clone() })
             .await

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use drover_adapters::exec::{Executor, SharedExecutor};
@@ -40,6 +41,25 @@ pub struct Worker {
     pub max_disconnect: Duration,
     /// When a poll last asked what was collected.
     asked_gone: std::sync::Mutex<Option<Instant>>,
+    owed: ReportsOwed,
+}
+
+/// Whether this node's worker owes the control plane reports
+/// ([`WorkerMachine::owes_reports`]); the node's heartbeats wait while it
+/// does, so that the first word a quorum hears from a node back from a
+/// cut-off is what became of its tasks. Never owed on a node without a
+/// worker.
+#[derive(Debug, Clone, Default)]
+pub struct ReportsOwed(Arc<AtomicBool>);
+
+impl ReportsOwed {
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn set(&self, owed: bool) {
+        self.0.store(owed, Ordering::SeqCst);
+    }
 }
 
 /// The worker's monotonic clock, in the milliseconds the machine counts.
@@ -70,7 +90,13 @@ impl Worker {
             executor,
             max_disconnect,
             asked_gone: std::sync::Mutex::new(None),
+            owed: ReportsOwed::default(),
         }
+    }
+
+    /// What the node's heartbeats consult before they go.
+    pub fn reports_owed(&self) -> ReportsOwed {
+        self.owed.clone()
     }
 
     pub async fn run(self) {
@@ -99,7 +125,9 @@ impl Worker {
             }
             let running = self.running();
             let actions = machine.tick(clock.ms(Instant::now()), &running);
+            self.owed.set(machine.owes_reports());
             self.carry_out(&mut machine, actions).await;
+            self.owed.set(machine.owes_reports());
         }
     }
 
@@ -109,9 +137,12 @@ impl Worker {
     async fn step(&self, machine: &mut WorkerMachine, clock: &Clock, exited: &Notify) {
         let exits = self.lock().poll();
         for (alloc, exit) in exits {
-            machine.exited(alloc, &exit);
+            let report = machine.exited(alloc, &exit);
+            info!(alloc = %report.alloc, status = %report.status, "{}", report.message);
         }
+        self.owed.set(machine.owes_reports());
         self.report_all(machine, machine.unreported()).await;
+        self.owed.set(machine.owes_reports());
         let ask_gone = self.ask_gone(machine);
         let polled = tokio::select! {
             biased;
@@ -263,9 +294,6 @@ impl Worker {
 
     /// Whether the report committed (its outcome refused or not).
     async fn report(&self, report: &Report) -> bool {
-        if report.status.is_terminal() {
-            info!(alloc = %report.alloc, status = %report.status, "{}", report.message);
-        }
         let command = CommandKind::AllocUpdate(AllocReport {
             alloc: report.alloc,
             node: self.node.clone(),

@@ -59,3 +59,26 @@ fn a_status_change_before_the_first_node_list_is_not_missed() {
 fn a_stopped_service_winds_down_beside_its_resubmission() {
     passes(129_893_454);
 }
+
+/// A worker cut off past `max_disconnect` stopped its tasks; when the
+/// network healed, its node's heartbeat committed before the reports of
+/// those stops, and no liveness decision had been taken meanwhile (the
+/// leader kept changing). The control plane, taking the stopped instance
+/// for running, kept it as the original of a reconnect pair and stopped
+/// the replacement that did run. Heartbeats now wait while the worker
+/// owes reports.
+#[test]
+fn a_heartbeat_never_goes_before_the_reports_a_worker_owes() {
+    passes(244_909_497);
+}
+
+/// A node's log write failed (EIO) and its Raft stopped for good. In
+/// production the agent exits and its supervisor starts it again; the
+/// simulator kept the node up instead, its worker polling a replica that
+/// no longer moved while its heartbeats, forwarded to the leader, kept it
+/// ready — a batch job placed there stayed pending for ever. The node now
+/// looks at Raft on a timer, the same code in both, and exits.
+#[test]
+fn a_node_whose_raft_stopped_exits_in_the_simulator_too() {
+    passes(196_868_065);
+}

@@ -109,6 +109,17 @@ impl WorkerMachine {
         self.contact.is_lost()
     }
 
+    /// Whether the control plane has yet to commit what became of a task
+    /// here: one ended, or is being stopped because contact was lost.
+    /// Meanwhile a heartbeat would tell the control plane this node is in
+    /// touch while the statuses it holds for the node no longer hold; the
+    /// reconciler would keep an allocation it believes running and stop
+    /// the other of its pair (a node back from a cut-off whose liveness
+    /// was never decided, e.g. within a new leader's grace).
+    pub fn owes_reports(&self) -> bool {
+        !self.unreported.is_empty() || (self.contact.is_lost() && !self.stopping.is_empty())
+    }
+
     /// A command this node sent at `sent_ms` was committed by a quorum.
     pub fn committed(&mut self, sent_ms: u64) {
         self.contact.committed(sent_ms);
@@ -134,11 +145,12 @@ impl WorkerMachine {
         actions
     }
 
-    /// A task ended.
-    pub fn exited(&mut self, alloc: AllocId, exit: &Exit) {
+    /// A task ended; returns the report owed for it.
+    pub fn exited(&mut self, alloc: AllocId, exit: &Exit) -> &Report {
         let asked_to_stop = self.stopping.remove(&alloc);
-        self.unreported
-            .insert(alloc, exit_report(alloc, exit, asked_to_stop));
+        let report = exit_report(alloc, exit, asked_to_stop);
+        self.unreported.insert(alloc, report);
+        &self.unreported[&alloc]
     }
 
     /// Exits still to be committed, to send (again).

@@ -293,3 +293,60 @@ fn what_the_control_plane_collected_is_forgotten_unless_it_still_runs_or_is_unre
     assert!(!worker.may_forget(AllocId(3), &running(&[3])));
     assert!(!worker.may_forget(AllocId(4), &running(&[3])));
 }
+
+/// A worker that lost contact owes the control plane what became of its
+/// tasks from the moment it stops them until those reports commit; its
+/// node's heartbeats wait that long, so that no heartbeat vouches for a
+/// task already stopped.
+#[test]
+fn a_worker_owes_reports_from_a_lost_contact_stop_until_they_commit() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    worker.committed(0);
+    let task = vec![assignment(1, DesiredStatus::Run, AllocStatus::Running)];
+    worker.answered(1_000, &reply(1, task), &running(&[1]));
+    assert!(!worker.owes_reports(), "a running task owes nothing");
+    let lost = worker.tick(MAX_DISCONNECT_MS, &running(&[1]));
+    assert_eq!(stops(&lost), [1]);
+    assert!(
+        worker.owes_reports(),
+        "stopping after the loss, not yet ended"
+    );
+    let exit = Exit {
+        code: Some(143),
+        message: "terminated".into(),
+    };
+    assert_eq!(
+        worker.exited(AllocId(1), &exit).status,
+        AllocStatus::Stopped
+    );
+    assert!(worker.owes_reports(), "ended, not yet committed");
+    let report = worker.unreported().pop().unwrap();
+    worker.reported(&report, false);
+    assert!(
+        worker.owes_reports(),
+        "a report that did not commit is still owed"
+    );
+    worker.reported(&report, true);
+    assert!(!worker.owes_reports());
+}
+
+/// A stop the control plane asked for, on a worker in touch, owes
+/// nothing until the task ends: a heartbeat meanwhile tells no lie (the
+/// task still runs), and a task slow to stop must not silence its node.
+#[test]
+fn a_stop_asked_for_owes_nothing_until_the_task_ends() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    worker.committed(0);
+    let stop = vec![assignment(3, DesiredStatus::Stop, AllocStatus::Running)];
+    assert_eq!(
+        stops(&worker.answered(0, &reply(1, stop), &running(&[3]))),
+        [3]
+    );
+    assert!(!worker.owes_reports());
+    let exit = Exit {
+        code: Some(143),
+        message: "terminated".into(),
+    };
+    worker.exited(AllocId(3), &exit);
+    assert!(worker.owes_reports());
+}

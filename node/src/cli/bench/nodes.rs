@@ -231,18 +231,25 @@ impl Fleet {
                 pools: BTreeSet::from(["default".to_string()]),
                 drivers: BTreeSet::from([Driver::Exec]),
             };
-            tasks.push(tokio::spawn(membership_loop(
-                proposer.clone(),
-                registration,
-                Duration::from_millis(args.heartbeat_ms),
-            )));
             let executor: SharedExecutor = Arc::new(Mutex::new(Idle {
                 running: BTreeMap::new(),
                 stopped: Vec::new(),
                 started: started.clone(),
                 finish_after: args.task_ms.map(Duration::from_millis),
             }));
-            let worker = Worker::new(node, polled, proposer, executor, Duration::from_secs(3600));
+            let worker = Worker::new(
+                node,
+                polled,
+                proposer.clone(),
+                executor,
+                Duration::from_secs(3600),
+            );
+            tasks.push(tokio::spawn(membership_loop(
+                proposer,
+                registration,
+                Duration::from_millis(args.heartbeat_ms),
+                worker.reports_owed(),
+            )));
             tasks.push(tokio::spawn(worker.run()));
         }
         Self { tasks, started }
