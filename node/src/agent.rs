@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use crate::api::ApiService;
 use crate::config::{DockerSetting, NodeConfig, RaftTimingMs};
+use crate::contact_record::ContactFile;
 use crate::control::{gc_loop, leader_loop, membership_loop};
 use crate::internal::InternalService;
 use crate::membership::{Announcement, Announcements, announce_until_added};
@@ -217,6 +218,109 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
     })
 }
 
+/// Serves until the server ends or Raft stops for good on a storage error
+/// (a failed fsync, a log that went backwards): the node then exits, so
+/// that it restarts from what its disk really holds instead of serving a
+/// replica that no longer moves.
+async fn until_exit(
+    server: &mut std::pin::Pin<&mut impl Future<Output = Result<(), tonic::transport::Error>>>,
+    exit: tokio::sync::oneshot::Sender<()>,
+    raft: &Raft,
+    listen: SocketAddr,
+) -> Result<(), String> {
+    // `biased`: tokio picks a branch at random otherwise, from a source the
+    // simulator cannot seed, and a seed would no longer replay.
+    tokio::select! {
+        biased;
+        result = server.as_mut() => result.map_err(|e| format!("serving on {listen}: {e}")),
+        why = raft_stopped(raft) => {
+            let _ = exit.send(());
+            let _ = tokio::time::timeout(SERVER_WIND_DOWN, server.as_mut()).await;
+            Err(format!(
+                "raft stopped: {why}; this node exits so that it restarts from its disk"
+            ))
+        }
+    }
+}
+
+/// The node's worker: it polls its own replica first when it has one,
+/// and keeps its last contact in the data directory.
+fn worker_of<F: FileSystem>(
+    config: &NodeConfig,
+    node: &Node,
+    (id, executor): (drover_core::NodeId, SharedExecutor),
+    reconcile: &ReconcileConfig,
+    fs: F,
+    member: bool,
+) -> Worker {
+    let mut control: Vec<SocketAddr> = Vec::new();
+    if member {
+        control.push(config.advertise());
+    }
+    control.extend(config.control_addrs());
+    Worker::new(
+        id,
+        control,
+        node.proposer.clone(),
+        executor,
+        Duration::from_millis(reconcile.max_disconnect_ms),
+    )
+    .with_contact_record(Arc::new(ContactFile::new(fs, &config.data_dir)))
+}
+
+/// Listens on the REST API's address at once (a port in use stops the
+/// start), and serves it in a task of its own.
+#[cfg(not(madsim))]
+async fn serve_http(
+    addr: Option<SocketAddr>,
+    api: Arc<ApiService>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, String> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let listener = crate::http::bind(addr).await?;
+    info!(%addr, "REST API listening");
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = crate::http::serve(listener, api).await {
+            warn!("{e}");
+        }
+    })))
+}
+
+#[cfg(madsim)]
+#[allow(clippy::unused_async)]
+async fn serve_http(
+    addr: Option<SocketAddr>,
+    _api: Arc<ApiService>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, String> {
+    match addr {
+        Some(addr) => Err(format!(
+            "http = \"{addr}\": the simulator serves no REST API"
+        )),
+        None => Ok(None),
+    }
+}
+
+/// What the node registers as: its configuration, with the drivers its
+/// executor offers.
+fn registration_of(
+    config: &NodeConfig,
+    executor: Option<&SharedExecutor>,
+) -> Result<drover_core::NodeRegistration, String> {
+    let mut registration = config.registration()?;
+    if let Some(executor) = executor {
+        let executor = executor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        registration.drivers = executor.drivers().into_iter().collect();
+    }
+    Ok(registration)
+}
+
+/// How long a node that exits waits for its server to finish the calls
+/// under way (a worker's long poll among them).
+const SERVER_WIND_DOWN: Duration = Duration::from_secs(5);
+
 /// How often the node looks whether Raft has stopped for good.
 const RAFT_CHECK_EVERY: Duration = Duration::from_millis(250);
 
@@ -362,15 +466,10 @@ pub async fn run_in<F: FileSystem + Clone>(
     environment: Environment<F>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let mut registration = config.registration()?;
-    if let Some(executor) = &environment.executor {
-        let executor = executor
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        registration.drivers = executor.drivers().into_iter().collect();
-    }
+    let registration = registration_of(&config, environment.executor.as_ref())?;
     let reconcile = config.liveness.reconcile_config()?;
-    let node = start(&config, environment.fs).await?;
+    let fs = environment.fs;
+    let node = start(&config, fs.clone()).await?;
     let executor = environment.executor;
     let announcements = Announcements::default();
     let internal = InternalService {
@@ -403,31 +502,39 @@ pub async fn run_in<F: FileSystem + Clone>(
         announcements,
         membership_changes: crate::membership::ChangeLock::default(),
     };
+    let api = Arc::new(api);
+    let http = serve_http(config.http, api.clone()).await?;
     let listen = config.listen;
+    // Ends the server when Raft stops, so that its address is free again
+    // for the process that takes over.
+    let (exit, exiting) = tokio::sync::oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()
         .add_service(
             InternalServer::new(internal)
                 .max_decoding_message_size(WIRE_LIMIT)
                 .max_encoding_message_size(WIRE_LIMIT),
         )
-        .add_service(ApiServer::new(api))
-        .serve_with_shutdown(listen, shutdown);
+        .add_service(ApiServer::from_arc(api))
+        .serve_with_shutdown(listen, async move {
+            tokio::select! {
+                biased;
+                () = shutdown => {}
+                _ = exiting => {}
+            }
+        });
+    tokio::pin!(server);
     if member {
         form_or_join(&node.raft, &config).await;
     }
-    // A worker polls its own replica first when it has one.
-    let mut control: Vec<SocketAddr> = Vec::new();
-    if member {
-        control.push(config.advertise());
-    }
-    control.extend(config.control_addrs());
     let worker = executor.map(|executor| {
-        Worker::new(
-            registration.id.clone(),
-            control,
-            node.proposer.clone(),
-            executor,
-            Duration::from_millis(reconcile.max_disconnect_ms),
+        let id = registration.id.clone();
+        worker_of(
+            &config,
+            &node,
+            (id, executor),
+            &reconcile,
+            fs.clone(),
+            member,
         )
     });
     let owed = worker
@@ -449,23 +556,12 @@ pub async fn run_in<F: FileSystem + Clone>(
         )),
     ];
     background.extend(voter_tasks(&config, &node, control_addrs)?);
+    background.extend(http);
     if let Some(worker) = worker {
         background.push(tokio::spawn(worker.run()));
     }
     info!(id = config.id, %listen, "serving");
-    // Raft stops for good on a storage error (a failed fsync, a log that
-    // went backwards): the node then exits, so that it restarts from what
-    // its disk really holds instead of serving a replica that no longer
-    // moves.
-    // `biased`: tokio picks a branch at random otherwise, from a source the
-    // simulator cannot seed, and a seed would no longer replay.
-    let outcome = tokio::select! {
-        biased;
-        result = server => result.map_err(|e| format!("serving on {listen}: {e}")),
-        why = raft_stopped(&node.raft) => Err(format!(
-            "raft stopped: {why}; this node exits so that it restarts from its disk"
-        )),
-    };
+    let outcome = until_exit(&mut server, exit, &node.raft, listen).await;
     for task in background {
         task.abort();
     }

@@ -174,6 +174,23 @@ fn starting_point<'a>(after: Option<&'a str>, prefix: &'a str) -> Bound<&'a str>
     }
 }
 
+/// A spec's problems as JSON, one object each: `path`, `line`, `column`
+/// (null where unknown) and `message` — what `drover job validate --json`
+/// prints and the REST API answers.
+pub fn spec_problems(errors: &drover_core::spec::SpecErrors) -> Value {
+    errors
+        .iter()
+        .map(|e| {
+            json!({
+                "path": e.path,
+                "line": e.pos.map(|p| p.line),
+                "column": e.pos.map(|p| p.column),
+                "message": e.message,
+            })
+        })
+        .collect()
+}
+
 fn job_id(raw: &str) -> Result<JobId, Status> {
     JobId::new(raw).map_err(|e| Status::invalid_argument(format!("job id {e}")))
 }

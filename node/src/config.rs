@@ -24,6 +24,8 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// The address others reach this node at; defaults to `listen`.
     pub advertise: Option<SocketAddr>,
+    /// Where the REST API listens (`/v1/...`); none: no HTTP listener.
+    pub http: Option<SocketAddr>,
     pub data_dir: PathBuf,
     #[serde(default)]
     pub role: NodeRole,

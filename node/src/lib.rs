@@ -1,5 +1,5 @@
-//! The Drover node runtime: Raft over a durable disk, the gRPC services, and
-//! the leader's control loop. The `drover` binary (`main.rs`) is the shell
+//! The Drover node runtime: Raft over a durable disk, the gRPC services, the
+//! REST API (`http`, not in the simulator), and the leader's control loop. The `drover` binary (`main.rs`) is the shell
 //! around it; the simulator runs the same code.
 
 pub mod agent;
@@ -8,8 +8,11 @@ pub mod batcher;
 pub mod buggify;
 pub mod client;
 pub mod config;
+pub mod contact_record;
 pub mod control;
 pub mod election;
+#[cfg(not(madsim))]
+pub mod http;
 pub mod internal;
 pub mod logs;
 pub mod membership;

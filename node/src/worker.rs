@@ -20,8 +20,10 @@ use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use crate::buggify::{self, Point};
+use crate::contact_record::ContactRecord;
 use crate::propose::Proposer;
 use crate::raft::{Rpc, call_internal};
+use crate::time::now_ms;
 use crate::work::PollRequest;
 
 /// How long a task gets between SIGTERM and SIGKILL.
@@ -42,6 +44,7 @@ pub struct Worker {
     /// When a poll last asked what was collected.
     asked_gone: std::sync::Mutex<Option<Instant>>,
     owed: ReportsOwed,
+    contact_record: Option<Arc<dyn ContactRecord>>,
 }
 
 /// Whether this node's worker owes the control plane reports
@@ -66,6 +69,14 @@ impl ReportsOwed {
 struct Clock(Instant);
 
 impl Clock {
+    /// A clock whose zero is the last contact (`last_unix_ms`) when one
+    /// is known, else `now`.
+    fn since_contact(last_unix_ms: Option<u64>, now: Instant, now_unix_ms: u64) -> Self {
+        let silent =
+            Duration::from_millis(last_unix_ms.map_or(0, |last| now_unix_ms.saturating_sub(last)));
+        Self(now.checked_sub(silent).unwrap_or(now))
+    }
+
     fn ms(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.0).as_millis()).unwrap_or(u64::MAX)
     }
@@ -91,6 +102,34 @@ impl Worker {
             max_disconnect,
             asked_gone: std::sync::Mutex::new(None),
             owed: ReportsOwed::default(),
+            contact_record: None,
+        }
+    }
+
+    /// Keeps the last contact where the next process finds it
+    /// (`contact_record`), and takes the previous process's.
+    #[must_use]
+    pub fn with_contact_record(mut self, record: Arc<dyn ContactRecord>) -> Self {
+        self.contact_record = Some(record);
+        self
+    }
+
+    /// The worker's clock starts at the last contact a previous process
+    /// of this node recorded, if any: its deadline carries over.
+    fn clock(&self) -> Clock {
+        let last = self.contact_record.as_ref().and_then(|r| r.load());
+        let clock = Clock::since_contact(last, Instant::now(), now_ms());
+        let silent = Instant::now().saturating_duration_since(clock.0);
+        if silent > Duration::ZERO {
+            info!(node = %self.node, "the last contact recorded was {:.1}s ago: the contact deadline counts from it", silent.as_secs_f64());
+        }
+        clock
+    }
+
+    fn record_contact(&self, sent: Instant) {
+        if let Some(record) = &self.contact_record {
+            let ago = u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX);
+            record.save(now_ms().saturating_sub(ago));
         }
     }
 
@@ -100,7 +139,7 @@ impl Worker {
     }
 
     pub async fn run(self) {
-        let clock = Clock(Instant::now());
+        let clock = self.clock();
         let max_disconnect_ms = u64::try_from(self.max_disconnect.as_millis()).unwrap_or(u64::MAX);
         let mut machine = WorkerMachine::new(0, max_disconnect_ms);
         // Task exits interrupt the long poll, so they are reported as they
@@ -122,6 +161,7 @@ impl Worker {
             }
             if let Some(sent) = self.proposer.quorum_heard() {
                 machine.committed(clock.ms(sent));
+                self.record_contact(sent);
             }
             let running = self.running();
             let actions = machine.tick(clock.ms(Instant::now()), &running);
@@ -320,5 +360,36 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep(at.saturating_duration_since(Instant::now())).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An agent that starts 8 s after its previous process last heard a
+    /// quorum has 8 s less before it must stop the tasks it adopts.
+    #[test]
+    fn a_new_process_counts_from_the_last_contact_recorded() {
+        let now = Instant::now() + Duration::from_secs(60);
+        let clock = Clock::since_contact(Some(1_000_000), now, 1_008_000);
+        assert_eq!(clock.ms(now), 8_000);
+        let mut machine = WorkerMachine::new(0, 10_000);
+        assert_eq!(machine.deadline_ms(), Some(10_000));
+        let running = BTreeSet::from([AllocId(1)]);
+        assert!(machine.tick(clock.ms(now), &running).is_empty());
+        let stops = machine.tick(clock.ms(now + Duration::from_secs(2)), &running);
+        assert!(
+            stops.contains(&Action::Stop { alloc: AllocId(1) }),
+            "stopped 2 s into the new process: {stops:?}"
+        );
+    }
+
+    #[test]
+    fn without_a_record_the_start_counts_as_contact() {
+        let now = Instant::now();
+        assert_eq!(Clock::since_contact(None, now, 5_000).ms(now), 0);
+        // A record from the future (a clock set back) counts as now.
+        assert_eq!(Clock::since_contact(Some(9_000), now, 5_000).ms(now), 0);
     }
 }

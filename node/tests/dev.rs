@@ -18,13 +18,14 @@ fn alive(pid: &str) -> bool {
 
 #[test]
 fn ctrl_c_on_drover_dev_stops_every_task_before_removing_its_data() {
-    let ports = free_ports(3);
+    let ports = free_ports(6);
     assert!(
         ports.windows(2).all(|w| w[1] == w[0] + 1),
         "drover dev takes consecutive ports: {ports:?}"
     );
     let mut dev = drover()
         .args(["dev", "--port", &ports[0].to_string()])
+        .args(["--http-port", &ports[3].to_string()])
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -89,10 +90,11 @@ fn ctrl_c_on_drover_dev_stops_every_task_before_removing_its_data() {
 /// by then (what stopping its nodes one after another logs is not a
 /// start); then stops it.
 fn dev_log(data: &std::path::Path, extra: &[&str]) -> String {
-    let ports = free_ports(3);
+    let ports = free_ports(6);
     let log = data.with_extension(format!("{}.log", ports[0]));
     let mut dev = drover()
-        .args(["dev", "--port", &ports[0].to_string(), "--data-dir"])
+        .args(["dev", "--port", &ports[0].to_string()])
+        .args(["--http-port", &ports[3].to_string(), "--data-dir"])
         .arg(data)
         .args(extra)
         .env_remove("NO_COLOR")

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,6 +63,49 @@ pub struct SimNode {
     pub region: u64,
     pub disk: SimFs,
     pub handle: NodeHandle,
+    tasks: MachineTasks,
+    /// The agent process exited (its Raft stopped) and waits to be
+    /// started again.
+    exited: Arc<AtomicBool>,
+}
+
+/// The executor of a machine's tasks, shared by the agent processes that
+/// run on it in turn; emptied when the machine is lost.
+type MachineTasks = Arc<Mutex<Option<drover_adapters::exec::SharedExecutor>>>;
+
+/// What systemd does for a production agent: a process that exited is
+/// started again. Killed first, so that whatever the old process left
+/// (calls still being answered, the addresses they hold) is gone, as it is
+/// with a real process; the machine's tasks stay, and are adopted. Kill
+/// and restart happen at once, so no fault falls between them.
+async fn supervise(
+    exits: Vec<(NodeId, Arc<AtomicBool>)>,
+    mut exited: tokio::sync::mpsc::UnboundedReceiver<u64>,
+) {
+    while let Some(id) = exited.recv().await {
+        let Some((node, flag)) = usize::try_from(id - 1).ok().and_then(|i| exits.get(i)) else {
+            continue;
+        };
+        // Cleared if the machine was lost meanwhile.
+        if flag.swap(false, Ordering::SeqCst) {
+            Handle::current().kill(*node);
+            Handle::current().restart(*node);
+        }
+    }
+}
+
+impl SimNode {
+    /// The machine lost power: its process and its tasks are gone.
+    fn lost(&self, reality: &Reality) {
+        // An exited agent is not started again on a machine that is gone.
+        self.exited.store(false, Ordering::SeqCst);
+        Handle::current().kill(self.handle.id());
+        reality.machine_lost(self.id);
+        *self
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
 }
 
 pub struct SimCluster {
@@ -113,6 +157,7 @@ impl SimCluster {
                 addr: SocketAddr::new(ip(id), PORT),
             })
             .collect();
+        let (exit_tx, exited) = tokio::sync::mpsc::unbounded_channel();
         let nodes = (1..=knobs.nodes())
             .map(|id| {
                 let role = match (id <= knobs.control_nodes, knobs.control_runs_work) {
@@ -133,6 +178,7 @@ impl SimCluster {
                     knobs.bugs.lying_fsync,
                     &reality,
                     knobs.runs_work(id),
+                    &exit_tx,
                 )
             })
             .collect::<Vec<SimNode>>();
@@ -141,6 +187,11 @@ impl SimCluster {
                 drover_node::time::skew::set(node.handle.id(), *skew_ms);
             }
         }
+        let exits: Vec<(NodeId, Arc<AtomicBool>)> = nodes
+            .iter()
+            .map(|n| (n.handle.id(), n.exited.clone()))
+            .collect();
+        tokio::spawn(supervise(exits, exited));
         Self {
             nodes,
             reality,
@@ -157,6 +208,7 @@ impl SimCluster {
         lying_disk: bool,
         reality: &Reality,
         runs_work: bool,
+        exits: &tokio::sync::mpsc::UnboundedSender<u64>,
     ) -> SimNode {
         let disk = if lying_disk {
             SimFs::lying()
@@ -169,6 +221,7 @@ impl SimCluster {
             name: None,
             listen: addr,
             advertise: None,
+            http: None,
             data_dir: "/data".into(),
             role: shape.role,
             region: format!("r{}", shape.region),
@@ -191,19 +244,33 @@ impl SimCluster {
         let fs = disk.clone();
         let id = shape.id;
         let reality = reality.clone();
+        let tasks = MachineTasks::default();
+        let machine = tasks.clone();
+        let exited = Arc::new(AtomicBool::new(false));
+        let exit = (exited.clone(), exits.clone());
         let handle = Handle::current()
             .create_node()
             .name(format!("node-{}", shape.id))
             .ip(addr.ip())
             .init(move || {
                 let config = config.clone();
+                // The machine's executor outlives a process: a new one
+                // adopts its tasks. A lost machine leaves none behind.
                 let executor = runs_work.then(|| {
-                    let executor: drover_adapters::exec::SharedExecutor =
-                        Arc::new(Mutex::new(SimExecutor::new(id, reality.clone())));
-                    executor
+                    let mut tasks = machine
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    tasks
+                        .get_or_insert_with(|| {
+                            let executor: drover_adapters::exec::SharedExecutor =
+                                Arc::new(Mutex::new(SimExecutor::new(id, reality.clone())));
+                            executor
+                        })
+                        .clone()
                 });
                 let reality = reality.clone();
                 let fs = fs.clone();
+                let (exited, supervisor) = exit.clone();
                 async move {
                     // Real machines never boot in the same instant; nodes
                     // that did would time their elections in lockstep.
@@ -219,9 +286,15 @@ impl SimCluster {
                             Err(e) if e.contains("refuses to start") => {
                                 return reality.refused(id, &e);
                             }
-                            // The agent exits on a failed disk write; its
-                            // supervisor starts it again, on the same
-                            // machine (tasks keep running, and are adopted).
+                            // Raft stopped (a failed disk write): the
+                            // process exits, and the machine's supervisor
+                            // (`supervise`) starts a new one.
+                            Err(e) if e.contains("raft stopped") => {
+                                exited.store(true, Ordering::SeqCst);
+                                let _ = supervisor.send(id);
+                                return;
+                            }
+                            // A failed disk write while starting: tried again.
                             Err(e) if e.contains("os error 5") => {
                                 tokio::time::sleep(Duration::from_secs(1)).await;
                             }
@@ -238,6 +311,8 @@ impl SimCluster {
             region: shape.region,
             disk,
             handle,
+            tasks,
+            exited,
         }
     }
 
@@ -249,8 +324,7 @@ impl SimCluster {
     /// was made durable (with a torn tail drawn from `seed`).
     pub fn crash(&self, id: u64, seed: u64) {
         let node = self.get(id);
-        Handle::current().kill(node.handle.id());
-        self.reality.machine_lost(id);
+        node.lost(&self.reality);
         node.disk.crash(CrashMode::Torn(seed));
     }
 
@@ -261,8 +335,7 @@ impl SimCluster {
     pub fn damage(&self, id: u64, seed: u64, running: bool) -> Option<String> {
         let node = self.get(id);
         if running {
-            Handle::current().kill(node.handle.id());
-            self.reality.machine_lost(id);
+            node.lost(&self.reality);
             node.disk.crash(CrashMode::Torn(seed));
         }
         let path = Path::new(RAFT_LOG);
@@ -302,8 +375,7 @@ impl SimCluster {
     pub fn power_cycle(&self, id: u64) -> Option<String> {
         let node = self.get(id);
         let struck = node.disk.struck();
-        Handle::current().kill(node.handle.id());
-        self.reality.machine_lost(id);
+        node.lost(&self.reality);
         let hidden = node.disk.hidden_damage(Path::new(RAFT_LOG));
         node.disk.crash(CrashMode::Clean);
         if let Some(what) = hidden

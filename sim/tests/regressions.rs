@@ -82,3 +82,13 @@ fn a_heartbeat_never_goes_before_the_reports_a_worker_owes() {
 fn a_node_whose_raft_stopped_exits_in_the_simulator_too() {
     passes(196_868_065);
 }
+
+/// A node cut off from every quorum had its log write fail; its agent
+/// exited and started again while still cut off, and the new worker
+/// counted its own start as contact: the machine's tasks, adopted, ran
+/// 6 s past `max_disconnect`. The last contact is now recorded in the
+/// data directory and the deadline carries over a restart.
+#[test]
+fn an_agent_restarted_while_cut_off_keeps_the_contact_deadline() {
+    passes(161_811_385);
+}

@@ -11,6 +11,9 @@ pub struct DevArgs {
     /// The first node's port; the others take the next ones.
     #[arg(long, default_value_t = 7401)]
     port: u16,
+    /// The first node's REST API port; the others take the next ones.
+    #[arg(long, default_value_t = 8081)]
+    http_port: u16,
     /// How many nodes (an odd number keeps a clear majority).
     #[arg(long, default_value_t = 3)]
     nodes: u16,
@@ -43,6 +46,13 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
             name: None,
             listen: peer.addr,
             advertise: None,
+            http: Some(
+                (
+                    [127, 0, 0, 1],
+                    args.http_port + u16::try_from(peer.id - 1).unwrap_or(0),
+                )
+                    .into(),
+            ),
             data_dir: root.join(format!("node-{}", peer.id)),
             role: drover_core::NodeRole::Hybrid,
             region: "dev".into(),
@@ -68,25 +78,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
             },
         )));
     }
-    let addrs: Vec<String> = peers.iter().map(|p| p.addr.to_string()).collect();
-    println!(
-        "drover dev: {} nodes at {} (data in {})",
-        peers.len(),
-        addrs.join(", "),
-        root.display()
-    );
-    println!(
-        "try: drover job run examples/batch.toml   (DROVER_ADDR={})",
-        addrs[0]
-    );
-    println!(
-        "Ctrl-C stops the cluster{}",
-        if temporary {
-            " and removes its data"
-        } else {
-            ""
-        }
-    );
+    banner(&peers, args.http_port, &root, temporary);
     let _ = tokio::signal::ctrl_c().await;
     println!("stopping");
     let _ = stop_tx.send(true);
@@ -122,4 +114,35 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
     } else {
         Err(failures.join("; "))
     }
+}
+
+/// What the cluster is and how to reach it.
+fn banner(peers: &[Peer], http_port: u16, root: &std::path::Path, temporary: bool) {
+    let addrs: Vec<String> = peers.iter().map(|p| p.addr.to_string()).collect();
+    println!(
+        "drover dev: {} nodes at {} (data in {})",
+        peers.len(),
+        addrs.join(", "),
+        root.display()
+    );
+    println!(
+        "REST API: {}   (e.g. curl http://127.0.0.1:{}/v1/jobs)",
+        (0..u16::try_from(peers.len()).unwrap_or(u16::MAX))
+            .map(|i| format!("http://127.0.0.1:{}", http_port + i))
+            .collect::<Vec<_>>()
+            .join(", "),
+        http_port
+    );
+    println!(
+        "try: drover job run examples/batch.toml   (DROVER_ADDR={})",
+        addrs[0]
+    );
+    println!(
+        "Ctrl-C stops the cluster{}",
+        if temporary {
+            " and removes its data"
+        } else {
+            ""
+        }
+    );
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
-use drover_core::spec::{Format, SpecErrors, parse_job_spec};
+use drover_core::spec::{Format, parse_job_spec};
 use drover_node::client::{Unknown, WRITE_PATIENCE, connect_any, status_message, write, write_any};
 use drover_proto::v1::api_client::ApiClient;
 use drover_proto::v1::{JobRef, LogsRequest, ReadJob, SubmitJobRequest};
@@ -465,7 +465,7 @@ fn validate(args: &ValidateArgs) -> ExitCode {
             if args.json {
                 println!(
                     "{}",
-                    json!({ "file": name, "valid": false, "errors": errors_json(&errors) })
+                    json!({ "file": name, "valid": false, "errors": drover_node::api::spec_problems(&errors) })
                 );
             } else {
                 eprint!("{}", errors.render(&name));
@@ -478,20 +478,6 @@ fn validate(args: &ValidateArgs) -> ExitCode {
             ExitCode::from(EXIT_INVALID)
         }
     }
-}
-
-fn errors_json(errors: &SpecErrors) -> serde_json::Value {
-    errors
-        .iter()
-        .map(|e| {
-            json!({
-                "path": e.path,
-                "line": e.pos.map(|p| p.line),
-                "column": e.pos.map(|p| p.column),
-                "message": e.message,
-            })
-        })
-        .collect()
 }
 
 /// Reads a spec file, refusing what is not text with the byte offset of the problem.

@@ -1,0 +1,54 @@
+//! The REST API: every node answers HTTP on its `http` address with the
+//! resources of the gRPC API (`routes`), errors as JSON (`error`), and the
+//! OpenAPI document that describes them (`openapi`). Not built into the
+//! simulator, which speaks gRPC only.
+
+mod error;
+mod openapi;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::api::ApiService;
+
+pub use error::ApiError;
+
+/// The address is taken before the node serves, so that a port in use
+/// stops the start with a message that names it.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("http = \"{addr}\": cannot listen there: {e}"))
+}
+
+pub fn router(api: Arc<ApiService>) -> Router {
+    Router::new()
+        .route("/v1/openapi.json", get(openapi::serve))
+        .route("/v1/jobs", get(routes::list_jobs).post(routes::submit_job))
+        .route("/v1/jobs/plan", post(routes::plan_job))
+        .route(
+            "/v1/jobs/{id}",
+            get(routes::get_job).delete(routes::stop_job),
+        )
+        .route("/v1/jobs/{id}/allocations", get(routes::job_allocations))
+        .route("/v1/jobs/{id}/history", get(routes::job_history))
+        .route("/v1/jobs/{id}/revert", post(routes::revert_job))
+        .route("/v1/jobs/{id}/logs", get(routes::job_logs))
+        .route("/v1/nodes", get(routes::list_nodes))
+        .route("/v1/nodes/{id}/drain", post(routes::drain_node))
+        .route("/v1/cluster", get(routes::cluster))
+        .route("/v1/cluster/members", get(routes::cluster_members))
+        .fallback(|| async { ApiError::not_found("no such resource; see /v1/openapi.json") })
+        .with_state(api)
+}
+
+/// Serves until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, api: Arc<ApiService>) -> Result<(), String> {
+    axum::serve(listener, router(api))
+        .await
+        .map_err(|e| format!("http: {e}"))
+}

@@ -1,0 +1,262 @@
+//! The REST API on a real `drover dev` cluster, driven over HTTP as a
+//! client would: submit, read, follow to completion, read the output,
+//! drain, stop, and the errors — with the same documents `--json` prints.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{drover, free_ports, json, signal, wait_for};
+use serde_json::Value;
+
+struct Answer {
+    status: u16,
+    body: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn call(method: &str, url: &str, body: Option<(&str, &str)>, headers: &[(&str, &str)]) -> Answer {
+    try_call(method, url, body, headers).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// `Err` only when no HTTP answer came (nothing listening yet).
+fn try_call(
+    method: &str,
+    url: &str,
+    body: Option<(&str, &str)>,
+    headers: &[(&str, &str)],
+) -> Result<Answer, String> {
+    let mut request = ureq::request(method, url).timeout(Duration::from_secs(30));
+    for (name, value) in headers {
+        request = request.set(name, value);
+    }
+    let result = match body {
+        Some((content_type, text)) => request.set("Content-Type", content_type).send_string(text),
+        None => request.call(),
+    };
+    let response = match result {
+        Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+        Err(e) => return Err(e.to_string()),
+    };
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .map(|n| {
+            let v = response.header(&n).unwrap_or_default().to_string();
+            (n, v)
+        })
+        .collect();
+    let status = response.status();
+    Ok(Answer {
+        status,
+        body: response.into_string().unwrap(),
+        headers,
+    })
+}
+
+const BATCH: &str = "id = \"hello\"\nkind = \"batch\"\n[task]\ndriver = \"exec\"\ncommand = [\"sh\", \"-c\", \"echo hello from rest\"]\n";
+
+#[test]
+fn the_rest_api_serves_what_the_grpc_api_does() {
+    let ports = free_ports(6);
+    let (grpc, http) = (ports[0], ports[3]);
+    let mut dev = drover()
+        .args(["dev", "--port", &grpc.to_string()])
+        .args(["--http-port", &http.to_string()])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = |node: u16| format!("http://127.0.0.1:{}", http + node);
+    let addr = format!("127.0.0.1:{grpc}");
+    wait_for("a leader, through REST", Duration::from_secs(30), || {
+        let answer = try_call("GET", &format!("{}/v1/cluster", base(0)), None, &[]).ok()?;
+        (answer.status == 200 && !answer.json()["leader"].is_null()).then_some(())
+    });
+
+    openapi_and_invalid_specs(&base);
+
+    // Submitted through a node that does not lead as often as one that
+    // does: writes are forwarded. A retry with the same key writes nothing.
+    let key = [("Idempotency-Key", "rest-test-1")];
+    let submitted = call(
+        "POST",
+        &format!("{}/v1/jobs", base(2)),
+        Some(("application/toml", BATCH)),
+        &key,
+    );
+    assert_eq!(submitted.status, 200, "{}", submitted.body);
+    let first = submitted.json();
+    assert_eq!(first["job"], "hello");
+    assert_eq!(first["version"], 1);
+    let changed = BATCH.replace("hello from rest", "written twice");
+    let again = call(
+        "POST",
+        &format!("{}/v1/jobs", base(1)),
+        Some(("application/toml", &changed)),
+        &key,
+    );
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(
+        again.json()["version"],
+        1,
+        "the retry yields the first write's version"
+    );
+
+    let done = wait_for("the job to complete", Duration::from_secs(60), || {
+        let doc = call("GET", &format!("{}/v1/jobs/hello", base(0)), None, &[]).json();
+        (doc["status"] == "complete").then_some(doc)
+    });
+    // The same document the CLI's --json prints.
+    let cli = json(&addr, &["job", "status", "hello"]).unwrap();
+    for field in ["id", "kind", "version", "status", "summary", "allocations"] {
+        assert_eq!(done[field], cli[field], "{field}");
+    }
+    let allocations = call(
+        "GET",
+        &format!("{}/v1/jobs/hello/allocations", base(1)),
+        None,
+        &[],
+    )
+    .json();
+    assert_eq!(
+        allocations["allocations"][0]["status"], "complete",
+        "{allocations}"
+    );
+
+    let logs = call("GET", &format!("{}/v1/jobs/hello/logs", base(0)), None, &[]);
+    assert_eq!(logs.status, 200);
+    assert_eq!(logs.body, "hello from rest\n");
+    assert_eq!(logs.header("drover-next-offset"), Some("16"));
+    let followed = call(
+        "GET",
+        &format!("{}/v1/jobs/hello/logs?follow=true", base(2)),
+        None,
+        &[],
+    );
+    assert_eq!(
+        followed.body, "hello from rest\n",
+        "a finished allocation's stream ends"
+    );
+
+    let listed = call("GET", &format!("{}/v1/jobs?prefix=hel", base(0)), None, &[]).json();
+    assert_eq!(listed["jobs"][0]["id"], "hello", "{listed}");
+    nodes_and_errors(&base);
+
+    let stopped = call("DELETE", &format!("{}/v1/jobs/hello", base(1)), None, &[]);
+    assert_eq!(stopped.status, 200, "{}", stopped.body);
+    let after = call("GET", &format!("{}/v1/jobs/hello", base(0)), None, &[]).json();
+    assert_eq!(after["status"], "stopped", "{after}");
+
+    signal(dev.id(), "-INT");
+    let _ = dev.wait();
+}
+
+/// Nodes and drains; and errors as JSON, with the status a client acts on.
+fn nodes_and_errors(base: &dyn Fn(u16) -> String) {
+    let nodes = call("GET", &format!("{}/v1/nodes", base(0)), None, &[]).json();
+    assert_eq!(nodes["nodes"].as_array().unwrap().len(), 3, "{nodes}");
+
+    let drained = call(
+        "POST",
+        &format!("{}/v1/nodes/node-2/drain", base(0)),
+        None,
+        &[],
+    );
+    assert_eq!(drained.status, 200, "{}", drained.body);
+    assert_eq!(drained.json()["draining"], true);
+    let undrained = call(
+        "POST",
+        &format!("{}/v1/nodes/node-2/drain?enable=false", base(0)),
+        None,
+        &[],
+    );
+    assert_eq!(undrained.json()["draining"], false);
+
+    // Errors say what is wrong, as JSON, with the status a client acts on.
+    let missing = call("DELETE", &format!("{}/v1/jobs/nope", base(0)), None, &[]);
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    assert_eq!(missing.json()["error"]["code"], "not_found");
+    let bad_param = call(
+        "GET",
+        &format!("{}/v1/jobs?page_size=lots", base(0)),
+        None,
+        &[],
+    );
+    assert_eq!(bad_param.status, 400);
+    assert!(
+        bad_param.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("page_size")
+    );
+    let too_big = call(
+        "GET",
+        &format!("{}/v1/nodes?page_size=20000", base(0)),
+        None,
+        &[],
+    );
+    assert_eq!(too_big.status, 400, "{}", too_big.body);
+    let nowhere = call("GET", &format!("{}/v2/jobs", base(0)), None, &[]);
+    assert_eq!(nowhere.status, 404);
+    assert_eq!(nowhere.json()["error"]["code"], "not_found");
+    let stale = call(
+        "POST",
+        &format!("{}/v1/jobs?check_index=7", base(0)),
+        Some(("application/toml", BATCH)),
+        &[],
+    );
+    assert_eq!(stale.status, 409, "{}", stale.body);
+}
+
+/// The document is served, and a spec that does not validate is answered
+/// with every problem and where it is.
+fn openapi_and_invalid_specs(base: &dyn Fn(u16) -> String) {
+    let openapi = call("GET", &format!("{}/v1/openapi.json", base(0)), None, &[]);
+    assert_eq!(openapi.status, 200);
+    let paths = openapi.json()["paths"].clone();
+    for path in [
+        "/v1/jobs",
+        "/v1/jobs/{id}",
+        "/v1/nodes/{id}/drain",
+        "/v1/cluster",
+    ] {
+        assert!(paths.get(path).is_some(), "{path} is documented");
+    }
+
+    // A spec that does not validate: every problem, with where it is.
+    let bad = call(
+        "POST",
+        &format!("{}/v1/jobs", base(0)),
+        Some((
+            "application/toml",
+            "id = \"x\"\nkind = \"batch\"\n[task]\ndriver = \"exec\"\ncommand = []\nreplicas = \"two\"\n",
+        )),
+        &[],
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let error = &bad.json()["error"];
+    assert_eq!(error["code"], "invalid_spec", "{error}");
+    let problems = error["problems"].as_array().unwrap();
+    assert!(!problems.is_empty());
+    assert!(
+        problems.iter().any(|p| p["line"].is_u64()
+            && p["column"].is_u64()
+            && !p["path"].as_str().unwrap().is_empty()),
+        "{problems:?}"
+    );
+}
