@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,41 +63,15 @@ pub struct SimNode {
     pub disk: SimFs,
     pub handle: NodeHandle,
     tasks: MachineTasks,
-    /// The agent process exited (its Raft stopped) and waits to be
-    /// started again.
-    exited: Arc<AtomicBool>,
 }
 
 /// The executor of a machine's tasks, shared by the agent processes that
 /// run on it in turn; emptied when the machine is lost.
 type MachineTasks = Arc<Mutex<Option<drover_adapters::exec::SharedExecutor>>>;
 
-/// What systemd does for a production agent: a process that exited is
-/// started again. Killed first, so that whatever the old process left
-/// (calls still being answered, the addresses they hold) is gone, as it is
-/// with a real process; the machine's tasks stay, and are adopted. Kill
-/// and restart happen at once, so no fault falls between them.
-async fn supervise(
-    exits: Vec<(NodeId, Arc<AtomicBool>)>,
-    mut exited: tokio::sync::mpsc::UnboundedReceiver<u64>,
-) {
-    while let Some(id) = exited.recv().await {
-        let Some((node, flag)) = usize::try_from(id - 1).ok().and_then(|i| exits.get(i)) else {
-            continue;
-        };
-        // Cleared if the machine was lost meanwhile.
-        if flag.swap(false, Ordering::SeqCst) {
-            Handle::current().kill(*node);
-            Handle::current().restart(*node);
-        }
-    }
-}
-
 impl SimNode {
     /// The machine lost power: its process and its tasks are gone.
     fn lost(&self, reality: &Reality) {
-        // An exited agent is not started again on a machine that is gone.
-        self.exited.store(false, Ordering::SeqCst);
         Handle::current().kill(self.handle.id());
         reality.machine_lost(self.id);
         *self
@@ -157,7 +130,6 @@ impl SimCluster {
                 addr: SocketAddr::new(ip(id), PORT),
             })
             .collect();
-        let (exit_tx, exited) = tokio::sync::mpsc::unbounded_channel();
         let nodes = (1..=knobs.nodes())
             .map(|id| {
                 let role = match (id <= knobs.control_nodes, knobs.control_runs_work) {
@@ -178,7 +150,6 @@ impl SimCluster {
                     knobs.bugs.lying_fsync,
                     &reality,
                     knobs.runs_work(id),
-                    &exit_tx,
                 )
             })
             .collect::<Vec<SimNode>>();
@@ -187,11 +158,6 @@ impl SimCluster {
                 drover_node::time::skew::set(node.handle.id(), *skew_ms);
             }
         }
-        let exits: Vec<(NodeId, Arc<AtomicBool>)> = nodes
-            .iter()
-            .map(|n| (n.handle.id(), n.exited.clone()))
-            .collect();
-        tokio::spawn(supervise(exits, exited));
         Self {
             nodes,
             reality,
@@ -208,7 +174,6 @@ impl SimCluster {
         lying_disk: bool,
         reality: &Reality,
         runs_work: bool,
-        exits: &tokio::sync::mpsc::UnboundedSender<u64>,
     ) -> SimNode {
         let disk = if lying_disk {
             SimFs::lying()
@@ -246,8 +211,6 @@ impl SimCluster {
         let reality = reality.clone();
         let tasks = MachineTasks::default();
         let machine = tasks.clone();
-        let exited = Arc::new(AtomicBool::new(false));
-        let exit = (exited.clone(), exits.clone());
         let handle = Handle::current()
             .create_node()
             .name(format!("node-{}", shape.id))
@@ -270,7 +233,6 @@ impl SimCluster {
                 });
                 let reality = reality.clone();
                 let fs = fs.clone();
-                let (exited, supervisor) = exit.clone();
                 async move {
                     // Real machines never boot in the same instant; nodes
                     // that did would time their elections in lockstep.
@@ -287,11 +249,17 @@ impl SimCluster {
                                 return reality.refused(id, &e);
                             }
                             // Raft stopped (a failed disk write): the
-                            // process exits, and the machine's supervisor
-                            // (`supervise`) starts a new one.
+                            // process exits and, as systemd would, the
+                            // machine starts a new one — killed first, so
+                            // that whatever the old one left (calls still
+                            // being answered, the addresses they hold) is
+                            // gone, as with a real process. The machine's
+                            // tasks stay, and are adopted. Both at once,
+                            // from here: no fault falls between them.
                             Err(e) if e.contains("raft stopped") => {
-                                exited.store(true, Ordering::SeqCst);
-                                let _ = supervisor.send(id);
+                                let me = madsim::plugin::node();
+                                Handle::current().kill(me);
+                                Handle::current().restart(me);
                                 return;
                             }
                             // A failed disk write while starting: tried again.
@@ -312,7 +280,6 @@ impl SimCluster {
             disk,
             handle,
             tasks,
-            exited,
         }
     }
 
