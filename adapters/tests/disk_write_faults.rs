@@ -56,6 +56,35 @@ fn after_a_failed_fsync_the_log_takes_no_more_writes() {
     assert_eq!(indexes, [1, 2, 3]);
 }
 
+/// The process restarts after the failed fsync (the node exits on it and
+/// its supervisor starts it again) without a power loss: the bytes the
+/// fsync covered are still in the page cache, readable, but will never
+/// reach the disk. The new process must not build on them, or the next
+/// power loss leaves a hole under durable records and the node can never
+/// start again.
+#[test]
+fn a_restart_after_a_failed_fsync_keeps_only_what_was_durable() {
+    let (fs, mut log) = log_of(3);
+    fs.arm(Path::new(LOG), WriteFault::FsyncError).unwrap();
+    log.append(&[record(4)]).unwrap_err();
+    drop(log);
+    let (mut log, recovery) = DiskLog::open(fs.clone(), Path::new(DIR)).unwrap();
+    let indexes: Vec<u64> = log.range(0, u64::MAX).map(|r| r.index).collect();
+    assert_eq!(
+        indexes,
+        [1, 2, 3],
+        "records past the failed fsync were kept"
+    );
+    let because = recovery.torn_because.expect("the cut is reported");
+    assert!(because.contains("fsync failed"), "{because}");
+    assert!(recovery.truncated.is_some());
+    log.append(&[record(4)]).unwrap();
+    log.append(&[record(5)]).unwrap();
+    let (indexes, recovery) = after_power_loss(&fs).expect("the log opens after power loss");
+    assert_eq!(indexes, [1, 2, 3, 4, 5]);
+    assert_eq!(recovery.truncated, None);
+}
+
 #[test]
 fn a_lost_write_followed_by_durable_ones_is_refused() {
     let (fs, mut log) = log_of(3);

@@ -153,7 +153,7 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
     let committed = log.committed();
     if let Some((offset, bytes)) = recovery.truncated {
         warn!(
-            "{}: cut off a torn tail of {bytes} bytes at byte {offset}: {} (a write interrupted by a crash, never acknowledged)",
+            "{}: cut off a tail of {bytes} bytes at byte {offset}, never acknowledged: {}",
             raft_dir.join("raft.log").display(),
             recovery.torn_because.as_deref().unwrap_or("cut short"),
         );

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use drover_adapters::exec::{Executor, SharedExecutor};
@@ -38,6 +38,9 @@ pub struct Worker {
     pub node: NodeId,
     /// Control nodes to poll, in order of preference.
     pub control: Vec<SocketAddr>,
+    /// Which of `control` polls start from: the last one that answered,
+    /// or the one after it when its answer was stale.
+    poll_from: AtomicUsize,
     pub proposer: Proposer,
     pub executor: SharedExecutor,
     pub max_disconnect: Duration,
@@ -97,6 +100,7 @@ impl Worker {
         Self {
             node,
             control,
+            poll_from: AtomicUsize::new(0),
             proposer,
             executor,
             max_disconnect,
@@ -193,6 +197,12 @@ impl Worker {
             Ok(reply) => {
                 let running = self.running();
                 let actions = machine.answered(clock.ms(Instant::now()), &reply, &running);
+                if actions
+                    .iter()
+                    .any(|a| matches!(a, Action::Notice(Notice::StaleAnswer { .. })))
+                {
+                    self.poll_elsewhere();
+                }
                 self.carry_out(machine, actions).await;
             }
             Err(e) => {
@@ -310,8 +320,9 @@ impl Worker {
             ask_gone,
         };
         let mut last_error = String::from("no control node configured");
-        for addr in &self.control {
-            let addr = addr.to_string();
+        let from = self.poll_from.load(Ordering::SeqCst);
+        for at in (0..self.control.len()).map(|k| (from + k) % self.control.len()) {
+            let addr = self.control[at].to_string();
             let peers = self.proposer.peers();
             let attempt = async {
                 let mut client = peers.client(&addr).await?;
@@ -325,11 +336,24 @@ impl Worker {
                 Ok(_) if buggify::fires(Point::DropPollAnswer) => {
                     last_error = format!("{addr}: the answer was lost");
                 }
-                Ok(reply) => return Ok(reply),
+                Ok(reply) => {
+                    self.poll_from.store(at, Ordering::SeqCst);
+                    return Ok(reply);
+                }
                 Err(e) => last_error = format!("{addr}: {e}"),
             }
         }
         Err(last_error)
+    }
+
+    /// The next poll starts at the control node after the one that gave a
+    /// stale answer: a replica that stopped moving (a voter removed while
+    /// cut off never hears of it, and answers from where it stopped) would
+    /// otherwise be asked again for ever while it still answers.
+    fn poll_elsewhere(&self) {
+        let answered = self.poll_from.load(Ordering::SeqCst);
+        self.poll_from
+            .store((answered + 1) % self.control.len().max(1), Ordering::SeqCst);
     }
 
     /// Whether the report committed (its outcome refused or not).

@@ -188,7 +188,7 @@ fn a_voter_that_cut_a_torn_tail_votes_again_once_a_leader_caught_it_up() {
         let said = std::fs::read_to_string(&agent_log).unwrap_or_default();
         said.contains("voting again").then_some(said)
     });
-    assert!(said.contains("cut off a torn tail of 5 bytes"), "{said}");
+    assert!(said.contains("cut off a tail of 5 bytes"), "{said}");
     assert!(
         said.contains("not campaigning, and voting only for candidates holding entries of term"),
         "{said}"

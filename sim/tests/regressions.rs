@@ -92,3 +92,27 @@ fn a_node_whose_raft_stopped_exits_in_the_simulator_too() {
 fn an_agent_restarted_while_cut_off_keeps_the_contact_deadline() {
     passes(161_811_385);
 }
+
+/// A voter's fsync failed (EIO); its agent exited and started again, and
+/// the new process read the failed bytes back from the page cache, took
+/// them for durable and wrote after them. At the next power cycle those
+/// bytes were gone under durable records: the node refused to start for
+/// good, and the service pinned to its region (it was the region's only
+/// node) could never run again. The failure now records how much of the
+/// log was durable, and the next start cuts the rest.
+#[test]
+fn a_restart_after_a_failed_fsync_does_not_build_on_the_failed_bytes() {
+    for seed in [173_870_788, 173_870_871, 17_912_699] {
+        passes(seed);
+    }
+}
+
+/// A voter removed while cut off never hears of its removal: its replica
+/// stops moving, and it still answers polls from where it stopped. Every
+/// worker asked it first and, its answer stale, asked it again — no batch
+/// job finished after the heal. A stale answer now moves the next poll to
+/// another control node.
+#[test]
+fn a_worker_given_a_stale_answer_polls_another_control_node() {
+    passes(17_912_709);
+}

@@ -49,6 +49,11 @@ pub const MAX_RECORD_BYTES: u32 = 64 * 1024 * 1024;
 const META_MAGIC: &[u8; 8] = b"DRVRLMET";
 /// The metadata file's own format, unchanged since the log's format 1.
 const META_VERSION: u32 = 1;
+/// Written when a write or fsync fails: how much of the file was durable
+/// then. The failed bytes stay readable in the page cache after the
+/// process exits, but never reach the disk; the next process cuts them.
+const UNSYNCED_MAGIC: &[u8; 8] = b"DRVRUNSY";
+const UNSYNCED_VERSION: u32 = 1;
 /// Compaction rewrites the file once purged records take more than this.
 const REWRITE_AFTER_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -63,9 +68,10 @@ pub struct LogRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovery {
     pub records: usize,
-    /// A torn tail was cut off: (offset, bytes removed).
+    /// A tail never acknowledged was cut off: (offset, bytes removed).
     pub truncated: Option<(u64, u64)>,
-    /// Why the tail was taken for a torn write.
+    /// Why the tail was taken for one never acknowledged: a torn write, or
+    /// bytes a failed fsync left behind.
     pub torn_because: Option<String>,
     /// The file was in an older format and has been rewritten in this one.
     pub upgraded_from: Option<u32>,
@@ -81,6 +87,8 @@ pub struct DiskLog<F: FileSystem> {
     /// The last purged (index, term), if any.
     purged: Option<(u64, u64)>,
     len: u64,
+    /// How much of the file the last successful fsync made durable.
+    synced_len: u64,
     /// Why a write failed, once one did: then no more are taken.
     failed: Option<String>,
 }
@@ -231,8 +239,13 @@ impl<F: FileSystem> DiskLog<F> {
             .map(|body| decode_meta(&meta_path, &body))
             .transpose()?;
         let mut file = fs.open(&path).map_err(|e| DiskError::io(&path, e))?;
-        let bytes = file.read_all().map_err(|e| DiskError::io(&path, e))?;
+        let mut bytes = file.read_all().map_err(|e| DiskError::io(&path, e))?;
         let mut recovery = Recovery::default();
+        if let Some(durable) = read_unsynced(&fs, &unsynced_path(dir))?
+            && (bytes.len() as u64) > durable
+        {
+            recovery = cut_unsynced(&path, &mut file, &mut bytes, durable)?;
+        }
         if (bytes.len() as u64) < FILE_HEADER_LEN {
             // New, or a crash while creating it: nothing was ever acknowledged.
             file.truncate(0).map_err(|e| DiskError::io(&path, e))?;
@@ -252,8 +265,10 @@ impl<F: FileSystem> DiskLog<F> {
                 records: VecDeque::new(),
                 purged,
                 len: FILE_HEADER_LEN,
+                synced_len: FILE_HEADER_LEN,
                 failed: None,
             };
+            log.forget_unsynced(dir)?;
             return Ok((log, recovery));
         }
         let version = check_header(&path, &bytes)?;
@@ -285,8 +300,10 @@ impl<F: FileSystem> DiskLog<F> {
                     let removed = bytes.len() as u64 - pos;
                     file.truncate(pos).map_err(|e| DiskError::io(&path, e))?;
                     file.sync().map_err(|e| DiskError::io(&path, e))?;
-                    recovery.truncated = Some((pos, removed));
-                    recovery.torn_because = Some(because);
+                    let cut_before = recovery.truncated.map_or(0, |(_, cut)| cut);
+                    recovery.truncated = Some((pos, removed + cut_before));
+                    recovery.torn_because =
+                        Some(format!("a write interrupted by a crash ({because})"));
                     break;
                 }
                 Scan::Corrupt(what) => return Err(DiskError::corrupt(&path, pos, what)),
@@ -307,8 +324,12 @@ impl<F: FileSystem> DiskLog<F> {
             records,
             purged,
             len: pos,
+            synced_len: pos,
             failed: None,
         };
+        // Only now that the cut is durable: a crash before this leaves the
+        // record, and the next start cuts the same bytes again.
+        log.forget_unsynced(dir)?;
         if version != VERSION {
             log.rewrite()?;
             recovery.upgraded_from = Some(version);
@@ -405,14 +426,18 @@ impl<F: FileSystem> DiskLog<F> {
     pub fn sync(&mut self) -> Result<(), DiskError> {
         self.writable()?;
         let synced = self.file.sync();
-        self.failing(synced)
+        self.failing(synced)?;
+        self.synced_len = self.len;
+        Ok(())
     }
 
     /// Refuses every write once one failed. After a failed fsync the
     /// kernel may have dropped the dirty pages, and a later fsync reports
     /// success without writing them (PostgreSQL's "fsyncgate", 2018): no
-    /// write since can be trusted to be durable. A restart re-reads what
-    /// the disk really holds.
+    /// write since can be trusted to be durable. Nor can a restart read
+    /// what the disk holds — the page cache still answers with the failed
+    /// bytes — so the failure records how much was durable before it, and
+    /// the next open cuts the rest.
     fn writable(&self) -> Result<(), DiskError> {
         match &self.failed {
             None => Ok(()),
@@ -427,9 +452,41 @@ impl<F: FileSystem> DiskLog<F> {
 
     fn failing<T>(&mut self, result: std::io::Result<T>) -> Result<T, DiskError> {
         result.map_err(|e| {
-            self.failed.get_or_insert_with(|| e.to_string());
+            if self.failed.is_none() {
+                self.failed = Some(e.to_string());
+                self.record_unsynced();
+            }
             DiskError::io(&self.path, e)
         })
+    }
+
+    /// Writes down how much of the file was durable before the failure.
+    /// If even that fails the disk is beyond trusting, and a start after
+    /// the next power loss may refuse a damaged log.
+    fn record_unsynced(&self) {
+        let Some(dir) = self.path.parent() else {
+            return;
+        };
+        let body = self.synced_len.to_le_bytes();
+        let path = unsynced_path(dir);
+        if let Err(e) = write_small_file(&self.fs, &path, UNSYNCED_MAGIC, UNSYNCED_VERSION, &body) {
+            tracing::error!("{e}: after a failed write to {}", self.path.display());
+        }
+    }
+
+    /// Durably removes the record of a failed write once its bytes are cut.
+    fn forget_unsynced(&self, dir: &Path) -> Result<(), DiskError> {
+        let path = unsynced_path(dir);
+        if self
+            .fs
+            .read(&path)
+            .map_err(|e| DiskError::io(&path, e))?
+            .is_none()
+        {
+            return Ok(());
+        }
+        self.fs.remove(&path).map_err(|e| DiskError::io(&path, e))?;
+        self.fs.sync_dir(dir).map_err(|e| DiskError::io(dir, e))
     }
 
     /// Removes every record with index >= `index` (a conflicting suffix).
@@ -445,6 +502,7 @@ impl<F: FileSystem> DiskLog<F> {
         self.failing(synced)?;
         self.records.truncate(at);
         self.len = offset;
+        self.synced_len = offset;
         Ok(())
     }
 
@@ -489,8 +547,44 @@ impl<F: FileSystem> DiskLog<F> {
             *offset = new;
         }
         self.len = bytes.len() as u64;
+        self.synced_len = self.len;
         Ok(())
     }
+}
+
+/// Cuts what a failed write left past `durable` bytes, in the file and in
+/// `bytes` as read.
+fn cut_unsynced<L: LogFile>(
+    path: &Path,
+    file: &mut L,
+    bytes: &mut Vec<u8>,
+    durable: u64,
+) -> Result<Recovery, DiskError> {
+    let removed = bytes.len() as u64 - durable;
+    file.truncate(durable).map_err(|e| DiskError::io(path, e))?;
+    file.sync().map_err(|e| DiskError::io(path, e))?;
+    bytes.truncate(usize::try_from(durable).expect("within the file read"));
+    Ok(Recovery {
+        truncated: Some((durable, removed)),
+        torn_because: Some(format!(
+            "an fsync failed before this start: the {removed} bytes past byte {durable} were never durable"
+        )),
+        ..Recovery::default()
+    })
+}
+
+fn unsynced_path(dir: &Path) -> PathBuf {
+    dir.join("raft.log.unsynced")
+}
+
+/// The durable length a failed write recorded, if one did.
+fn read_unsynced<F: FileSystem>(fs: &F, path: &Path) -> Result<Option<u64>, DiskError> {
+    let Some(body) = read_small_file(fs, path, UNSYNCED_MAGIC, UNSYNCED_VERSION)? else {
+        return Ok(None);
+    };
+    let bytes = <[u8; 8]>::try_from(body.as_slice())
+        .map_err(|_| DiskError::corrupt(path, 24, format!("{} bytes, expected 8", body.len())))?;
+    Ok(Some(u64::from_le_bytes(bytes)))
 }
 
 /// The file's format version, if this build reads it.

@@ -20,8 +20,9 @@ use crate::trace::Trace;
 pub(super) struct Outcome {
     pub(super) present: Vec<String>,
     pub(super) finished: BTreeSet<String>,
-    /// The last service found without exactly its replicas.
+    /// The last service found without exactly its replicas, and its id.
     pub(super) services: Option<Violation>,
+    failing_service: Option<String>,
     /// Each finished batch job's allocations, and when they were read.
     pub(super) results: Vec<(String, serde_json::Value, u64)>,
     /// Every service allocation that replaced another: (replacement,
@@ -109,6 +110,7 @@ pub(super) async fn converge(
             }
         }
         outcome.services = None;
+        outcome.failing_service = None;
         for service in &services {
             // None: never acknowledged (the client gave up), nothing to keep.
             let Some(job) = job_doc(&mut client, service, false).await else {
@@ -116,6 +118,7 @@ pub(super) async fn converge(
             };
             if let Err(v) = service_has_its_replicas(&job, knobs.replicas) {
                 outcome.services = Some(v);
+                outcome.failing_service = Some(service.clone());
                 break;
             }
         }
@@ -123,12 +126,16 @@ pub(super) async fn converge(
             break;
         }
     }
-    // What a job still waiting looks like explains a failure best.
+    // What a job still waiting looks like explains a failure best: a
+    // batch job unfinished, else the service without its replicas.
     let mut waiting_example = serde_json::Value::Null;
-    if let (Some(job), Some(mut client)) = (
-        outcome.batch_waiting(&acknowledged).first().cloned(),
-        most_advanced(&voters).await,
-    ) && let Some(status) = job_doc(&mut client, &job, false).await
+    let waiting = outcome
+        .batch_waiting(&acknowledged)
+        .first()
+        .cloned()
+        .or_else(|| outcome.failing_service.clone());
+    if let (Some(job), Some(mut client)) = (waiting, most_advanced(&voters).await)
+        && let Some(status) = job_doc(&mut client, &job, false).await
     {
         waiting_example = status;
     }
