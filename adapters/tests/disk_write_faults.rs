@@ -85,6 +85,28 @@ fn a_restart_after_a_failed_fsync_keeps_only_what_was_durable() {
     assert_eq!(recovery.truncated, None);
 }
 
+/// The record of a failed fsync never licenses cutting a damaged log:
+/// damage under the durable bytes is refused with the file untouched.
+#[test]
+fn damage_below_a_failed_fsync_is_refused_untouched() {
+    use drover_adapters::disk::FileSystem;
+    let (fs, mut log) = log_of(5);
+    fs.arm(Path::new(LOG), WriteFault::FsyncError).unwrap();
+    log.append(&[record(6)]).unwrap_err();
+    drop(log);
+    fs.corrupt(Path::new(LOG), 40, 0x04).unwrap();
+    let damaged = fs.read(Path::new(LOG)).unwrap().unwrap();
+    let error = DiskLog::open(fs.clone(), Path::new(DIR))
+        .err()
+        .expect("a damaged log was opened");
+    assert!(error.is_corruption(), "{error}");
+    assert_eq!(
+        fs.read(Path::new(LOG)).unwrap().unwrap(),
+        damaged,
+        "nothing is cut"
+    );
+}
+
 #[test]
 fn a_lost_write_followed_by_durable_ones_is_refused() {
     let (fs, mut log) = log_of(3);

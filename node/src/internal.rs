@@ -146,10 +146,12 @@ impl Internal for InternalService {
                 job: a.job.clone(),
                 desired: a.desired,
                 status: a.status,
+                // Its own version's task, as Nomad's allocations carry their
+                // job version: a rollout halted by a failure leaves placed
+                // allocations of the old version that must still run.
                 task: state
-                    .job(&a.job)
-                    .filter(|job| job.spec.version == a.job_version)
-                    .map(|job| job.spec.task.clone()),
+                    .job_version(&a.job, a.job_version)
+                    .map(|spec| spec.task.clone()),
             })
             .collect();
         let index = replica.last_applied.map_or(0, |id| id.index);

@@ -116,3 +116,25 @@ fn a_restart_after_a_failed_fsync_does_not_build_on_the_failed_bytes() {
 fn a_worker_given_a_stale_answer_polls_another_control_node() {
     passes(17_912_709);
 }
+
+/// Found once failed fsyncs were recorded: the record of one licensed a
+/// start to cut the log before reading it, and a log damaged below the
+/// recorded point was cut and then refused — changed. The cut now waits
+/// until the rest is found sound.
+#[test]
+fn a_damaged_log_is_refused_untouched_after_a_failed_fsync() {
+    for seed in [2_131_105, 2_131_190, 2_131_508] {
+        passes(seed);
+    }
+}
+
+/// A rollout halted by a failed allocation of the new version left an
+/// allocation of the old version placed and pending; polls gave workers
+/// only the current version's task, so it never started and the service
+/// ran one short for good. An allocation runs its own version's task now
+/// (as Nomad's carry their job version), and one whose version is no
+/// longer kept is reported failed, to be replaced.
+#[test]
+fn an_old_version_allocation_placed_before_an_update_still_starts() {
+    passes(2_131_195);
+}

@@ -244,7 +244,9 @@ impl<F: FileSystem> DiskLog<F> {
         if let Some(durable) = read_unsynced(&fs, &unsynced_path(dir))?
             && (bytes.len() as u64) > durable
         {
-            recovery = cut_unsynced(&path, &mut file, &mut bytes, durable)?;
+            // Cut in what was read only: the file is cut once the rest has
+            // been found sound, so a damaged log is refused untouched.
+            recovery = unsynced_cut(&mut bytes, durable);
         }
         if (bytes.len() as u64) < FILE_HEADER_LEN {
             // New, or a crash while creating it: nothing was ever acknowledged.
@@ -298,8 +300,6 @@ impl<F: FileSystem> DiskLog<F> {
                 }
                 Scan::TornTail(because) => {
                     let removed = bytes.len() as u64 - pos;
-                    file.truncate(pos).map_err(|e| DiskError::io(&path, e))?;
-                    file.sync().map_err(|e| DiskError::io(&path, e))?;
                     let cut_before = recovery.truncated.map_or(0, |(_, cut)| cut);
                     recovery.truncated = Some((pos, removed + cut_before));
                     recovery.torn_because =
@@ -309,12 +309,13 @@ impl<F: FileSystem> DiskLog<F> {
                 Scan::Corrupt(what) => return Err(DiskError::corrupt(&path, pos, what)),
             }
         }
-        if recovery.truncated.is_none() {
-            // What a crash left may include whole records that were never
-            // fsynced; this node may acknowledge them from now on, so they
-            // must not vanish at the next crash.
-            file.sync().map_err(|e| DiskError::io(&path, e))?;
+        if recovery.truncated.is_some() {
+            file.truncate(pos).map_err(|e| DiskError::io(&path, e))?;
         }
+        // What a crash left may include whole records that were never
+        // fsynced; this node may acknowledge them from now on, so they
+        // must not vanish at the next crash.
+        file.sync().map_err(|e| DiskError::io(&path, e))?;
         recovery.records = records.len();
         let mut log = Self {
             fs,
@@ -552,25 +553,18 @@ impl<F: FileSystem> DiskLog<F> {
     }
 }
 
-/// Cuts what a failed write left past `durable` bytes, in the file and in
-/// `bytes` as read.
-fn cut_unsynced<L: LogFile>(
-    path: &Path,
-    file: &mut L,
-    bytes: &mut Vec<u8>,
-    durable: u64,
-) -> Result<Recovery, DiskError> {
+/// Cuts what a failed write left past `durable` bytes from `bytes` as
+/// read, and says so.
+fn unsynced_cut(bytes: &mut Vec<u8>, durable: u64) -> Recovery {
     let removed = bytes.len() as u64 - durable;
-    file.truncate(durable).map_err(|e| DiskError::io(path, e))?;
-    file.sync().map_err(|e| DiskError::io(path, e))?;
     bytes.truncate(usize::try_from(durable).expect("within the file read"));
-    Ok(Recovery {
+    Recovery {
         truncated: Some((durable, removed)),
         torn_because: Some(format!(
             "an fsync failed before this start: the {removed} bytes past byte {durable} were never durable"
         )),
         ..Recovery::default()
-    })
+    }
 }
 
 fn unsynced_path(dir: &Path) -> PathBuf {

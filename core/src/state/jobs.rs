@@ -76,6 +76,7 @@ impl ClusterState {
         job.modified_ms = now_ms;
         job.modify_index = index;
         self.changes.job(id);
+        self.events.job_stopped(id);
         Ok(Success::JobStopped { job: id.clone() })
     }
 
@@ -87,7 +88,10 @@ impl ClusterState {
             version: job.spec.version,
         };
         self.changes.job(&job.spec.id);
-        if let Some(previous) = self.data.jobs.insert(job.spec.id.clone(), job) {
+        let (id, version) = (job.spec.id.clone(), job.spec.version);
+        let previous = self.data.jobs.insert(id.clone(), job);
+        self.events.job_stored(&id, version, previous.is_none());
+        if let Some(previous) = previous {
             self.remember_version(&previous);
         }
         accepted

@@ -31,6 +31,7 @@ pub use response::{ApplyError, PlanRefusal, PlanResult, Response, Success};
 pub use snapshot::{Frozen, SNAPSHOT_FORMAT_VERSION, SnapshotError};
 
 use crate::alloc::Allocation;
+use crate::events::{Event, EventLog, EventsGone, Topic};
 use crate::ids::{AllocId, JobId, NodeId};
 use crate::job::JobSpec;
 use crate::node::Node;
@@ -94,6 +95,8 @@ pub struct ClusterState {
     indexes: Indexes,
     /// What changed when, since the state was created or restored.
     changes: Changes,
+    /// What happened, for the event stream; never serialized.
+    events: EventLog,
 }
 
 impl PartialEq for ClusterState {
@@ -119,6 +122,7 @@ impl ClusterState {
         }
         let now_ms = cmd.now_ms;
         self.changes.applying(index);
+        self.events.applying(index, now_ms);
         let (result, changed) = match cmd.kind {
             CommandKind::Batch(kinds) => {
                 let responses: Vec<Response> = kinds
@@ -173,6 +177,29 @@ impl ClusterState {
         }
     }
 
+    /// Events after log index `after` on `topics` (every topic when
+    /// empty), whole indexes at a time up to about `limit`; an error when
+    /// this replica no longer holds all of them.
+    pub fn events_since(
+        &self,
+        after: u64,
+        topics: &[Topic],
+        limit: usize,
+    ) -> Result<Vec<Event>, EventsGone> {
+        self.events.since(after, topics, limit)
+    }
+
+    /// Records that a leader's first entry of `term` was applied at
+    /// `index` (the entry carries no command, so `apply` never sees it).
+    pub fn leader_elected(&mut self, index: u64, term: u64, leader: u64) {
+        self.events.leader_elected(index, term, leader);
+    }
+
+    /// Keeps at most `kept` events for the event stream.
+    pub fn keep_events(&mut self, kept: usize) {
+        self.events.keep(kept);
+    }
+
     /// Log index of the last successfully applied command.
     pub fn index(&self) -> u64 {
         self.data.index
@@ -216,8 +243,9 @@ impl ClusterState {
         let before = node.clone();
         let result = change(node);
         self.indexes.refresh(slot, node);
-        self.changes
-            .node_changed(&before, &self.data.nodes[slot as usize]);
+        let after = &self.data.nodes[slot as usize];
+        self.changes.node_changed(&before, after);
+        self.events.node_changed(&before, after);
         Some(result)
     }
 
@@ -338,6 +366,7 @@ impl ClusterState {
     fn insert_alloc(&mut self, alloc: Allocation) {
         self.changes.job(&alloc.job);
         self.changes.assigned(&alloc.node);
+        self.events.alloc_placed(&alloc);
         self.indexes.insert(&alloc);
         self.data.allocs.insert(alloc.id, alloc);
     }
@@ -346,8 +375,10 @@ impl ClusterState {
     fn update_alloc(&mut self, id: AllocId, change: impl FnOnce(&mut Allocation)) {
         if let Some(alloc) = self.data.allocs.get_mut(&id) {
             let held = alloc.holds_resources();
+            let before = alloc.clone();
             self.indexes.remove(alloc);
             change(alloc);
+            self.events.alloc_changed(&before, alloc);
             self.indexes.insert(alloc);
             self.changes.job(&alloc.job);
             self.changes.assigned(&alloc.node);

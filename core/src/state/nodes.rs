@@ -21,6 +21,7 @@ impl ClusterState {
             self.update_pool_members(slot, &BTreeSet::new(), &node.pools);
             self.changes.node(&node.id);
             self.changes.capacity_grew();
+            self.events.node_registered(&node);
             self.data.nodes.push(node);
             return Ok(Success::NodeRegistered);
         };
@@ -34,8 +35,9 @@ impl ClusterState {
         self.update_pool_members(slot, &old_pools, &node.pools);
         self.indexes.refresh(slot, &node);
         let before = std::mem::replace(&mut self.data.nodes[slot as usize], node);
-        self.changes
-            .node_changed(&before, &self.data.nodes[slot as usize]);
+        let after = &self.data.nodes[slot as usize];
+        self.changes.node_changed(&before, after);
+        self.events.node_changed(&before, after);
         Ok(Success::NodeUpdated)
     }
 

@@ -11,6 +11,7 @@ use std::fmt;
 use super::changes::Changes;
 use super::index::Indexes;
 use super::{ClusterState, Data, Records};
+use crate::events::EventLog;
 
 const MAGIC: &[u8; 8] = b"DRVRSNAP";
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
@@ -121,11 +122,13 @@ impl ClusterState {
         }
         let indexes = Indexes::rebuild(&data.nodes, data.allocs.values());
         let changes = Changes::restored_at(data.index);
+        let events = EventLog::restored_at(data.index);
         Ok(Self {
             data,
             records,
             indexes,
             changes,
+            events,
         })
     }
 }

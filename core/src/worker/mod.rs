@@ -307,11 +307,21 @@ impl WorkerMachine {
             (DesiredStatus::Run, false) if a.status != AllocStatus::Pending => {
                 Some(Action::Recover { alloc: a.alloc })
             }
-            (DesiredStatus::Run, false) => a.task.as_ref().map(|task| Action::Start {
-                alloc: a.alloc,
-                job: a.job.clone(),
-                task: task.clone(),
-            }),
+            (DesiredStatus::Run, false) => match &a.task {
+                Some(task) => Some(Action::Start {
+                    alloc: a.alloc,
+                    job: a.job.clone(),
+                    task: task.clone(),
+                }),
+                // Said, or it would wait for ever: the control plane
+                // replaces a failed allocation.
+                None => self.report(
+                    a.alloc,
+                    AllocStatus::Failed,
+                    None,
+                    "its job's spec at its version is no longer kept".into(),
+                ),
+            },
         }
     }
 

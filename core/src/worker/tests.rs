@@ -350,3 +350,21 @@ fn a_stop_asked_for_owes_nothing_until_the_task_ends() {
     worker.exited(AllocId(3), &exit);
     assert!(worker.owes_reports());
 }
+
+/// An allocation whose version's spec the control plane no longer keeps
+/// cannot start; said so, it is replaced rather than pending for ever.
+#[test]
+fn an_allocation_without_its_task_is_reported_failed_not_left_pending() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    worker.committed(500);
+    let mut orphan = assignment(3, DesiredStatus::Run, AllocStatus::Pending);
+    orphan.task = None;
+    let actions = worker.answered(1_000, &reply(5, vec![orphan]), &running(&[]));
+    assert!(starts(&actions).is_empty(), "{actions:?}");
+    let failed = actions.iter().any(|a| {
+        matches!(a, Action::Report(r) if r.alloc == AllocId(3)
+            && r.status == AllocStatus::Failed
+            && r.message.contains("no longer kept"))
+    });
+    assert!(failed, "{actions:?}");
+}
