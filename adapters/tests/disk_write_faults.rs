@@ -107,6 +107,28 @@ fn damage_below_a_failed_fsync_is_refused_untouched() {
     );
 }
 
+/// What a failed fsync dropped never reaches the disk, whatever a crash
+/// keeps of unsynced bytes: the simulated disk must not let them survive
+/// as a torn tail, or damage "to durable bytes" could strike bytes never
+/// acknowledged.
+#[test]
+fn a_torn_crash_keeps_nothing_a_failed_fsync_dropped() {
+    use drover_adapters::disk::FileSystem;
+    for seed in 0..32 {
+        let (fs, mut log) = log_of(3);
+        let durable = fs.read(Path::new(LOG)).unwrap().unwrap();
+        fs.arm(Path::new(LOG), WriteFault::FsyncError).unwrap();
+        log.append(&[record(4)]).unwrap_err();
+        drop(log);
+        fs.crash(CrashMode::Torn(seed));
+        assert_eq!(
+            fs.read(Path::new(LOG)).unwrap().unwrap(),
+            durable,
+            "seed {seed}"
+        );
+    }
+}
+
 #[test]
 fn a_lost_write_followed_by_durable_ones_is_refused() {
     let (fs, mut log) = log_of(3);

@@ -129,7 +129,7 @@ pub struct Event {
     #[serde(rename = "type")]
     pub kind: EventKind,
     /// What the event is about: a job, allocation or node id, or the
-    /// leader's Raft id.
+    /// term a leader was elected in.
     pub key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<JobId>,
@@ -375,12 +375,14 @@ impl EventLog {
         }
     }
 
-    /// A leader's first entry of its term was applied at `index`.
-    pub fn leader_elected(&mut self, index: u64, term: u64, leader: u64) {
+    /// A leader's first entry of `term` was applied at `index`. The entry
+    /// names the term, not the node (openraft 0.9's log ids carry the
+    /// term only); the cluster status names the current leader.
+    pub fn leader_elected(&mut self, index: u64, term: u64) {
         self.applying(index, 0);
         self.push(
             EventKind::LeaderElected,
-            leader.to_string(),
+            term.to_string(),
             None,
             None,
             format!("term {term}"),

@@ -58,12 +58,7 @@ impl Default for GcPolicy {
 /// stopped (any kind) or a batch job complete or failed, with every one of
 /// its allocations terminal.
 pub fn job_collectable(state: &ClusterState, job: &Job, now_ms: u64, policy: &GcPolicy) -> bool {
-    let finished = match job_phase(state, job) {
-        JobPhase::Stopped => true,
-        JobPhase::Complete | JobPhase::Failed => job.spec.kind == JobKind::Batch,
-        JobPhase::Pending | JobPhase::Running => false,
-    };
-    if !finished {
+    if !finished(state, job) {
         return false;
     }
     let mut last_change_ms = job.modified_ms;
@@ -76,15 +71,31 @@ pub fn job_collectable(state: &ClusterState, job: &Job, now_ms: u64, policy: &Gc
     aged(last_change_ms, policy.job_retention_ms, now_ms)
 }
 
+/// Stopped (any kind), or a batch job complete or failed.
+fn finished(state: &ClusterState, job: &Job) -> bool {
+    match job_phase(state, job) {
+        JobPhase::Stopped => true,
+        JobPhase::Complete | JobPhase::Failed => job.spec.kind == JobKind::Batch,
+        JobPhase::Pending | JobPhase::Running => false,
+    }
+}
+
 /// The allocations of a job that stays which may be forgotten: terminal,
 /// ended at least the retention ago, and either asked to stop or replaced
 /// by an allocation that exists — except the newest `keep_allocs` of them.
+/// None of a finished job's: its retention counts from its allocations'
+/// last change, which forgetting some of them would move back (the job
+/// would then be forgotten sooner than its own rule says); the whole job
+/// goes at once instead.
 pub fn collectable_allocs(
     state: &ClusterState,
     job: &JobId,
     now_ms: u64,
     policy: &GcPolicy,
 ) -> Vec<AllocId> {
+    if state.job(job).is_none_or(|j| finished(state, j)) {
+        return Vec::new();
+    }
     let allocs: Vec<&Allocation> = state.job_allocs(job).collect();
     let replaced: BTreeSet<AllocId> = allocs.iter().filter_map(|a| a.previous).collect();
     let superseded = |a: &Allocation| a.desired == DesiredStatus::Stop || replaced.contains(&a.id);

@@ -221,11 +221,11 @@ fn a_restored_replica_knows_no_events_before_its_snapshot_and_tells_the_same_aft
 fn a_leader_elected_is_told_under_its_first_entry() {
     let mut c = Cluster::new();
     c.add_nodes(1, "eu", 4000, 8192);
-    c.state.leader_elected(c.index + 1, 7, 3);
+    c.state.leader_elected(c.index + 1, 7);
     let leader = c.state.events_since(0, &[Topic::Leader], 10).unwrap();
     assert_eq!(leader.len(), 1);
     assert_eq!(leader[0].kind, EventKind::LeaderElected);
-    assert_eq!((leader[0].index, leader[0].key.as_str()), (2, "3"));
+    assert_eq!((leader[0].index, leader[0].key.as_str()), (2, "7"));
     assert_eq!(leader[0].detail, "term 7");
     assert!(
         Topic::parse("nope")

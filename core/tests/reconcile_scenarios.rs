@@ -680,3 +680,26 @@ fn a_plan_made_before_another_placed_the_job_is_refused() {
         "placed once"
     );
 }
+
+/// A job submitted before any node registered says why it waits: with
+/// no node to pass over there was no rejection to count, and the reason
+/// list was empty.
+#[test]
+fn a_job_with_no_node_to_look_at_says_so() {
+    let mut c = Cluster::new();
+    c.submit(service("web", 1, 100, 64));
+    c.cycle();
+    assert_eq!(
+        c.last_cycle.pending[&job_id("web")],
+        ["no node has registered yet"]
+    );
+    let mut other_pool = service("batchy", 1, 100, 64);
+    other_pool.pool = "gpu".into();
+    c.add_nodes(1, "eu", 4000, 8192);
+    c.submit(other_pool);
+    c.cycle();
+    assert_eq!(
+        c.last_cycle.pending[&job_id("batchy")],
+        ["1 node: not in pool gpu"]
+    );
+}

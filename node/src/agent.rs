@@ -40,6 +40,8 @@ pub struct Node {
     /// Set while the node withholds its vote after losing its log's tail.
     pub abstention: Abstention,
     pub committed: CommittedIndex,
+    /// The replica's last applied index, as it moves.
+    pub applied: tokio::sync::watch::Receiver<u64>,
 }
 
 /// Raft log entries between snapshots when node.toml does not say: as
@@ -189,6 +191,7 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
     let state_machine = StateMachine::open(fs, &raft_dir).map_err(|e| refusal(&e))?;
     let state = state_machine.shared();
     let assigned = state_machine.assigned();
+    let applied = state_machine.watch();
     let raft = Raft::new(
         config.id,
         Arc::new(raft_config(config.raft.millis()?, config.snapshot_every)?),
@@ -215,6 +218,7 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
         assigned,
         abstention,
         committed,
+        applied,
     })
 }
 
@@ -498,6 +502,7 @@ pub async fn run_in<F: FileSystem + Clone>(
         proposer: node.proposer.clone(),
         state: node.state.clone(),
         committed: node.committed.clone(),
+        applied: node.applied.clone(),
         upstream: (!member).then(|| control_addrs.clone()),
         announcements,
         membership_changes: crate::membership::ChangeLock::default(),

@@ -13,8 +13,8 @@ use drover_core::{AllocId, CommandKind, JobId};
 use drover_proto::v1::api_client::ApiClient;
 use drover_proto::v1::api_server::Api;
 use drover_proto::v1::{
-    DrainRequest, Empty, JobRef, JsonReply, LogsReply, LogsRequest, MemberRequest, Read, ReadJob,
-    RevertRequest, SubmitJobReply, SubmitJobRequest,
+    DrainRequest, Empty, EventsRequest, JobRef, JsonReply, LogsReply, LogsRequest, MemberRequest,
+    Read, ReadJob, RevertRequest, SubmitJobReply, SubmitJobRequest,
 };
 use serde_json::{Value, json};
 use tonic::transport::Channel;
@@ -38,6 +38,8 @@ pub struct ApiService {
     pub proposer: Proposer,
     pub state: SharedState,
     pub committed: CommittedIndex,
+    /// The replica's last applied index, for event streams that follow.
+    pub applied: tokio::sync::watch::Receiver<u64>,
     /// Control nodes to relay every call to while this node holds no
     /// replica: always on a worker or edge node, until it is added on a
     /// node started with `join`.
@@ -229,6 +231,31 @@ fn committed(
 
 #[tonic::async_trait]
 impl Api for ApiService {
+    type EventsStream = crate::events::EventStream;
+
+    /// Served from this node's replica, which tells the same events as
+    /// any other at the same indexes; a node without one relays the
+    /// stream from a control node.
+    async fn events(
+        &self,
+        request: Request<EventsRequest>,
+    ) -> Result<Response<Self::EventsStream>, Status> {
+        if let Some(mut upstream) = self.upstream().await? {
+            let relayed = upstream.events(request.into_inner()).await?.into_inner();
+            let stream: Self::EventsStream = Box::pin(relayed);
+            return Ok(Response::new(stream));
+        }
+        let request = request.into_inner();
+        let interest = crate::events::Interest::of(&request)?;
+        let first = crate::events::page(&self.state, request.after, &interest).await?;
+        Ok(Response::new(crate::events::stream(
+            self.state.clone(),
+            self.applied.clone(),
+            first,
+            interest,
+        )))
+    }
+
     /// Submits a new job, or a new version of an existing one (as `nomad job run`).
     async fn submit_job(
         &self,

@@ -1,5 +1,6 @@
-//! The Drover node runtime: Raft over a durable disk, the gRPC services, the
-//! REST API (`http`, not in the simulator), and the leader's control loop. The `drover` binary (`main.rs`) is the shell
+//! The Drover node runtime: Raft over a durable disk, the gRPC services and
+//! the event stream, the REST API (`http`, not in the simulator), and the
+//! leader's control loop. The `drover` binary (`main.rs`) is the shell
 //! around it; the simulator runs the same code.
 
 pub mod agent;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod contact_record;
 pub mod control;
 pub mod election;
+pub mod events;
 #[cfg(not(madsim))]
 pub mod http;
 pub mod internal;

@@ -153,6 +153,8 @@ fn the_rest_api_serves_what_the_grpc_api_does() {
         "a finished allocation's stream ends"
     );
 
+    events_over_sse(&base);
+
     let listed = call("GET", &format!("{}/v1/jobs?prefix=hel", base(0)), None, &[]).json();
     assert_eq!(listed["jobs"][0]["id"], "hello", "{listed}");
     nodes_and_errors(&base);
@@ -259,4 +261,96 @@ fn openapi_and_invalid_specs(base: &dyn Fn(u16) -> String) {
             && !p["path"].as_str().unwrap().is_empty()),
         "{problems:?}"
     );
+}
+
+/// Server-sent events: (id, page) per message.
+fn sse_pages(body: &str) -> Vec<(u64, Value)> {
+    body.split("\n\n")
+        .filter(|m| m.contains("event: events"))
+        .map(|message| {
+            let field = |name: &str| {
+                message
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or_else(|| panic!("no {name} in {message:?}"))
+                    .trim()
+                    .to_string()
+            };
+            let page: Value = serde_json::from_str(&field("data:")).unwrap();
+            (field("id:").parse().unwrap(), page)
+        })
+        .collect()
+}
+
+/// The event stream over SSE: the job's life, the same from every node,
+/// resumed through `Last-Event-ID` without gap or repeat.
+fn events_over_sse(base: &dyn Fn(u16) -> String) {
+    let answer = call("GET", &format!("{}/v1/events", base(0)), None, &[]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.header("content-type"), Some("text/event-stream"));
+    let pages = sse_pages(&answer.body);
+    let events: Vec<Value> = pages
+        .iter()
+        .flat_map(|(_, p)| p["events"].as_array().unwrap().clone())
+        .collect();
+    let life: Vec<&str> = events
+        .iter()
+        .filter(|e| e["job"] == "hello")
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        life,
+        [
+            "job_submitted",
+            "alloc_placed",
+            "alloc_running",
+            "alloc_complete"
+        ]
+    );
+    let elsewhere = call("GET", &format!("{}/v1/events", base(2)), None, &[]);
+    let there: Vec<Value> = sse_pages(&elsewhere.body)
+        .iter()
+        .flat_map(|(_, p)| p["events"].as_array().unwrap().clone())
+        .filter(|e| e["index"].as_u64() <= events.last().unwrap()["index"].as_u64())
+        .collect();
+    assert_eq!(there, events, "every node tells the same events");
+
+    let after = events[events.len() / 2]["index"].as_u64().unwrap();
+    let resumed = call(
+        "GET",
+        &format!("{}/v1/events", base(1)),
+        None,
+        &[("Last-Event-ID", &after.to_string())],
+    );
+    let tail: Vec<Value> = sse_pages(&resumed.body)
+        .iter()
+        .flat_map(|(_, p)| p["events"].as_array().unwrap().clone())
+        .filter(|e| e["index"].as_u64() <= events.last().unwrap()["index"].as_u64())
+        .collect();
+    let expected: Vec<Value> = events
+        .iter()
+        .filter(|e| e["index"].as_u64().unwrap() > after)
+        .cloned()
+        .collect();
+    assert_eq!(tail, expected);
+
+    let nodes = call(
+        "GET",
+        &format!("{}/v1/events?topic=node", base(0)),
+        None,
+        &[],
+    );
+    assert!(
+        sse_pages(&nodes.body)
+            .iter()
+            .flat_map(|(_, p)| p["events"].as_array().unwrap().clone())
+            .all(|e| e["topic"] == "node")
+    );
+    let bad = call(
+        "GET",
+        &format!("{}/v1/events?topic=jobs", base(0)),
+        None,
+        &[],
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
 }

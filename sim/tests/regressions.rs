@@ -138,3 +138,12 @@ fn a_damaged_log_is_refused_untouched_after_a_failed_fsync() {
 fn an_old_version_allocation_placed_before_an_update_still_starts() {
     passes(2_131_195);
 }
+
+/// The simulated disk let a torn crash keep bytes a failed fsync had
+/// dropped, so "damage to a durable record" struck a record that was never
+/// acknowledged — which the node, knowing its fsync failed, rightly cut.
+/// A crash now keeps nothing past what a failed fsync dropped.
+#[test]
+fn damage_strikes_only_bytes_that_reached_the_disk() {
+    passes(94_922_960);
+}

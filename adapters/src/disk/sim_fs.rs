@@ -170,11 +170,21 @@ impl SimFs {
         disk.names = disk.durable_names.clone();
         disk.armed = None;
         for (id, inode) in &mut disk.inodes {
+            // Bytes a failed fsync dropped never reach the platter, torn
+            // crash or not: what a crash may keep of the tail ends there.
+            let never_written = inode
+                .lost
+                .iter()
+                .map(|(from, _)| *from)
+                .filter(|from| *from >= inode.durable.len())
+                .min()
+                .unwrap_or(usize::MAX);
             inode.lost.clear();
             inode.misplaced.clear();
             let unsynced_tail = inode
                 .data
-                .strip_prefix(inode.durable.as_slice())
+                .get(..never_written.min(inode.data.len()))
+                .and_then(|written| written.strip_prefix(inode.durable.as_slice()))
                 .map(<[u8]>::to_vec)
                 .unwrap_or_default();
             inode.data = inode.durable.clone();

@@ -57,13 +57,23 @@ impl PlacementMetrics {
     pub fn explain(&self, job: &JobSpec) -> Vec<String> {
         let mut reasons: Vec<(&Rejection, &u32)> = self.rejected.iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        reasons
+        let said: Vec<String> = reasons
             .into_iter()
             .map(|(why, count)| {
                 let nodes = if *count == 1 { "node" } else { "nodes" };
                 format!("{count} {nodes}: {}", self.describe(*why, job))
             })
-            .collect()
+            .collect();
+        if !said.is_empty() || self.unplaced == 0 {
+            return said;
+        }
+        // Nothing was passed over, yet something found no node: there
+        // was none to look at, which must be said too.
+        vec![if self.nodes_total == 0 {
+            "no node has registered yet".to_string()
+        } else {
+            format!("no node was considered (pool {})", job.pool)
+        }]
     }
 
     fn describe(&self, why: Rejection, job: &JobSpec) -> String {

@@ -191,8 +191,8 @@ impl ClusterState {
 
     /// Records that a leader's first entry of `term` was applied at
     /// `index` (the entry carries no command, so `apply` never sees it).
-    pub fn leader_elected(&mut self, index: u64, term: u64, leader: u64) {
-        self.events.leader_elected(index, term, leader);
+    pub fn leader_elected(&mut self, index: u64, term: u64) {
+        self.events.leader_elected(index, term);
     }
 
     /// Keeps at most `kept` events for the event stream.

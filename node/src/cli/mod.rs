@@ -3,6 +3,7 @@
 mod bench;
 mod cluster;
 mod dev;
+mod events;
 mod job;
 mod pages;
 mod table;
@@ -95,6 +96,9 @@ enum Top {
     /// Load generators: how many writes a cluster acknowledges, how fast.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// What happened: jobs, allocations, nodes and leaders, each under the
+    /// log index that made it happen (`--follow` to watch).
+    Events(events::EventsArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -108,6 +112,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Top::Node(cmd) => block_on(cluster::node(cmd)),
         Top::Cluster(cmd) => block_on(cluster::cluster(cmd)),
         Top::Bench(cmd) => block_on(bench::run(cmd)),
+        Top::Events(args) => block_on(events::run(args)),
     }
 }
 

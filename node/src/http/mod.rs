@@ -42,6 +42,7 @@ pub fn router(api: Arc<ApiService>) -> Router {
         .route("/v1/nodes/{id}/drain", post(routes::drain_node))
         .route("/v1/cluster", get(routes::cluster))
         .route("/v1/cluster/members", get(routes::cluster_members))
+        .route("/v1/events", get(routes::events))
         .fallback(|| async { ApiError::not_found("no such resource; see /v1/openapi.json") })
         .with_state(api)
 }

@@ -297,6 +297,25 @@ pub fn document() -> Value {
                     ),
                 },
             },
+            "/v1/events": {
+                "get": {
+                    "summary": "What happened, as server-sent events",
+                    "operationId": "streamEvents",
+                    "parameters": [
+                        query("from", &json!({ "type": "integer", "minimum": 0 }), "Events after this log index (0: every event this node still holds)."),
+                        query("topic", &json!({ "type": "string" }), "Only these topics, comma-separated: job, alloc, node, leader."),
+                        query("follow", &json!({ "type": "boolean" }), "Keep the stream open and send events as they are applied."),
+                        param("Last-Event-ID", "header", &json!({ "type": "string", "pattern": "^[0-9]+$" }), "Resume after this index (what an EventSource sends on reconnecting); overrides from."),
+                    ],
+                    "responses": responses(
+                        json!({
+                            "description": "A text/event-stream: one message per page of whole log indexes, `event: events`, `id:` the index to resume after, `data:` {\"events\": [...], \"index\": N}. Each event: index, topic, type, key, job, node, detail, at_ms. An `event: error` message ends a stream that failed.",
+                            "content": { "text/event-stream": { "schema": { "type": "string" } } },
+                        }),
+                        &[("410", "Events that old are no longer kept on this node; the message says from which index to ask.")],
+                    ),
+                },
+            },
             "/v1/nodes": {
                 "get": {
                     "summary": "Nodes, a page at a time, in id order",

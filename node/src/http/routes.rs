@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use drover_core::spec::{Format, parse_job_spec};
 use drover_proto::v1::api_server::Api;
 use drover_proto::v1::{
-    DrainRequest, Empty, JobRef, JsonReply, LogsRequest, Read, ReadJob, RevertRequest,
-    SubmitJobReply, SubmitJobRequest,
+    DrainRequest, Empty, EventsRequest, JobRef, JsonReply, LogsRequest, Read, ReadJob,
+    RevertRequest, SubmitJobReply, SubmitJobRequest,
 };
 use serde_json::{Value, json};
 use tonic::Request;
@@ -336,4 +336,57 @@ pub async fn job_logs(State(api): State<Shared>, job: Id, params: RawQuery) -> A
 
 fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The event stream as server-sent events: one message per page of whole
+/// log indexes (`event: events`, `id:` the index to resume after, `data:`
+/// the page as the gRPC stream sends it), so a browser's `EventSource`
+/// resumes through `Last-Event-ID` with no gap and no repeat. `from`,
+/// `topic` (comma-separated) and `follow` as `drover events`.
+pub async fn events(State(api): State<Shared>, headers: HeaderMap, params: RawQuery) -> Answer {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures_util::StreamExt;
+    let params = Params::from(params)?;
+    let after = match headers.get("last-event-id") {
+        Some(raw) => raw
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| ApiError::bad_request("Last-Event-ID: not a log index"))?,
+        None => params.number("from")?.unwrap_or(0),
+    };
+    let request = EventsRequest {
+        after,
+        topics: vec![params.text("topic")],
+        follow: params.flag("follow")?,
+    };
+    let stream = api
+        .events(Request::new(request))
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::FailedPrecondition => ApiError::gone(status.message()),
+            _ => ApiError::from(status),
+        })?
+        .into_inner();
+    let messages = stream.map(|item| {
+        Ok::<_, std::convert::Infallible>(match item {
+            Ok(page) => {
+                let index = serde_json::from_str::<Value>(&page.json)
+                    .ok()
+                    .and_then(|p| p["index"].as_u64())
+                    .unwrap_or(0);
+                Event::default()
+                    .event("events")
+                    .id(index.to_string())
+                    .data(page.json)
+            }
+            // Said in the stream, which then ends: the status has gone.
+            Err(status) => Event::default()
+                .event("error")
+                .data(ApiError::from(status).body.to_string()),
+        })
+    });
+    Ok(Sse::new(messages)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
 }

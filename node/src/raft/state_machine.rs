@@ -131,7 +131,13 @@ impl<F: FileSystem + Clone> RaftStateMachine<TypeConfig> for StateMachine<F> {
                     applied.membership = StoredMembership::new(Some(entry.log_id), membership);
                     Ok(drover_core::state::Success::Unchanged)
                 }
-                EntryPayload::Blank => Ok(drover_core::state::Success::Unchanged),
+                // A new leader's first entry: its election, for the event
+                // stream, at the same index on every replica.
+                EntryPayload::Blank => {
+                    let term = entry.log_id.leader_id.term;
+                    applied.state.leader_elected(entry.log_id.index, term);
+                    Ok(drover_core::state::Success::Unchanged)
+                }
             };
             responses.push(response);
         }
