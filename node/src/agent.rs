@@ -42,6 +42,7 @@ pub struct Node {
     pub committed: CommittedIndex,
     /// The replica's last applied index, as it moves.
     pub applied: tokio::sync::watch::Receiver<u64>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Raft log entries between snapshots when node.toml does not say: as
@@ -150,7 +151,9 @@ async fn connect_docker(
 /// Opens storage and starts Raft; does not serve yet.
 pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<Node, String> {
     let raft_dir = config.data_dir.join("raft");
-    let (mut log, recovery) = LogStore::open(fs.clone(), &raft_dir).map_err(|e| refusal(&e))?;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let (log, recovery) = LogStore::open(fs.clone(), &raft_dir).map_err(|e| refusal(&e))?;
+    let mut log = log.with_metrics(metrics.clone());
     recovering::step_down(&mut log, config.id).await?;
     let committed = log.committed();
     if let Some((offset, bytes)) = recovery.truncated {
@@ -206,7 +209,7 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
         .iter()
         .map(ToString::to_string)
         .collect();
-    let proposer = Proposer::new(raft.clone(), control);
+    let proposer = Proposer::new(raft.clone(), control).with_metrics(metrics.clone());
     let abstention = match lost_tail {
         Some(lost) if config.role.is_voter() => recovering::abstain_until(&raft, lost, record),
         _ => Abstention::default(),
@@ -219,6 +222,7 @@ pub async fn start<F: FileSystem + Clone>(config: &NodeConfig, fs: F) -> Result<
         abstention,
         committed,
         applied,
+        metrics,
     })
 }
 
@@ -270,6 +274,66 @@ fn worker_of<F: FileSystem>(
         Duration::from_millis(reconcile.max_disconnect_ms),
     )
     .with_contact_record(Arc::new(ContactFile::new(fs, &config.data_dir)))
+    .with_metrics(node.metrics.clone())
+}
+
+/// What runs on every node: its heartbeats, the leader's loop (idle
+/// unless it leads), and the count of leader changes.
+fn every_node_tasks(
+    node: &Node,
+    registration: drover_core::NodeRegistration,
+    reconcile: ReconcileConfig,
+    owed: crate::worker::ReportsOwed,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        tokio::spawn(membership_loop(
+            node.proposer.clone(),
+            registration,
+            heartbeat_interval(&reconcile),
+            owed,
+        )),
+        tokio::spawn(leader_loop(
+            node.raft.clone(),
+            node.proposer.clone(),
+            node.state.clone(),
+            reconcile,
+            node.metrics.clone(),
+        )),
+        tokio::spawn(count_leader_changes(
+            node.raft.clone(),
+            node.metrics.clone(),
+        )),
+    ]
+}
+
+/// The gRPC server, counting the public API's requests.
+#[cfg(not(madsim))]
+fn server_builder(
+    node: &Node,
+) -> tonic::transport::Server<
+    tower::layer::util::Stack<crate::grpc_requests::CountRequests, tower::layer::util::Identity>,
+> {
+    tonic::transport::Server::builder()
+        .layer(crate::grpc_requests::CountRequests(node.metrics.clone()))
+}
+
+/// The simulator's server takes no layers.
+#[cfg(madsim)]
+fn server_builder(_node: &Node) -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+}
+
+/// Counts every change of the leader this node sees, losing it included.
+async fn count_leader_changes(raft: Raft, metrics: Arc<crate::metrics::Metrics>) {
+    let mut watched = raft.metrics();
+    let mut leader = watched.borrow().current_leader;
+    while watched.changed().await.is_ok() {
+        let now = watched.borrow().current_leader;
+        if now != leader {
+            metrics.leader_changes.inc();
+            leader = now;
+        }
+    }
 }
 
 /// Listens on the REST API's address at once (a port in use stops the
@@ -503,6 +567,7 @@ pub async fn run_in<F: FileSystem + Clone>(
         state: node.state.clone(),
         committed: node.committed.clone(),
         applied: node.applied.clone(),
+        metrics: node.metrics.clone(),
         upstream: (!member).then(|| control_addrs.clone()),
         announcements,
         membership_changes: crate::membership::ChangeLock::default(),
@@ -513,7 +578,7 @@ pub async fn run_in<F: FileSystem + Clone>(
     // Ends the server when Raft stops, so that its address is free again
     // for the process that takes over.
     let (exit, exiting) = tokio::sync::oneshot::channel::<()>();
-    let server = tonic::transport::Server::builder()
+    let server = server_builder(&node)
         .add_service(
             InternalServer::new(internal)
                 .max_decoding_message_size(WIRE_LIMIT)
@@ -546,20 +611,7 @@ pub async fn run_in<F: FileSystem + Clone>(
         .as_ref()
         .map(Worker::reports_owed)
         .unwrap_or_default();
-    let mut background = vec![
-        tokio::spawn(membership_loop(
-            node.proposer.clone(),
-            registration.clone(),
-            heartbeat_interval(&reconcile),
-            owed,
-        )),
-        tokio::spawn(leader_loop(
-            node.raft.clone(),
-            node.proposer.clone(),
-            node.state.clone(),
-            reconcile,
-        )),
-    ];
+    let mut background = every_node_tasks(&node, registration.clone(), reconcile, owed);
     background.extend(voter_tasks(&config, &node, control_addrs)?);
     background.extend(http);
     if let Some(worker) = worker {

@@ -40,6 +40,7 @@ pub struct ApiService {
     pub committed: CommittedIndex,
     /// The replica's last applied index, for event streams that follow.
     pub applied: tokio::sync::watch::Receiver<u64>,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Control nodes to relay every call to while this node holds no
     /// replica: always on a worker or edge node, until it is added on a
     /// node started with `join`.
@@ -49,6 +50,28 @@ pub struct ApiService {
 }
 
 impl ApiService {
+    /// The node's metrics page, with Raft's and the replica's figures as
+    /// they are now.
+    pub async fn metrics_page(&self) -> String {
+        let view = {
+            let raft = self.raft.metrics();
+            let raft = raft.borrow();
+            crate::metrics::RaftView {
+                term: raft.current_term,
+                leader: raft.state == openraft::ServerState::Leader,
+                last_log_index: raft.last_log_index.unwrap_or(0),
+                commit_index: self.committed.get().unwrap_or(0),
+                applied_index: 0,
+            }
+        };
+        let replica = self.state.read().await;
+        let view = crate::metrics::RaftView {
+            applied_index: replica.last_applied.map_or(0, |id| id.index),
+            ..view
+        };
+        self.metrics.render(view, &replica.state)
+    }
+
     /// Unless the caller accepts a stale answer, waits until this replica
     /// reflects every write acknowledged before the read began.
     async fn settle(&self, stale: bool) -> Result<(), Status> {

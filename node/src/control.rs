@@ -134,6 +134,7 @@ pub async fn leader_loop(
     proposer: Proposer,
     state: SharedState,
     config: ReconcileConfig,
+    observed: std::sync::Arc<crate::metrics::Metrics>,
 ) {
     let mut metrics = raft.metrics();
     let mut leader_since_ms: Option<u64> = None;
@@ -161,6 +162,7 @@ pub async fn leader_loop(
         let leadership = Leadership {
             since_ms: leader_since_ms.unwrap_or_default(),
         };
+        let started = std::time::Instant::now();
         let (pass, cycle) = {
             let applied = state.read().await;
             let now = now_ms();
@@ -178,10 +180,15 @@ pub async fn leader_loop(
             }
             (pass, cycle)
         };
+        observe_pass(&observed, &cycle, started.elapsed());
         let mut landed = true;
         for command in cycle.commands.iter().cloned() {
             let what = command.name();
-            match proposer.propose_here(command).await {
+            let answer = proposer.propose_here(command).await;
+            if let Ok((_, Ok(Success::Plan(result)))) = &answer {
+                observed.placements.inc_by(result.placed.len() as u64);
+            }
+            match answer {
                 Ok((index, Ok(Success::Plan(result)))) if !result.fully_applied() => {
                     debug!(index, what, "partly refused: {result:?}");
                     landed = false;
@@ -205,6 +212,26 @@ pub async fn leader_loop(
         if raft_gone(&tokio::time::timeout(RECONCILE_CEILING, metrics.changed()).await) {
             return;
         }
+    }
+}
+
+/// What one pass decided, in the node's metrics.
+fn observe_pass(
+    observed: &crate::metrics::Metrics,
+    cycle: &drover_core::reconcile::Cycle,
+    took: std::time::Duration,
+) {
+    crate::metrics::Metrics::observe(&observed.reconcile_seconds, took);
+    observed
+        .unplaced
+        .set(i64::from(i32::try_from(cycle.unplaced).unwrap_or(i32::MAX)));
+    for (why, count) in &cycle.rejections {
+        observed
+            .rejections
+            .get_or_create(&crate::metrics::Reason {
+                reason: why.name().to_string(),
+            })
+            .inc_by(u64::from(*count));
     }
 }
 

@@ -146,12 +146,15 @@ impl Internal for InternalService {
                 job: a.job.clone(),
                 desired: a.desired,
                 status: a.status,
-                // Its own version's task, as Nomad's allocations carry their
-                // job version: a rollout halted by a failure leaves placed
-                // allocations of the old version that must still run.
+                // The current version's task only: an allocation of an
+                // older one that has not started never will (its worker
+                // reports it failed and the reconciler places the current
+                // version); starting it would run one more instance than a
+                // rollout counts.
                 task: state
-                    .job_version(&a.job, a.job_version)
-                    .map(|spec| spec.task.clone()),
+                    .job(&a.job)
+                    .filter(|job| job.spec.version == a.job_version)
+                    .map(|job| job.spec.task.clone()),
             })
             .collect();
         let index = replica.last_applied.map_or(0, |id| id.index);

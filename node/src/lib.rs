@@ -1,6 +1,6 @@
 //! The Drover node runtime: Raft over a durable disk, the gRPC services and
-//! the event stream, the REST API (`http`, not in the simulator), and the
-//! leader's control loop. The `drover` binary (`main.rs`) is the shell
+//! the event stream, the REST API (`http`, not in the simulator) and its
+//! Prometheus metrics, and the leader's control loop. The `drover` binary (`main.rs`) is the shell
 //! around it; the simulator runs the same code.
 
 pub mod agent;
@@ -14,10 +14,13 @@ pub mod control;
 pub mod election;
 pub mod events;
 #[cfg(not(madsim))]
+pub mod grpc_requests;
+#[cfg(not(madsim))]
 pub mod http;
 pub mod internal;
 pub mod logs;
 pub mod membership;
+pub mod metrics;
 pub mod paging;
 pub mod propose;
 pub mod raft;

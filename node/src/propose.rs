@@ -90,7 +90,10 @@ pub struct Proposer {
     /// When the newest of this node's own commands that committed was
     /// sent: proof that a quorum heard this node at or after that instant.
     quorum_heard: Arc<Mutex<Option<Instant>>>,
+    /// The highest log index a command this node sent committed at.
+    committed_at: Arc<std::sync::atomic::AtomicU64>,
     batcher: Batcher<Outcome>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Where a group of commands goes: into this node's log, or to the leader.
@@ -132,7 +135,22 @@ impl Proposer {
         Self {
             route,
             quorum_heard: Arc::default(),
+            committed_at: Arc::default(),
             batcher,
+            metrics: None,
+        }
+    }
+
+    /// Records how long its proposals take in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn took(&self, sent: Instant) {
+        if let Some(metrics) = &self.metrics {
+            crate::metrics::Metrics::observe(&metrics.proposal_seconds, sent.elapsed());
         }
     }
 
@@ -150,6 +168,17 @@ impl Proposer {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The highest log index a command this node sent committed at (0
+    /// before any did).
+    pub fn committed_at(&self) -> u64 {
+        self.committed_at.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn committed_index(&self, index: u64) {
+        self.committed_at
+            .fetch_max(index, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn heard_since(&self, sent: Instant) {
         let mut heard = self
             .quorum_heard
@@ -162,9 +191,12 @@ impl Proposer {
     /// whose decisions are not to be carried out by a later leader.
     pub async fn propose_here(&self, kind: CommandKind) -> Outcome {
         let sent = Instant::now();
-        match self.route.write_here(Command::new(now_ms(), kind)).await? {
+        let written = self.route.write_here(Command::new(now_ms(), kind)).await;
+        self.took(sent);
+        match written? {
             Ok(reply) => {
                 self.heard_since(sent);
+                self.committed_index(reply.log_id.index);
                 Ok((reply.log_id.index, reply.data))
             }
             Err(e) => Err(describe(&e)),
@@ -175,8 +207,10 @@ impl Proposer {
     pub async fn propose(&self, kind: CommandKind) -> Outcome {
         let sent = Instant::now();
         let committed = self.grouped(kind, 0).await;
-        if committed.is_ok() {
+        self.took(sent);
+        if let Ok((index, _)) = &committed {
             self.heard_since(sent);
+            self.committed_index(*index);
         }
         committed
     }
@@ -305,6 +339,20 @@ impl Route {
         let mut last_error = String::from("no leader is known yet");
         for addr in targets {
             match forward(&self.peers, addr, &next).await {
+                // A control node that knows no leader either (one removed
+                // while cut off never learns it was) applied none of it:
+                // the next may know, so it is asked too, not taken for the
+                // last word.
+                Ok(answers)
+                    if leader.is_none()
+                        && answers
+                            .iter()
+                            .all(|a| matches!(a, Err(NotCommitted::NotApplied(_)))) =>
+                {
+                    if let Some(Err(NotCommitted::NotApplied(why))) = answers.first() {
+                        last_error = format!("{addr}: {why}");
+                    }
+                }
                 Ok(answers) if answers.len() == count => return answers,
                 Ok(answers) => {
                     return every(

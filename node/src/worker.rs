@@ -48,6 +48,7 @@ pub struct Worker {
     asked_gone: std::sync::Mutex<Option<Instant>>,
     owed: ReportsOwed,
     contact_record: Option<Arc<dyn ContactRecord>>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Whether this node's worker owes the control plane reports
@@ -107,6 +108,7 @@ impl Worker {
             asked_gone: std::sync::Mutex::new(None),
             owed: ReportsOwed::default(),
             contact_record: None,
+            metrics: None,
         }
     }
 
@@ -115,6 +117,13 @@ impl Worker {
     #[must_use]
     pub fn with_contact_record(mut self, record: Arc<dyn ContactRecord>) -> Self {
         self.contact_record = Some(record);
+        self
+    }
+
+    /// Records how long its polls take in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -167,6 +176,7 @@ impl Worker {
                 machine.committed(clock.ms(sent));
                 self.record_contact(sent);
             }
+            machine.committed_at(self.proposer.committed_at());
             let running = self.running();
             let actions = machine.tick(clock.ms(Instant::now()), &running);
             self.owed.set(machine.owes_reports());
@@ -188,11 +198,15 @@ impl Worker {
         self.report_all(machine, machine.unreported()).await;
         self.owed.set(machine.owes_reports());
         let ask_gone = self.ask_gone(machine);
+        let asked = Instant::now();
         let polled = tokio::select! {
             biased;
             () = exited.notified() => return,
             polled = self.poll(machine.after_index(), ask_gone) => polled,
         };
+        if let Some(metrics) = &self.metrics {
+            crate::metrics::Metrics::observe(&metrics.poll_seconds, asked.elapsed());
+        }
         match polled {
             Ok(reply) => {
                 let running = self.running();

@@ -154,6 +154,7 @@ fn the_rest_api_serves_what_the_grpc_api_does() {
     );
 
     events_over_sse(&base);
+    metrics_pages(&base);
 
     let listed = call("GET", &format!("{}/v1/jobs?prefix=hel", base(0)), None, &[]).json();
     assert_eq!(listed["jobs"][0]["id"], "hello", "{listed}");
@@ -353,4 +354,98 @@ fn events_over_sse(base: &dyn Fn(u16) -> String) {
         &[],
     );
     assert_eq!(bad.status, 400, "{}", bad.body);
+}
+
+/// What a scrape says: the samples of `name` whose labels include
+/// `labels`, summed (a histogram's `_count`, `_sum` are samples too).
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            other => panic!("{name}: {other:?}"),
+        })
+        .sum()
+}
+
+fn scrape(url: &str) -> prometheus_parse::Scrape {
+    let page = call("GET", url, None, &[]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.header("content-type")
+            .is_some_and(|t| t.starts_with("application/openmetrics-text")),
+        "{:?}",
+        page.header("content-type")
+    );
+    prometheus_parse::Scrape::parse(page.body.lines().map(|l| Ok(l.to_string())))
+        .unwrap_or_else(|e| panic!("{url} does not parse: {e}"))
+}
+
+/// Every node's metrics page parses, and says what the run did: one
+/// leader, a term, entries made durable, a placement, the job complete,
+/// polls answered, requests counted by route and status.
+fn metrics_pages(base: &dyn Fn(u16) -> String) {
+    let missing = call("GET", &format!("{}/v1/jobs/nope", base(0)), None, &[]);
+    assert_eq!(missing.status, 404);
+    let scrapes: Vec<_> = (0..3)
+        .map(|n| scrape(&format!("{}/metrics", base(n))))
+        .collect();
+    let leaders: f64 = scrapes
+        .iter()
+        .map(|s| sample(s, "drover_raft_leader", &[]))
+        .sum();
+    assert!(
+        (leaders - 1.0).abs() < f64::EPSILON,
+        "one leader, not {leaders}"
+    );
+    for page in &scrapes {
+        assert!(sample(page, "drover_raft_term", &[]) >= 1.0);
+        assert!(sample(page, "drover_raft_applied_index", &[]) >= 1.0);
+        assert!(sample(page, "drover_log_fsync_duration_seconds_count", &[]) >= 1.0);
+        assert!(sample(page, "drover_log_append_batch_entries_count", &[]) >= 1.0);
+        assert!(sample(page, "drover_worker_poll_duration_seconds_count", &[]) >= 1.0);
+        assert!(sample(page, "drover_proposal_duration_seconds_count", &[]) >= 1.0);
+        assert!(sample(page, "drover_nodes", &[("status", "ready")]) >= 3.0);
+    }
+    let leader = scrapes
+        .iter()
+        .find(|s| sample(s, "drover_raft_leader", &[]) > 0.5)
+        .unwrap();
+    assert!(sample(leader, "drover_placements_total", &[]) >= 1.0);
+    assert!(sample(leader, "drover_reconcile_pass_duration_seconds_count", &[]) >= 1.0);
+    assert!(sample(&scrapes[0], "drover_allocations", &[("status", "complete")]) >= 1.0);
+    let job_reads = sample(
+        &scrapes[0],
+        "drover_api_requests_total",
+        &[
+            ("api", "http"),
+            ("method", "GET /v1/jobs/:id"),
+            ("code", "200"),
+        ],
+    );
+    assert!(job_reads >= 1.0, "GET /v1/jobs/:id counted by route");
+    let not_found = sample(
+        &scrapes[0],
+        "drover_api_requests_total",
+        &[
+            ("api", "http"),
+            ("method", "GET /v1/jobs/:id"),
+            ("code", "404"),
+        ],
+    );
+    assert!(not_found >= 1.0, "a 404 answer counted");
+    let grpc_reads = sample(
+        &scrapes[0],
+        "drover_api_requests_total",
+        &[("api", "grpc"), ("method", "JobStatus"), ("code", "Ok")],
+    );
+    assert!(
+        grpc_reads >= 1.0,
+        "the CLI's job status, over gRPC, counted"
+    );
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Leadership, ReconcileConfig, Reconciliation, Scope, reconcile_in};
 use crate::ids::{AllocId, JobId};
-use crate::scheduler::{Scheduler, SchedulerConfig, seed_for};
+use crate::scheduler::{Rejection, Scheduler, SchedulerConfig, seed_for};
 use crate::state::{ClusterState, CommandKind, Placement, Plan, PlanStop};
 
 /// Commands to propose, and why any job still waits for room.
@@ -14,6 +14,10 @@ pub struct Cycle {
     pub commands: Vec<CommandKind>,
     /// Per job with unplaced allocations: one line per rejection reason.
     pub pending: BTreeMap<JobId, Vec<String>>,
+    /// Nodes passed over, by reason, over the whole turn.
+    pub rejections: BTreeMap<Rejection, u32>,
+    /// Allocations that found no node.
+    pub unplaced: u32,
     /// Jobs the plan places or stops allocations of.
     pub acted_on: BTreeSet<JobId>,
     pub reconciliation: Reconciliation,
@@ -75,6 +79,7 @@ pub fn plan_cycle_in(
         });
     }
     let mut pending = BTreeMap::new();
+    let mut tally = Tally::default();
     for (job_id, previous) in requests(&rec) {
         let Some(job) = state.job(job_id) else {
             continue;
@@ -89,6 +94,7 @@ pub fn plan_cycle_in(
                 previous,
             });
         }
+        tally.add(&placed.metrics);
         if placed.metrics.unplaced > 0 {
             pending.insert(job_id.clone(), placed.metrics.explain(&job.spec));
         }
@@ -111,6 +117,8 @@ pub fn plan_cycle_in(
                     ..Default::default()
                 };
                 metrics.rejected.insert(why, 1);
+                metrics.unplaced = 1;
+                tally.add(&metrics);
                 let lines = pending.entry(job_id.clone()).or_insert_with(Vec::new);
                 lines.extend(
                     metrics
@@ -137,8 +145,26 @@ pub fn plan_cycle_in(
     Cycle {
         commands,
         pending,
+        rejections: tally.rejections,
+        unplaced: tally.unplaced,
         acted_on,
         reconciliation: rec,
+    }
+}
+
+/// Rejections and unplaced allocations summed over a turn.
+#[derive(Default)]
+struct Tally {
+    rejections: BTreeMap<Rejection, u32>,
+    unplaced: u32,
+}
+
+impl Tally {
+    fn add(&mut self, metrics: &crate::scheduler::PlacementMetrics) {
+        for (why, count) in &metrics.rejected {
+            *self.rejections.entry(*why).or_default() += count;
+        }
+        self.unplaced += metrics.unplaced;
     }
 }
 

@@ -25,6 +25,24 @@ pub enum Rejection {
     Gpus,
 }
 
+impl Rejection {
+    /// A short stable name, for metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rejection::NotReady => "not_ready",
+            Rejection::Draining => "draining",
+            Rejection::RunsNoWork => "runs_no_work",
+            Rejection::NotInPool => "not_in_pool",
+            Rejection::NoDriver => "no_driver",
+            Rejection::Constraint(_) => "constraint",
+            Rejection::MaxPerNode => "max_per_node",
+            Rejection::Cpu => "cpu",
+            Rejection::Memory => "memory",
+            Rejection::Gpus => "gpus",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlacementMetrics {
     /// Nodes in the cluster when the job was considered.

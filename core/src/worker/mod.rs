@@ -76,6 +76,10 @@ pub enum Notice {
 pub struct WorkerMachine {
     contact: Contact,
     after_index: u64,
+    /// The highest log index at which a command of this node's committed:
+    /// a replica that has not applied that far is behind what this node
+    /// knows, however it answers.
+    known_committed: u64,
     /// Tasks asked to stop whose exit has not been seen.
     stopping: BTreeSet<AllocId>,
     /// What was last committed about each allocation.
@@ -89,6 +93,7 @@ impl WorkerMachine {
         Self {
             contact: Contact::new(now_ms, max_disconnect_ms),
             after_index: 0,
+            known_committed: 0,
             stopping: BTreeSet::new(),
             reported: BTreeMap::new(),
             unreported: BTreeMap::new(),
@@ -123,6 +128,14 @@ impl WorkerMachine {
     /// A command this node sent at `sent_ms` was committed by a quorum.
     pub fn committed(&mut self, sent_ms: u64) {
         self.contact.committed(sent_ms);
+    }
+
+    /// A command of this node's committed at log `index`. Answers from a
+    /// replica behind it are stale: one that stopped moving (a voter
+    /// removed while cut off never learns it was) would otherwise look
+    /// merely quiet, and its worker would wait on it for ever.
+    pub fn committed_at(&mut self, index: u64) {
+        self.known_committed = self.known_committed.max(index);
     }
 
     /// The clock reads `now_ms`; `running` are the executor's live tasks.
@@ -182,10 +195,11 @@ impl WorkerMachine {
         reply: &PollReply,
         running: &BTreeSet<AllocId>,
     ) -> Vec<Action> {
-        if reply.index < self.after_index {
+        let behind = self.after_index.max(self.known_committed);
+        if reply.index < behind {
             return vec![Action::Notice(Notice::StaleAnswer {
                 index: reply.index,
-                after: self.after_index,
+                after: behind,
             })];
         }
         self.after_index = reply.index;
@@ -313,13 +327,14 @@ impl WorkerMachine {
                     job: a.job.clone(),
                     task: task.clone(),
                 }),
-                // Said, or it would wait for ever: the control plane
-                // replaces a failed allocation.
+                // Said, or it would wait for ever (a rollout halted by a
+                // failure never replaces it): the control plane replaces a
+                // failed allocation with the current version.
                 None => self.report(
                     a.alloc,
                     AllocStatus::Failed,
                     None,
-                    "its job's spec at its version is no longer kept".into(),
+                    "its job moved to another version before it started".into(),
                 ),
             },
         }

@@ -351,8 +351,8 @@ fn a_stop_asked_for_owes_nothing_until_the_task_ends() {
     assert!(worker.owes_reports());
 }
 
-/// An allocation whose version's spec the control plane no longer keeps
-/// cannot start; said so, it is replaced rather than pending for ever.
+/// An allocation whose job moved to another version before it started is
+/// not started; said so, it is replaced rather than pending for ever.
 #[test]
 fn an_allocation_without_its_task_is_reported_failed_not_left_pending() {
     let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
@@ -364,7 +364,29 @@ fn an_allocation_without_its_task_is_reported_failed_not_left_pending() {
     let failed = actions.iter().any(|a| {
         matches!(a, Action::Report(r) if r.alloc == AllocId(3)
             && r.status == AllocStatus::Failed
-            && r.message.contains("no longer kept"))
+            && r.message.contains("another version"))
     });
     assert!(failed, "{actions:?}");
+}
+
+/// A replica that answers but stopped moving (a voter removed while cut
+/// off) is behind the index this node's own commands committed at: its
+/// answers are stale, though never below the last answer seen.
+#[test]
+fn a_replica_behind_this_nodes_own_commits_is_stale() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    worker.committed(500);
+    let pending = vec![assignment(2, DesiredStatus::Run, AllocStatus::Pending)];
+    assert!(starts(&worker.answered(1_000, &reply(30, vec![]), &running(&[]))).is_empty());
+    worker.committed_at(401);
+    let frozen = worker.answered(2_000, &reply(30, pending.clone()), &running(&[]));
+    assert_eq!(
+        frozen,
+        [Action::Notice(Notice::StaleAnswer {
+            index: 30,
+            after: 401
+        })]
+    );
+    let current = worker.answered(3_000, &reply(402, pending), &running(&[]));
+    assert_eq!(starts(&current), [2]);
 }

@@ -27,8 +27,8 @@ pub struct Assignment {
     pub job: JobId,
     pub desired: DesiredStatus,
     pub status: AllocStatus,
-    /// The task of the allocation's own job version; `None` when that
-    /// version is no longer kept (the allocation cannot start).
+    /// The task to run; `None` when the job has moved to another version
+    /// since the allocation was placed: it is not to start.
     pub task: Option<TaskSpec>,
 }
 

@@ -27,6 +27,7 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
 
 pub fn router(api: Arc<ApiService>) -> Router {
     Router::new()
+        .route("/metrics", get(routes::metrics))
         .route("/v1/openapi.json", get(openapi::serve))
         .route("/v1/jobs", get(routes::list_jobs).post(routes::submit_job))
         .route("/v1/jobs/plan", post(routes::plan_job))
@@ -43,6 +44,10 @@ pub fn router(api: Arc<ApiService>) -> Router {
         .route("/v1/cluster", get(routes::cluster))
         .route("/v1/cluster/members", get(routes::cluster_members))
         .route("/v1/events", get(routes::events))
+        .route_layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            routes::count_request,
+        ))
         .fallback(|| async { ApiError::not_found("no such resource; see /v1/openapi.json") })
         .with_state(api)
 }

@@ -390,3 +390,33 @@ pub async fn events(State(api): State<Shared>, headers: HeaderMap, params: RawQu
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
 }
+
+/// The node's Prometheus metrics (OpenMetrics text; docs/metrics.md).
+pub async fn metrics(State(api): State<Shared>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        api.metrics_page().await,
+    )
+        .into_response()
+}
+
+/// Counts each answered request by its route (not its path: ids would
+/// make a label per job) and status.
+pub async fn count_request(
+    State(api): State<Shared>,
+    route: axum::extract::MatchedPath,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    // `:id` rather than `{id}`: braces inside a label value trip up
+    // lenient exposition parsers.
+    let route = route.as_str().replace('{', ":").replace('}', "");
+    let method = format!("{} {route}", request.method());
+    let response = next.run(request).await;
+    api.metrics
+        .request("http", &method, response.status().as_str());
+    response
+}

@@ -48,6 +48,7 @@ async fn wait_for_slow_disk(delay: std::time::Duration) {
 pub struct LogStore<F: FileSystem> {
     inner: Arc<Mutex<Inner<F>>>,
     committed: CommittedIndex,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl<F: FileSystem> Clone for LogStore<F> {
@@ -55,6 +56,7 @@ impl<F: FileSystem> Clone for LogStore<F> {
         Self {
             inner: self.inner.clone(),
             committed: self.committed.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -119,6 +121,7 @@ impl<F: FileSystem + Clone> LogStore<F> {
             Self {
                 inner: Arc::new(Mutex::new(inner)),
                 committed: CommittedIndex::default(),
+                metrics: None,
             },
             recovery,
         ))
@@ -126,6 +129,13 @@ impl<F: FileSystem + Clone> LogStore<F> {
 }
 
 impl<F: FileSystem> LogStore<F> {
+    /// Records its appends' durations and sizes in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// What this node has heard is committed; shared with the store.
     pub fn committed(&self) -> CommittedIndex {
         self.committed.clone()
@@ -266,10 +276,16 @@ impl<F: FileSystem + Clone> RaftLogStorage<TypeConfig> for LogStore<F> {
             });
         }
         let mut inner = self.inner.lock().await;
+        let started = std::time::Instant::now();
         let mut written = inner.log.write(&records);
         if written.is_ok() {
             wait_for_slow_disk(inner.fs.durable_write_delay()).await;
             written = inner.log.sync();
+        }
+        if let Some(metrics) = &self.metrics {
+            crate::metrics::Metrics::observe(&metrics.fsync_seconds, started.elapsed());
+            #[allow(clippy::cast_precision_loss)]
+            metrics.append_batch_entries.observe(records.len() as f64);
         }
         let flushed = written.as_ref().copied().map_err(io_error);
         callback.log_io_completed(flushed);
