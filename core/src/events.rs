@@ -243,14 +243,15 @@ impl EventLog {
     }
 
     /// Events after index `after` on `topics` (all when empty), whole
-    /// indexes at a time, stopping once `limit` is reached.
+    /// indexes at a time, stopping once `limit` is reached. `after` 0
+    /// asks for every event held, however far back that reaches.
     pub fn since(
         &self,
         after: u64,
         topics: &[Topic],
         limit: usize,
     ) -> Result<Vec<Event>, EventsGone> {
-        if after < self.floor {
+        if after < self.floor && after != 0 {
             return Err(EventsGone {
                 kept_after: self.floor,
             });
@@ -350,14 +351,7 @@ impl EventLog {
 
     pub(crate) fn node_changed(&mut self, before: &Node, after: &Node) {
         if before.status != after.status {
-            let kind = EventKind::of_node_status(after.status);
-            self.push(
-                kind,
-                after.id.to_string(),
-                None,
-                Some(after.id.clone()),
-                String::new(),
-            );
+            self.node_event(EventKind::of_node_status(after.status), after);
         }
         if before.draining != after.draining {
             let kind = if after.draining {
@@ -365,14 +359,18 @@ impl EventLog {
             } else {
                 EventKind::NodeDrainEnded
             };
-            self.push(
-                kind,
-                after.id.to_string(),
-                None,
-                Some(after.id.clone()),
-                String::new(),
-            );
+            self.node_event(kind, after);
         }
+    }
+
+    fn node_event(&mut self, kind: EventKind, node: &Node) {
+        self.push(
+            kind,
+            node.id.to_string(),
+            None,
+            Some(node.id.clone()),
+            String::new(),
+        );
     }
 
     /// A leader's first entry of `term` was applied at `index`. The entry

@@ -174,8 +174,10 @@ fn events_no_longer_kept_are_an_error_that_says_from_where_to_ask() {
     let mut c = Cluster::new();
     c.state.keep_events(4);
     c.add_nodes(10, "eu", 4000, 8192);
-    let gone = c.state.events_since(0, &[], usize::MAX).unwrap_err();
+    let gone = c.state.events_since(1, &[], usize::MAX).unwrap_err();
     assert_eq!(gone.kept_after, 6);
+    // 0 asks for whatever is held.
+    assert_eq!(c.state.events_since(0, &[], usize::MAX).unwrap().len(), 4);
     assert!(gone.to_string().contains("ask from index 6"), "{gone}");
     let kept = c
         .state
@@ -191,8 +193,14 @@ fn a_restored_replica_knows_no_events_before_its_snapshot_and_tells_the_same_aft
     c.add_nodes(2, "eu", 4000, 8192);
     let taken_at = c.index;
     let mut restored = ClusterState::restore(&c.state.snapshot()).unwrap();
-    let gone = restored.events_since(0, &[], usize::MAX).unwrap_err();
+    let gone = restored.events_since(1, &[], usize::MAX).unwrap_err();
     assert_eq!(gone.kept_after, taken_at);
+    assert!(
+        restored
+            .events_since(0, &[], usize::MAX)
+            .unwrap()
+            .is_empty()
+    );
     c.add(registration("late", "us", 4000, 8192));
     c.submit(batch("after", 100, 64));
     // The same entries, at the same indexes, on the restored replica.

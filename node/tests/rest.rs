@@ -299,15 +299,7 @@ fn events_over_sse(base: &dyn Fn(u16) -> String) {
         .filter(|e| e["job"] == "hello")
         .map(|e| e["type"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        life,
-        [
-            "job_submitted",
-            "alloc_placed",
-            "alloc_running",
-            "alloc_complete"
-        ]
-    );
+    assert_eq!(life, common::BATCH_LIFE);
     let elsewhere = call("GET", &format!("{}/v1/events", base(2)), None, &[]);
     let there: Vec<Value> = sse_pages(&elsewhere.body)
         .iter()

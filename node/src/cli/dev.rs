@@ -134,6 +134,9 @@ fn banner(peers: &[Peer], http_port: u16, root: &std::path::Path, temporary: boo
         http_port
     );
     println!(
+        "dashboard: http://127.0.0.1:{http_port}/ui   metrics: http://127.0.0.1:{http_port}/metrics"
+    );
+    println!(
         "try: drover job run examples/batch.toml   (DROVER_ADDR={})",
         addrs[0]
     );

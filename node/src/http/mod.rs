@@ -1,7 +1,9 @@
 //! The REST API: every node answers HTTP on its `http` address with the
-//! resources of the gRPC API (`routes`), errors as JSON (`error`), and the
-//! OpenAPI document that describes them (`openapi`). Not built into the
-//! simulator, which speaks gRPC only.
+//! resources of the gRPC API (`routes`), errors as JSON (`error`), the
+//! OpenAPI document that describes them (`openapi`), its metrics, and the
+//! dashboard at `/ui` (`ui.html`: one page, no build step, that reads the
+//! same API and follows the event stream). Not built into the simulator,
+//! which speaks gRPC only.
 
 mod error;
 mod openapi;
@@ -27,6 +29,8 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
 
 pub fn router(api: Arc<ApiService>) -> Router {
     Router::new()
+        .route("/", get(|| async { axum::response::Redirect::to("/ui") }))
+        .route("/ui", get(dashboard))
         .route("/metrics", get(routes::metrics))
         .route("/v1/openapi.json", get(openapi::serve))
         .route("/v1/jobs", get(routes::list_jobs).post(routes::submit_job))
@@ -50,6 +54,11 @@ pub fn router(api: Arc<ApiService>) -> Router {
         ))
         .fallback(|| async { ApiError::not_found("no such resource; see /v1/openapi.json") })
         .with_state(api)
+}
+
+/// The dashboard: embedded in the binary, served as it is.
+async fn dashboard() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("ui.html"))
 }
 
 /// Serves until the task is dropped.

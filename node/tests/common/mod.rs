@@ -10,6 +10,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// What the event stream tells of a batch job that ran once and ended
+/// well, in order.
+pub const BATCH_LIFE: [&str; 4] = [
+    "job_submitted",
+    "alloc_placed",
+    "alloc_running",
+    "alloc_complete",
+];
+
 pub fn drover() -> Command {
     Command::new(env!("CARGO_BIN_EXE_drover"))
 }
