@@ -277,8 +277,8 @@ fn worker_of<F: FileSystem>(
     .with_metrics(node.metrics.clone())
 }
 
-/// What runs on every node: its heartbeats, the leader's loop (idle
-/// unless it leads), and the count of leader changes.
+/// What runs on every node: its heartbeats, and the leader's loop (idle
+/// unless it leads; it also counts the leader changes it sees).
 fn every_node_tasks(
     node: &Node,
     registration: drover_core::NodeRegistration,
@@ -299,10 +299,6 @@ fn every_node_tasks(
             reconcile,
             node.metrics.clone(),
         )),
-        tokio::spawn(count_leader_changes(
-            node.raft.clone(),
-            node.metrics.clone(),
-        )),
     ]
 }
 
@@ -321,19 +317,6 @@ fn server_builder(
 #[cfg(madsim)]
 fn server_builder(_node: &Node) -> tonic::transport::Server {
     tonic::transport::Server::builder()
-}
-
-/// Counts every change of the leader this node sees, losing it included.
-async fn count_leader_changes(raft: Raft, metrics: Arc<crate::metrics::Metrics>) {
-    let mut watched = raft.metrics();
-    let mut leader = watched.borrow().current_leader;
-    while watched.changed().await.is_ok() {
-        let now = watched.borrow().current_leader;
-        if now != leader {
-            metrics.leader_changes.inc();
-            leader = now;
-        }
-    }
 }
 
 /// Listens on the REST API's address at once (a port in use stops the

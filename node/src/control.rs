@@ -139,7 +139,16 @@ pub async fn leader_loop(
     let mut metrics = raft.metrics();
     let mut leader_since_ms: Option<u64> = None;
     let mut attention = Attention::default();
+    let mut leader_seen = None;
     loop {
+        // Counted here, on a loop that wakes on every change of Raft's
+        // metrics anyway: a task of its own watching them made two runs
+        // of one seed differ in the simulator.
+        let leader = metrics.borrow().current_leader;
+        if leader != leader_seen {
+            observed.leader_changes.inc();
+            leader_seen = leader;
+        }
         let leading = metrics.borrow().state == ServerState::Leader;
         if !leading {
             leader_since_ms = None;
