@@ -314,11 +314,16 @@ impl EventLog {
         self.alloc_event(EventKind::AllocPlaced, alloc, detail);
     }
 
-    pub(crate) fn alloc_changed(&mut self, before: &Allocation, after: &Allocation) {
-        if before.desired == DesiredStatus::Run && after.desired == DesiredStatus::Stop {
+    /// `after` was `(desired, status)` before the change.
+    pub(crate) fn alloc_changed(
+        &mut self,
+        (desired, status): (DesiredStatus, AllocStatus),
+        after: &Allocation,
+    ) {
+        if desired == DesiredStatus::Run && after.desired == DesiredStatus::Stop {
             self.alloc_event(EventKind::AllocStopRequested, after, after.message.clone());
         }
-        if before.status != after.status
+        if status != after.status
             && let Some(kind) = EventKind::of_alloc_status(after.status)
         {
             let detail = match after.exit_code {
@@ -374,8 +379,8 @@ impl EventLog {
     }
 
     /// A leader's first entry of `term` was applied at `index`. The entry
-    /// names the term, not the node (openraft 0.9's log ids carry the
-    /// term only); the cluster status names the current leader.
+    /// names the term, not the node (its log id carries the term only);
+    /// the cluster status names the current leader.
     pub fn leader_elected(&mut self, index: u64, term: u64) {
         self.applying(index, 0);
         self.push(

@@ -53,21 +53,19 @@ impl ApiService {
     /// The node's metrics page, with Raft's and the replica's figures as
     /// they are now.
     pub async fn metrics_page(&self) -> String {
-        let view = {
+        let (term, leader, last_log_index) = {
             let raft = self.raft.metrics();
             let raft = raft.borrow();
-            crate::metrics::RaftView {
-                term: raft.current_term,
-                leader: raft.state == openraft::ServerState::Leader,
-                last_log_index: raft.last_log_index.unwrap_or(0),
-                commit_index: self.committed.get().unwrap_or(0),
-                applied_index: 0,
-            }
+            let leading = raft.state == openraft::ServerState::Leader;
+            (raft.current_term, leading, raft.last_log_index.unwrap_or(0))
         };
         let replica = self.state.read().await;
         let view = crate::metrics::RaftView {
+            term,
+            leader,
+            last_log_index,
+            commit_index: self.committed.get().unwrap_or(0),
             applied_index: replica.last_applied.map_or(0, |id| id.index),
-            ..view
         };
         self.metrics.render(view, &replica.state)
     }

@@ -240,6 +240,17 @@ impl Metrics {
                     status: alloc.status.to_string(),
                 })
                 .inc();
+            if alloc.status == drover_core::AllocStatus::Running {
+                let driver = state
+                    .job(&alloc.job)
+                    .map_or_else(|| "unknown".to_string(), |j| j.spec.task.driver.to_string());
+                self.running
+                    .get_or_create(&NodeDriver {
+                        node: alloc.node.to_string(),
+                        driver,
+                    })
+                    .inc();
+            }
         }
         self.nodes.clear();
         for node in state.nodes() {
@@ -248,20 +259,6 @@ impl Metrics {
                     status: node.status.to_string(),
                 })
                 .inc();
-            for alloc in state.node_allocs(&node.id) {
-                if alloc.status != drover_core::AllocStatus::Running {
-                    continue;
-                }
-                let driver = state
-                    .job(&alloc.job)
-                    .map_or_else(|| "unknown".to_string(), |j| j.spec.task.driver.to_string());
-                self.running
-                    .get_or_create(&NodeDriver {
-                        node: node.id.to_string(),
-                        driver,
-                    })
-                    .inc();
-            }
         }
         let mut page = String::new();
         let registry = self

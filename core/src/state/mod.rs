@@ -375,10 +375,12 @@ impl ClusterState {
     fn update_alloc(&mut self, id: AllocId, change: impl FnOnce(&mut Allocation)) {
         if let Some(alloc) = self.data.allocs.get_mut(&id) {
             let held = alloc.holds_resources();
-            let before = alloc.clone();
+            // Only what the event stream compares: cloning the whole
+            // allocation on every update would cost more than the rest.
+            let before = (alloc.desired, alloc.status);
             self.indexes.remove(alloc);
             change(alloc);
-            self.events.alloc_changed(&before, alloc);
+            self.events.alloc_changed(before, alloc);
             self.indexes.insert(alloc);
             self.changes.job(&alloc.job);
             self.changes.assigned(&alloc.node);
