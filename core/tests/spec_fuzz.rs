@@ -85,3 +85,13 @@ fn deep_nesting_is_refused_not_overflowed() {
     let json = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     assert!(parse_job_spec(&json, Format::Json).is_err());
 }
+
+/// Found by the `job_spec` fuzz target: a key of a few hundred dots hits
+/// the TOML parser's recursion limit, an error it gives no span.
+#[test]
+fn a_recursion_limit_in_a_key_still_has_a_position() {
+    let toml = format!("{}## A oA", ".".repeat(116));
+    check_toml(&toml);
+    let errors = parse_job_spec(&toml, Format::Toml).unwrap_err();
+    assert!(errors.to_string().contains("recursion limit"), "{errors}");
+}

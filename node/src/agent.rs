@@ -309,8 +309,26 @@ fn server_builder(
 ) -> tonic::transport::Server<
     tower::layer::util::Stack<crate::grpc_requests::CountRequests, tower::layer::util::Identity>,
 > {
+    use crate::limits::{KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, REQUEST_TIMEOUT};
     tonic::transport::Server::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .layer(crate::grpc_requests::CountRequests(node.metrics.clone()))
+}
+
+/// The gRPC server's address, taken before the node serves (a port in use
+/// stops the start naming it), holding at most so many connections.
+#[cfg(not(madsim))]
+async fn grpc_listener(listen: SocketAddr) -> Result<crate::limits::LimitedListener, String> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("listen = \"{listen}\": cannot listen there: {e}"))?;
+    Ok(crate::limits::LimitedListener::new(
+        listener,
+        crate::limits::MAX_CONNECTIONS,
+        "gRPC",
+    ))
 }
 
 /// The simulator's server takes no layers.
@@ -556,25 +574,35 @@ pub async fn run_in<F: FileSystem + Clone>(
         membership_changes: crate::membership::ChangeLock::default(),
     };
     let api = Arc::new(api);
+    #[cfg(not(madsim))]
+    let grpc_listener = grpc_listener(config.listen).await?;
     let http = serve_http(config.http, api.clone()).await?;
     let listen = config.listen;
     // Ends the server when Raft stops, so that its address is free again
     // for the process that takes over.
     let (exit, exiting) = tokio::sync::oneshot::channel::<()>();
-    let server = server_builder(&node)
+    let shutdown = async move {
+        tokio::select! {
+            biased;
+            () = shutdown => {}
+            _ = exiting => {}
+        }
+    };
+    let router = server_builder(&node)
         .add_service(
             InternalServer::new(internal)
                 .max_decoding_message_size(WIRE_LIMIT)
                 .max_encoding_message_size(WIRE_LIMIT),
         )
-        .add_service(ApiServer::from_arc(api))
-        .serve_with_shutdown(listen, async move {
-            tokio::select! {
-                biased;
-                () = shutdown => {}
-                _ = exiting => {}
-            }
-        });
+        .add_service(
+            ApiServer::from_arc(api)
+                .max_decoding_message_size(crate::limits::MAX_REQUEST_BYTES)
+                .max_encoding_message_size(crate::limits::MAX_REPLY_BYTES),
+        );
+    #[cfg(not(madsim))]
+    let server = router.serve_with_incoming_shutdown(grpc_listener.incoming(), shutdown);
+    #[cfg(madsim)]
+    let server = router.serve_with_shutdown(listen, shutdown);
     tokio::pin!(server);
     if member {
         form_or_join(&node.raft, &config).await;

@@ -1,6 +1,6 @@
 //! The Drover node runtime: Raft over a durable disk, the gRPC services and
 //! the event stream, the REST API (`http`, not in the simulator) and its
-//! Prometheus metrics, and the leader's control loop. The `drover` binary (`main.rs`) is the shell
+//! Prometheus metrics, and the leader's control loop; `limits` bounds what one client holds of a node. The `drover` binary (`main.rs`) is the shell
 //! around it; the simulator runs the same code.
 
 pub mod agent;
@@ -18,6 +18,7 @@ pub mod grpc_requests;
 #[cfg(not(madsim))]
 pub mod http;
 pub mod internal;
+pub mod limits;
 pub mod logs;
 pub mod membership;
 pub mod metrics;

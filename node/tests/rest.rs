@@ -262,6 +262,25 @@ fn openapi_and_invalid_specs(base: &dyn Fn(u16) -> String) {
             && !p["path"].as_str().unwrap().is_empty()),
         "{problems:?}"
     );
+
+    // A body over the limit is refused unread, as JSON that names it.
+    let huge = format!("id = \"big\"\n# {}\n", "x".repeat(2 * 1024 * 1024));
+    let refused = call(
+        "POST",
+        &format!("{}/v1/jobs", base(0)),
+        Some(("application/toml", &huge)),
+        &[],
+    );
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    let error = &refused.json()["error"];
+    assert_eq!(error["code"], "too_large", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit"),
+        "{error}"
+    );
 }
 
 /// Server-sent events: (id, page) per message.

@@ -54,7 +54,9 @@ pub(crate) fn from_toml(text: &str) -> Result<Node, Vec<SpecError>> {
             .iter()
             .map(|e| SpecError {
                 path: String::new(),
-                pos: e.span().map(|span| lines.pos(text, span.start)),
+                // The parser gives no span for some errors (its recursion
+                // limit): they point at the document, not nowhere.
+                pos: Some(lines.pos(text, e.span().map_or(0, |span| span.start))),
                 message: format!("TOML syntax: {}", e.message().trim_end()),
             })
             .collect());

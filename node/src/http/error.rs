@@ -31,6 +31,11 @@ impl ApiError {
         Self::new(StatusCode::GONE, "gone", message)
     }
 
+    /// A body over [`crate::limits::MAX_REQUEST_BYTES`], refused unread.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }

@@ -53,6 +53,9 @@ pub fn router(api: Arc<ApiService>) -> Router {
             routes::count_request,
         ))
         .fallback(|| async { ApiError::not_found("no such resource; see /v1/openapi.json") })
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::limits::MAX_REQUEST_BYTES,
+        ))
         .with_state(api)
 }
 
@@ -63,6 +66,8 @@ async fn dashboard() -> axum::response::Html<&'static str> {
 
 /// Serves until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, api: Arc<ApiService>) -> Result<(), String> {
+    let listener =
+        crate::limits::LimitedListener::new(listener, crate::limits::MAX_CONNECTIONS, "REST API");
     axum::serve(listener, router(api))
         .await
         .map_err(|e| format!("http: {e}"))

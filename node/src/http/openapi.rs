@@ -210,6 +210,7 @@ pub fn document() -> Value {
                     "requestBody": spec_body(),
                     "responses": responses(written(), &[
                         ("409", "The job is not at check_index, or the write was refused."),
+                        ("413", "The body is over the limit (a 1 MiB spec and its envelope)."),
                     ]),
                 },
             },
@@ -219,7 +220,9 @@ pub fn document() -> Value {
                     "operationId": "planJob",
                     "parameters": spec_params(),
                     "requestBody": spec_body(),
-                    "responses": responses(ok("The plan.", &object(&[])), &[]),
+                    "responses": responses(ok("The plan.", &object(&[])), &[
+                        ("413", "The body is over the limit (a 1 MiB spec and its envelope)."),
+                    ]),
                 },
             },
             "/v1/jobs/{id}": {

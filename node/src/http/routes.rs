@@ -137,6 +137,23 @@ pub async fn job_history(State(api): State<Shared>, job: Id, params: RawQuery) -
     Ok(document(api.job_history(Request::new(request)).await?))
 }
 
+type SpecBody = Result<Bytes, axum::extract::rejection::BytesRejection>;
+
+/// The body, or why it could not be read: over the limit, or cut short.
+fn read_body(body: SpecBody) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!(
+                "body: over the limit of {} bytes (a spec is at most {} bytes)",
+                crate::limits::MAX_REQUEST_BYTES,
+                drover_core::spec::MAX_SPEC_BYTES
+            ))
+        } else {
+            ApiError::bad_request(format!("body: {rejection}"))
+        }
+    })
+}
+
 /// The spec in the body, TOML or JSON (by `Content-Type`, or by its first
 /// character), checked here first so that a spec that does not parse is
 /// answered with every problem's field path, line and column.
@@ -186,9 +203,9 @@ pub async fn submit_job(
     State(api): State<Shared>,
     headers: HeaderMap,
     params: RawQuery,
-    body: Bytes,
+    body: SpecBody,
 ) -> Answer {
-    let request = spec_request(&headers, &Params::from(params)?, &body)?;
+    let request = spec_request(&headers, &Params::from(params)?, &read_body(body)?)?;
     Ok(written(api.submit_job(Request::new(request)).await?))
 }
 
@@ -196,9 +213,9 @@ pub async fn plan_job(
     State(api): State<Shared>,
     headers: HeaderMap,
     params: RawQuery,
-    body: Bytes,
+    body: SpecBody,
 ) -> Answer {
-    let request = spec_request(&headers, &Params::from(params)?, &body)?;
+    let request = spec_request(&headers, &Params::from(params)?, &read_body(body)?)?;
     Ok(document(api.plan_job(Request::new(request)).await?))
 }
 

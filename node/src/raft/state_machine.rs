@@ -64,7 +64,8 @@ impl<F: FileSystem + Clone> StateMachine<F> {
             applied.state = ClusterState::restore(&file.state)
                 .map_err(|e| DiskError::corrupt(&snapshot_path, 24, e.to_string()))?;
             applied.last_applied = file.meta.last_log_id;
-            applied.log_chain = LogChain::from_snapshot_id(&file.meta.snapshot_id);
+            applied.log_chain = LogChain::from_snapshot_id(&file.meta.snapshot_id)
+                .map_err(|e| DiskError::corrupt(&snapshot_path, 24, e.to_string()))?;
             applied.membership = file.meta.last_membership;
         }
         let index = applied.last_applied.map_or(0, |id| id.index);
@@ -168,6 +169,8 @@ impl<F: FileSystem + Clone> RaftStateMachine<TypeConfig> for StateMachine<F> {
         meta: &SnapshotMeta<RaftId, openraft::BasicNode>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<()> {
+        let log_chain = LogChain::from_snapshot_id(&meta.snapshot_id)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &io_error(e)))?;
         let state_bytes = snapshot.into_inner();
         let state = ClusterState::restore(&state_bytes)
             .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &io_error(e)))?;
@@ -179,7 +182,7 @@ impl<F: FileSystem + Clone> RaftStateMachine<TypeConfig> for StateMachine<F> {
         let mut applied = self.shared.write().await;
         applied.state = state;
         applied.last_applied = meta.last_log_id;
-        applied.log_chain = LogChain::from_snapshot_id(&meta.snapshot_id);
+        applied.log_chain = log_chain;
         applied.membership = meta.last_membership.clone();
         let index = meta.last_log_id.map_or(0, |id| id.index);
         self.assigned.all_changed(index);
@@ -242,5 +245,61 @@ impl<F: FileSystem + Clone> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<
             meta,
             snapshot: Box::new(Cursor::new(file.state)),
         })
+    }
+}
+
+#[cfg(all(test, not(madsim)))]
+mod tests {
+    use drover_adapters::disk::RealFs;
+
+    use super::*;
+
+    fn meta(snapshot_id: String) -> SnapshotMeta<RaftId, openraft::BasicNode> {
+        SnapshotMeta {
+            last_log_id: Some(openraft::LogId::new(
+                openraft::CommittedLeaderId::new(3, 1),
+                42,
+            )),
+            last_membership: Membership::default(),
+            snapshot_id,
+        }
+    }
+
+    fn chain_of_multibyte_characters() -> String {
+        // 64 bytes but 22 characters: a check of the length in bytes
+        // followed by slicing two bytes at a time used to panic on it.
+        format!("3-42-a{}", "€".repeat(21))
+    }
+
+    #[test]
+    fn a_snapshot_file_whose_id_is_not_a_chain_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = SnapshotFile {
+            meta: meta(chain_of_multibyte_characters()),
+            state: ClusterState::default().snapshot(),
+        };
+        persist(&RealFs, &dir.path().join("state.snapshot"), &file).unwrap();
+        let error = StateMachine::open(RealFs, dir.path()).err().unwrap();
+        let message = error.to_string();
+        assert!(error.is_corruption(), "{message}");
+        assert!(message.contains("state.snapshot"), "{message}");
+        assert!(message.contains("64 hex digits"), "{message}");
+    }
+
+    #[test]
+    fn an_installed_snapshot_whose_id_is_not_a_chain_is_refused_and_not_kept() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut machine = StateMachine::open(RealFs, dir.path()).unwrap();
+        let state = ClusterState::default().snapshot();
+        let result = runtime.block_on(machine.install_snapshot(
+            &meta(chain_of_multibyte_characters()),
+            Box::new(Cursor::new(state)),
+        ));
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains("64 hex digits"), "{message}");
+        assert!(!dir.path().join("state.snapshot").exists());
     }
 }
