@@ -317,6 +317,54 @@ fn server_builder(
         .layer(crate::grpc_requests::CountRequests(node.metrics.clone()))
 }
 
+/// The node's TLS identity from `[tls]`, made the process's own for every
+/// connection it opens; errors name the file.
+#[cfg(not(madsim))]
+fn load_tls(config: &NodeConfig) -> Result<Option<crate::tls::Tls>, String> {
+    let Some(files) = &config.tls else {
+        return Ok(None);
+    };
+    let tls = crate::tls::Tls::load(files.clone()).map_err(|e| format!("[tls]: {e}"))?;
+    crate::tls::install(tls.clone());
+    info!(cert = %files.cert.display(), "mutual TLS on every connection");
+    Ok(Some(tls))
+}
+
+/// A gRPC server running until its shutdown signal.
+#[cfg(not(madsim))]
+type Serving = std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
+
+/// The gRPC server on its listener: over mutual TLS when the node has
+/// `[tls]`, each connection knowing whose certificate it presented.
+#[cfg(not(madsim))]
+fn serve_grpc<L>(
+    router: tonic::transport::server::Router<L>,
+    listener: crate::limits::LimitedListener,
+    tls: Option<crate::tls::Tls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Serving, String>
+where
+    L: tower::Layer<tonic::service::Routes> + Send + 'static,
+    L::Service: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+        > + Clone
+        + Send
+        + 'static,
+    <L::Service as tower::Service<http::Request<tonic::body::Body>>>::Future: Send,
+    <L::Service as tower::Service<http::Request<tonic::body::Body>>>::Error:
+        Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    Ok(match tls {
+        Some(tls) => {
+            let listener = crate::tls::TlsListener::new(listener, tls, "gRPC")
+                .map_err(|e| format!("gRPC listener: {e}"))?;
+            Box::pin(router.serve_with_incoming_shutdown(listener.incoming(), shutdown))
+        }
+        None => Box::pin(router.serve_with_incoming_shutdown(listener.incoming(), shutdown)),
+    })
+}
+
 /// The gRPC server's address, taken before the node serves (a port in use
 /// stops the start naming it), holding at most so many connections.
 #[cfg(not(madsim))]
@@ -343,14 +391,15 @@ fn server_builder(_node: &Node) -> tonic::transport::Server {
 async fn serve_http(
     addr: Option<SocketAddr>,
     api: Arc<ApiService>,
+    tls: Option<crate::tls::Tls>,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, String> {
     let Some(addr) = addr else {
         return Ok(None);
     };
     let listener = crate::http::bind(addr).await?;
-    info!(%addr, "REST API listening");
+    info!(%addr, tls = tls.is_some(), "REST API listening");
     Ok(Some(tokio::spawn(async move {
-        if let Err(e) = crate::http::serve(listener, api).await {
+        if let Err(e) = crate::http::serve(listener, api, tls).await {
             warn!("{e}");
         }
     })))
@@ -530,29 +579,54 @@ fn voter_tasks(
     Ok(tasks)
 }
 
-pub async fn run_in<F: FileSystem + Clone>(
-    config: NodeConfig,
-    environment: Environment<F>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
-    let registration = registration_of(&config, environment.executor.as_ref())?;
-    let reconcile = config.liveness.reconcile_config()?;
-    let fs = environment.fs;
-    let node = start(&config, fs.clone()).await?;
-    let executor = environment.executor;
+/// The internal service and the public API of `node`.
+fn services(
+    config: &NodeConfig,
+    node: &Node,
+    executor: Option<SharedExecutor>,
+    member: bool,
+    control_addrs: &[String],
+) -> Result<(InternalService, Arc<ApiService>), String> {
     let announcements = Announcements::default();
     let internal = InternalService {
         raft: node.raft.clone(),
         proposer: node.proposer.clone(),
         state: node.state.clone(),
         assigned: node.assigned.clone(),
-        executor: executor.clone(),
+        executor,
         abstention: node.abstention.clone(),
         announcements: announcements.clone(),
         contact: crate::takeover::LeaderContact::default(),
         // openraft's leader lease is its longest election timeout.
         lease: Duration::from_millis(config.raft.millis()?.election_max),
+        nodes_only: config.tls.is_some(),
     };
+    let api = ApiService {
+        raft: node.raft.clone(),
+        proposer: node.proposer.clone(),
+        state: node.state.clone(),
+        committed: node.committed.clone(),
+        applied: node.applied.clone(),
+        metrics: node.metrics.clone(),
+        upstream: (!member).then(|| control_addrs.to_vec()),
+        announcements,
+        membership_changes: crate::membership::ChangeLock::default(),
+    };
+    Ok((internal, Arc::new(api)))
+}
+
+pub async fn run_in<F: FileSystem + Clone>(
+    config: NodeConfig,
+    environment: Environment<F>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    #[cfg(not(madsim))]
+    let tls = load_tls(&config)?;
+    let registration = registration_of(&config, environment.executor.as_ref())?;
+    let reconcile = config.liveness.reconcile_config()?;
+    let fs = environment.fs;
+    let node = start(&config, fs.clone()).await?;
+    let executor = environment.executor;
     // The initial voters hold a replica and answer from it; worker and
     // edge nodes hold none and relay the public API to the control nodes,
     // as a node started with `join` does until it is added.
@@ -562,20 +636,12 @@ pub async fn run_in<F: FileSystem + Clone>(
         .iter()
         .map(ToString::to_string)
         .collect();
-    let api = ApiService {
-        raft: node.raft.clone(),
-        proposer: node.proposer.clone(),
-        state: node.state.clone(),
-        committed: node.committed.clone(),
-        applied: node.applied.clone(),
-        metrics: node.metrics.clone(),
-        upstream: (!member).then(|| control_addrs.clone()),
-        announcements,
-        membership_changes: crate::membership::ChangeLock::default(),
-    };
-    let api = Arc::new(api);
+    let (internal, api) = services(&config, &node, executor.clone(), member, &control_addrs)?;
     #[cfg(not(madsim))]
     let grpc_listener = grpc_listener(config.listen).await?;
+    #[cfg(not(madsim))]
+    let http = serve_http(config.http, api.clone(), tls.clone()).await?;
+    #[cfg(madsim)]
     let http = serve_http(config.http, api.clone()).await?;
     let listen = config.listen;
     // Ends the server when Raft stops, so that its address is free again
@@ -600,7 +666,7 @@ pub async fn run_in<F: FileSystem + Clone>(
                 .max_encoding_message_size(crate::limits::MAX_REPLY_BYTES),
         );
     #[cfg(not(madsim))]
-    let server = router.serve_with_incoming_shutdown(grpc_listener.incoming(), shutdown);
+    let server = serve_grpc(router, grpc_listener, tls.clone(), shutdown)?;
     #[cfg(madsim)]
     let server = router.serve_with_shutdown(listen, shutdown);
     tokio::pin!(server);
@@ -625,6 +691,8 @@ pub async fn run_in<F: FileSystem + Clone>(
     let mut background = every_node_tasks(&node, registration.clone(), reconcile, owed);
     background.extend(voter_tasks(&config, &node, control_addrs)?);
     background.extend(http);
+    #[cfg(not(madsim))]
+    background.extend(tls.as_ref().map(crate::tls::Tls::watch));
     if let Some(worker) = worker {
         background.push(tokio::spawn(worker.run()));
     }

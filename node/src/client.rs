@@ -17,8 +17,7 @@ pub async fn connect(addr: &str) -> Result<ApiClient<Channel>, String> {
         .map_err(|e| format!("bad address {addr}: {e}"))?
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(30));
-    let channel = endpoint
-        .connect()
+    let channel = crate::channel::connect(&endpoint)
         .await
         .map_err(|e| format!("cannot reach a Drover node at {addr}: {e} (is `drover dev` or `drover agent` running? set DROVER_ADDR)"))?;
     Ok(ApiClient::new(channel))

@@ -64,6 +64,20 @@ pub struct NodeConfig {
     /// Raft's heartbeat and election timing; the same on every voter.
     #[serde(default)]
     pub raft: RaftTiming,
+    /// Mutual TLS on every connection this node serves and opens
+    /// (docs/security.md); none: plain text, for loopback only.
+    pub tls: Option<TlsFiles>,
+}
+
+/// `[tls]`: the cluster's CA and this node's certificate and key, PEM
+/// files made by `drover tls ca create` and `drover tls cert create`;
+/// read again when they change.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Durations with units (`"100ms"`); defaults suit voters a few
@@ -308,6 +322,16 @@ impl NodeConfig {
     }
 
     /// Whether this node is one of the voters that form the cluster.
+    /// The addresses this node serves or names that are not loopback: an
+    /// agent refuses them without TLS unless told `--insecure`.
+    pub fn exposed(&self) -> Vec<(&'static str, SocketAddr)> {
+        let mut exposed = vec![("listen", self.listen), ("advertise", self.advertise())];
+        exposed.extend(self.http.map(|addr| ("http", addr)));
+        exposed.retain(|(_, addr)| !addr.ip().is_loopback());
+        exposed.dedup_by(|a, b| a.1 == b.1);
+        exposed
+    }
+
     pub fn is_initial_voter(&self) -> bool {
         self.role.is_voter() && self.peers.iter().any(|p| p.id == self.id)
     }

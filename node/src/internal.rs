@@ -36,6 +36,9 @@ pub struct InternalService {
     pub lease: Duration,
     /// Nodes started with `join` that said they are there.
     pub announcements: Announcements,
+    /// Whether callers must present a node's certificate (the node serves
+    /// mutual TLS): a client's certificate may call the public API only.
+    pub nodes_only: bool,
 }
 
 fn decode<T: DeserializeOwned>(request: Request<Blob>) -> Result<T, Status> {
@@ -50,6 +53,38 @@ fn encode<T: Serialize>(value: &T) -> Result<Response<Blob>, Status> {
 }
 
 impl InternalService {
+    /// Refuses a caller that is not a node of the cluster, by the
+    /// certificate it presented, when the node serves mutual TLS.
+    // The simulator's network has no TLS: every caller there is admitted.
+    #[cfg_attr(madsim, allow(clippy::unnecessary_wraps))]
+    fn admit<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        if !self.nodes_only {
+            return Ok(());
+        }
+        #[cfg(not(madsim))]
+        {
+            use crate::tls::{Identity, Peer};
+            match request
+                .extensions()
+                .get::<Peer>()
+                .and_then(|p| p.identity.as_ref())
+            {
+                Some(Identity::Node(_)) => Ok(()),
+                Some(identity @ Identity::Client(_)) => Err(Status::permission_denied(format!(
+                    "the internal service admits nodes only; the certificate presented is {identity}'s"
+                ))),
+                None => Err(Status::permission_denied(
+                    "the internal service admits nodes only; the certificate presented names no node",
+                )),
+            }
+        }
+        #[cfg(madsim)]
+        {
+            let _ = request;
+            Ok(())
+        }
+    }
+
     /// Whether any of `node`'s allocations changed after `after_index`.
     async fn allocs_changed(&self, node: &drover_core::NodeId, after_index: u64) -> bool {
         let replica = self.state.read().await;
@@ -63,12 +98,14 @@ impl InternalService {
 #[tonic::async_trait]
 impl Internal for InternalService {
     async fn raft_append(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        self.admit(&request)?;
         let result = self.raft.append_entries(decode(request)?).await;
         self.contact.answered(&result);
         encode(&result)
     }
 
     async fn raft_vote(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        self.admit(&request)?;
         let vote: openraft::raft::VoteRequest<crate::raft::RaftId> = decode(request)?;
         let candidate_last = vote.last_log_id.map(|id| (id.leader_id.term, id.index));
         if !self.abstention.admits(candidate_last) {
@@ -93,16 +130,19 @@ impl Internal for InternalService {
     }
 
     async fn raft_snapshot(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        self.admit(&request)?;
         let result = self.raft.install_snapshot(decode(request)?).await;
         encode(&result)
     }
 
     async fn propose(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        self.admit(&request)?;
         let forwarded: Forwarded = decode(request)?;
         encode(&self.proposer.propose_forwarded(forwarded).await)
     }
 
     async fn read_index(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        self.admit(&request)?;
         let request: ReadIndexRequest = decode(request)?;
         encode(&read_index(&self.raft, self.proposer.peers(), request).await)
     }
@@ -111,6 +151,7 @@ impl Internal for InternalService {
     /// `after_index`, or when the wait ends. Waking on every commit instead
     /// would send each worker a reply per heartbeat of every other node.
     async fn poll(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        self.admit(&request)?;
         let request: PollRequest = decode(request)?;
         // A node removed from the Raft group keeps the replica it had, and
         // it no longer moves: its worker must poll another node.
@@ -174,6 +215,7 @@ impl Internal for InternalService {
     }
 
     async fn fetch_output(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        self.admit(&request)?;
         let request: OutputRequest = decode(request)?;
         let Some(executor) = &self.executor else {
             return Err(Status::failed_precondition("this node runs no work"));
@@ -191,6 +233,7 @@ impl Internal for InternalService {
     }
 
     async fn announce(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        self.admit(&request)?;
         let announcement: Announcement = decode(request)?;
         let member = is_member(&self.raft, announcement.id);
         if !member && self.announcements.record(announcement.clone()) {
@@ -205,7 +248,8 @@ impl Internal for InternalService {
         encode(&Acknowledged { member })
     }
 
-    async fn ping(&self, _request: Request<Blob>) -> Result<Response<Blob>, Status> {
+    async fn ping(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        self.admit(&request)?;
         encode(&Acknowledged {
             member: is_self_member(&self.raft),
         })

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod api;
 pub mod batcher;
 pub mod buggify;
+pub mod channel;
 pub mod client;
 pub mod config;
 pub mod contact_record;
@@ -29,6 +30,8 @@ pub mod read;
 pub mod recovering;
 pub mod takeover;
 pub mod time;
+#[cfg(not(madsim))]
+pub mod tls;
 pub mod versions;
 pub mod work;
 pub mod worker;

@@ -117,6 +117,9 @@ impl Hosts {
                 "RUST_LOG=info,openraft=warn",
                 image,
                 "agent",
+                // Private Docker network addresses, not loopback: this
+                // test is about partitions, not TLS (tests/tls.rs).
+                "--insecure",
                 "--config",
                 "/etc/drover.toml",
             ]);

@@ -205,6 +205,7 @@ impl SimCluster {
             docker: DockerSetting::Off,
             snapshot_every: Some(shape.snapshot_every),
             raft: drover_node::config::RaftTiming::default(),
+            tls: None,
         };
         let fs = disk.clone();
         let id = shape.id;

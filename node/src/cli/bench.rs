@@ -287,14 +287,21 @@ async fn connect_all(
             .tcp_nodelay(true);
         let mut channels = Vec::new();
         for _ in 0..connections {
-            let channel = match endpoint.connect().await {
+            let connected = match target {
+                Service::Drover => drover_node::channel::connect(&endpoint).await,
+                Service::Etcd => endpoint.connect().await,
+            };
+            let channel = match connected {
                 Ok(channel) => {
                     reached += 1;
                     channel
                 }
                 Err(e) => {
                     last_error = format!("{addr}: {e}");
-                    endpoint.connect_lazy()
+                    match target {
+                        Service::Drover => drover_node::channel::connect_lazy(&endpoint),
+                        Service::Etcd => endpoint.connect_lazy(),
+                    }
                 }
             };
             channels.push(match target {

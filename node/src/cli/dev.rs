@@ -66,6 +66,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
             docker: drover_node::config::DockerSetting::default(),
             snapshot_every: None,
             raft: drover_node::config::RaftTiming::default(),
+            tls: None,
         };
         let mut stop = stop_rx.clone();
         let environment = drover_node::agent::Environment::machine(&config).await?;

@@ -7,6 +7,7 @@ mod events;
 mod job;
 mod pages;
 mod table;
+mod tls;
 mod versions;
 
 use std::future::Future;
@@ -81,6 +82,10 @@ enum Top {
         /// `text` (colour only on a terminal) or `json` (one object a line).
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// Serve without TLS on an address that is not loopback: anyone
+        /// who reaches it controls the cluster (docs/security.md).
+        #[arg(long)]
+        insecure: bool,
     },
     /// Run a local 3-node cluster on loopback with temporary data.
     Dev(dev::DevArgs),
@@ -99,14 +104,30 @@ enum Top {
     /// What happened: jobs, allocations, nodes and leaders, each under the
     /// log index that made it happen (`--follow` to watch).
     Events(events::EventsArgs),
+    /// Mutual TLS: the cluster's CA and its certificates.
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
+    let client = matches!(
+        cli.command,
+        Top::Job(_) | Top::Node(_) | Top::Cluster(_) | Top::Bench(_) | Top::Events(_)
+    );
+    if client && let Err(message) = tls::install_client_identity() {
+        eprintln!("drover: {message}");
+        return ExitCode::from(EXIT_TROUBLE);
+    }
     match cli.command {
-        Top::Agent { config, log_format } => {
+        Top::Agent {
+            config,
+            log_format,
+            insecure,
+        } => {
             drover_node::logs::init(log_format);
-            block_on(agent(config))
+            block_on(agent(config, insecure))
         }
+        Top::Tls(cmd) => block_on(async { tls::run(cmd) }),
         Top::Dev(args) => block_on(dev::run(args)),
         Top::Job(cmd) => job::run(cmd),
         Top::Node(cmd) => block_on(cluster::node(cmd)),
@@ -139,12 +160,44 @@ fn block_on(command: impl Future<Output = Result<(), String>>) -> ExitCode {
     }
 }
 
-async fn agent(path: PathBuf) -> Result<(), String> {
+async fn agent(path: PathBuf, insecure: bool) -> Result<(), String> {
     let config = drover_node::config::NodeConfig::load(&path)?;
+    refuse_exposed_without_tls(&config, &path, insecure)?;
     drover_node::agent::run(config, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await
+}
+
+/// An agent reachable from beyond its machine serves mutual TLS, or is
+/// told in so many words to serve without it.
+fn refuse_exposed_without_tls(
+    config: &drover_node::config::NodeConfig,
+    path: &std::path::Path,
+    insecure: bool,
+) -> Result<(), String> {
+    let exposed = config.exposed();
+    if config.tls.is_some() || exposed.is_empty() {
+        return Ok(());
+    }
+    let named: Vec<String> = exposed
+        .iter()
+        .map(|(key, addr)| format!("{key} = \"{addr}\""))
+        .collect();
+    if insecure {
+        tracing::warn!(
+            "INSECURE: serving without TLS on {} (--insecure): anyone who reaches it controls the cluster",
+            named.join(", ")
+        );
+        return Ok(());
+    }
+    Err(format!(
+        "{}: {} {} not loopback, and there is no [tls]: set [tls] ca, cert and key (drover tls ca create; drover tls cert create --node {} --addr ADDR; docs/security.md), or pass --insecure to serve without TLS",
+        path.display(),
+        named.join(", "),
+        if named.len() == 1 { "is" } else { "are" },
+        config.id
+    ))
 }
 
 /// A bug must still end in one readable line, never a backtrace dump.

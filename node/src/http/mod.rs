@@ -65,10 +65,21 @@ async fn dashboard() -> axum::response::Html<&'static str> {
 }
 
 /// Serves until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, api: Arc<ApiService>) -> Result<(), String> {
+/// Over mutual TLS when the node has `[tls]`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    api: Arc<ApiService>,
+    tls: Option<crate::tls::Tls>,
+) -> Result<(), String> {
     let listener =
         crate::limits::LimitedListener::new(listener, crate::limits::MAX_CONNECTIONS, "REST API");
-    axum::serve(listener, router(api))
-        .await
-        .map_err(|e| format!("http: {e}"))
+    match tls {
+        Some(tls) => {
+            let listener = crate::tls::TlsListener::new(listener, tls, "REST API")
+                .map_err(|e| format!("http: {e}"))?;
+            axum::serve(listener, router(api)).await
+        }
+        None => axum::serve(listener, router(api)).await,
+    }
+    .map_err(|e| format!("http: {e}"))
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 #[cfg(not(madsim))]
 mod listener;
 #[cfg(not(madsim))]
+pub(crate) use listener::forward_io;
+#[cfg(not(madsim))]
 pub use listener::{Held, LimitedListener};
 
 /// A public request: a spec (at most [`MAX_SPEC_BYTES`]) and the rest of

@@ -169,7 +169,7 @@ pub async fn connect(addr: &str) -> Result<InternalClient<Channel>, std::io::Err
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(io_error)?
         .connect_timeout(Duration::from_secs(2));
-    let channel = endpoint.connect().await.map_err(io_error)?;
+    let channel = crate::channel::connect(&endpoint).await.map_err(io_error)?;
     Ok(client_of(channel))
 }
 
@@ -181,7 +181,7 @@ fn connect_in_background(addr: &str) -> Result<InternalClient<Channel>, std::io:
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(io_error)?
         .connect_timeout(Duration::from_secs(2));
-    Ok(client_of(endpoint.connect_lazy()))
+    Ok(client_of(crate::channel::connect_lazy(&endpoint)))
 }
 
 impl Connection {

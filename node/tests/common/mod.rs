@@ -136,6 +136,11 @@ pub fn cluster_with(dir: &Path, extra: &str) -> Vec<Agent> {
 /// One agent per role; the first three are the Raft voters, the rest join
 /// as worker or edge nodes that know the voters.
 pub fn cluster_of(dir: &Path, roles: &[&str], extra: &str) -> Vec<Agent> {
+    cluster_each(dir, roles, |_| extra.to_string())
+}
+
+/// As `cluster_of`, with each node's own addition: `extra(id)`.
+pub fn cluster_each(dir: &Path, roles: &[&str], extra: impl Fn(u64) -> String) -> Vec<Agent> {
     let ports = free_ports(roles.len());
     let peers: Vec<String> = ports
         .iter()
@@ -150,6 +155,7 @@ pub fn cluster_of(dir: &Path, roles: &[&str], extra: &str) -> Vec<Agent> {
         .enumerate()
         .map(|(i, (port, role))| {
             let id = i as u64 + 1;
+            let extra = extra(id);
             let config = dir.join(format!("node-{id}.toml"));
             let data = dir.join(format!("data-{id}"));
             std::fs::write(
