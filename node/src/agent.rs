@@ -611,6 +611,18 @@ fn services(
         upstream: (!member).then(|| control_addrs.to_vec()),
         announcements,
         membership_changes: crate::membership::ChangeLock::default(),
+        transport: crate::api::Transport {
+            tls: config.tls.is_some(),
+            insecure: if config.tls.is_some() {
+                Vec::new()
+            } else {
+                config
+                    .exposed()
+                    .iter()
+                    .map(|(key, addr)| format!("{key} = \"{addr}\""))
+                    .collect()
+            },
+        },
     };
     Ok((internal, Arc::new(api)))
 }

@@ -47,6 +47,17 @@ pub struct ApiService {
     pub upstream: Option<Vec<String>>,
     pub announcements: Announcements,
     pub membership_changes: membership::ChangeLock,
+    pub transport: Transport,
+}
+
+/// How this node is reached, for `cluster status` to say.
+#[derive(Debug, Clone, Default)]
+pub struct Transport {
+    /// Every connection is mutual TLS.
+    pub tls: bool,
+    /// Addresses beyond loopback it serves without TLS (`--insecure`),
+    /// as `key = "addr"`.
+    pub insecure: Vec<String>,
 }
 
 impl ApiService {
@@ -602,6 +613,10 @@ impl Api for ApiService {
             // What this replica holds: what garbage collection keeps flat.
             "held": held,
             "members": members,
+            "transport": {
+                "tls": self.transport.tls,
+                "insecure": self.transport.insecure,
+            },
         })))
     }
 

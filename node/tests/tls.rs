@@ -106,10 +106,16 @@ fn a_cluster_serves_mutual_tls_to_its_clients_and_its_internal_service_to_nodes_
     let ours = Some((pki.as_path(), pki.as_path()));
 
     // Nodes elect a leader over TLS; a client of the cluster's CA sees it.
-    wait_for("a leader, seen over TLS", Duration::from_secs(30), || {
+    let status = wait_for("a leader, seen over TLS", Duration::from_secs(30), || {
         let status = status_of(&cli(&addr, ours, &["cluster", "status", "--json"]))?;
-        status["leader"].as_u64().filter(|l| *l > 0)
+        status["leader"].as_u64().filter(|l| *l > 0).map(|_| status)
     });
+    assert_eq!(status["transport"]["tls"], true, "{status}");
+    assert_eq!(
+        status["transport"]["insecure"],
+        serde_json::json!([]),
+        "{status}"
+    );
 
     // A job goes through a follower's forward, the leader, and a worker's
     // poll — every hop over TLS.

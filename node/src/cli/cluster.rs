@@ -305,5 +305,18 @@ async fn status(target: &Target) -> Result<(), String> {
         })
         .collect();
     table::print(&["member", "addr", "role"], &rows);
+    let insecure: Vec<String> = doc["transport"]["insecure"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .collect();
+    if !insecure.is_empty() {
+        println!(
+            "WARNING: node {} serves without TLS on {} (started with --insecure): anyone who reaches it controls the cluster",
+            text(&doc["node"]),
+            insecure.join(", ")
+        );
+    }
     Ok(())
 }
