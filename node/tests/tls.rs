@@ -35,7 +35,7 @@ fn pki(dir: &Path) -> PathBuf {
     let pki = dir.join("pki");
     let p = pki.to_str().unwrap();
     run_ok(&["tls", "ca", "create", "--dir", p]);
-    for id in ["1", "2", "3"] {
+    for id in ["1", "2", "3", "4", "5"] {
         run_ok(&[
             "tls",
             "cert",
@@ -94,11 +94,18 @@ fn a_cluster_serves_mutual_tls_to_its_clients_and_its_internal_service_to_nodes_
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(dir.path());
     let other = dir.path().join("other");
-    let http = free_ports(3);
-    let agents: Vec<Agent> = cluster_each(dir.path(), &["hybrid"; 3], |id| {
+    let http = free_ports(1)[0];
+    // Three voters that run nothing, a worker that runs everything, and an
+    // edge node that only relays: every kind of hop, over TLS.
+    let roles = ["control", "control", "control", "worker", "edge"];
+    let agents: Vec<Agent> = cluster_each(dir.path(), &roles, |id| {
+        let http = if id == 1 {
+            format!("http = \"127.0.0.1:{http}\"\n")
+        } else {
+            String::new()
+        };
         format!(
-            "http = \"127.0.0.1:{}\"\n[tls]\nca = \"{p}/ca.pem\"\ncert = \"{p}/node-{id}.pem\"\nkey = \"{p}/node-{id}-key.pem\"\n",
-            http[usize::try_from(id).unwrap() - 1],
+            "{http}[tls]\nca = \"{p}/ca.pem\"\ncert = \"{p}/node-{id}.pem\"\nkey = \"{p}/node-{id}-key.pem\"\n",
             p = pki.display()
         )
     });
@@ -117,21 +124,21 @@ fn a_cluster_serves_mutual_tls_to_its_clients_and_its_internal_service_to_nodes_
         "{status}"
     );
 
-    // A job goes through a follower's forward, the leader, and a worker's
-    // poll — every hop over TLS.
+    // A job submitted to the edge node goes to a control node, the leader,
+    // and the worker's poll, and its output comes back the same way —
+    // every hop over TLS.
+    let edge = agents[4].addr();
     let spec = dir.path().join("job.toml");
     std::fs::write(&spec, BATCH).unwrap();
-    let run = cli(
-        &agents[1].addr(),
-        ours,
-        &["job", "run", spec.to_str().unwrap()],
-    );
+    let run = cli(&edge, ours, &["job", "run", spec.to_str().unwrap()]);
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let logs = cli(&addr, ours, &["job", "logs", "over-tls"]);
+    let job = status_of(&cli(&edge, ours, &["job", "status", "over-tls", "--json"])).unwrap();
+    assert_eq!(job["allocations"][0]["node"], "node-4", "{job}");
+    let logs = cli(&edge, ours, &["job", "logs", "over-tls"]);
     assert!(
         String::from_utf8_lossy(&logs.stdout).contains("ran over tls"),
         "{}{}",
@@ -140,7 +147,7 @@ fn a_cluster_serves_mutual_tls_to_its_clients_and_its_internal_service_to_nodes_
     );
 
     refusals(&addr, &pki, &other);
-    rest_over_tls(http[0], &pki);
+    rest_over_tls(http, &pki);
     internal_service_and_renewal(dir.path(), &addr, &pki);
 }
 
