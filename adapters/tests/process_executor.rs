@@ -174,3 +174,28 @@ fn docker_tasks_are_refused_by_the_exec_driver() {
             .contains("docker")
     );
 }
+
+#[test]
+fn a_worker_without_the_exec_driver_neither_offers_nor_starts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let docker: Result<Box<dyn Executor + Send>, String> = Err("no engine here".into());
+    let mut drivers = drover_adapters::exec::Drivers::new(Box::new(executor(dir.path())), docker)
+        .without_exec("exec = \"off\" in node.toml");
+    assert!(drivers.drivers().is_empty(), "{:?}", drivers.drivers());
+    let marker = dir.path().join("ran");
+    let command = format!("touch {}", marker.display());
+    let refused = drivers
+        .start(
+            AllocId(1),
+            &JobId::new("t").unwrap(),
+            &task(&["sh", "-c", &command]),
+        )
+        .unwrap_err();
+    assert!(
+        refused.contains("does not offer the exec driver") && refused.contains("node.toml"),
+        "{refused}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(drivers.running().is_empty());
+    assert!(!marker.exists(), "the task ran");
+}

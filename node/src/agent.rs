@@ -18,7 +18,7 @@ use openraft::{BasicNode, Config, SnapshotPolicy};
 use tracing::{info, warn};
 
 use crate::api::ApiService;
-use crate::config::{DockerSetting, NodeConfig, RaftTimingMs};
+use crate::config::{DockerSetting, ExecSetting, NodeConfig, RaftTimingMs};
 use crate::contact_record::ContactFile;
 use crate::control::{gc_loop, leader_loop, membership_loop};
 use crate::internal::InternalService;
@@ -92,7 +92,12 @@ impl Environment<RealFs> {
             info!("exec driver resource limits: {limits}");
             let exec = ProcessExecutor::new(&allocs, limits)?;
             let docker = docker_driver(config, &allocs).await?;
-            Some(Arc::new(Mutex::new(Drivers::new(Box::new(exec), docker))))
+            let mut drivers = Drivers::new(Box::new(exec), docker);
+            if config.exec == ExecSetting::Off {
+                info!("exec driver: off (node.toml)");
+                drivers = drivers.without_exec("exec = \"off\" in node.toml");
+            }
+            Some(Arc::new(Mutex::new(drivers)))
         } else {
             None
         };

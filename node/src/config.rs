@@ -57,6 +57,10 @@ pub struct NodeConfig {
     /// Whether this worker offers the `docker` driver.
     #[serde(default)]
     pub docker: DockerSetting,
+    /// Whether this worker offers the `exec` driver: a task it runs is a
+    /// process of the agent's user on the host, not sandboxed.
+    #[serde(default)]
+    pub exec: ExecSetting,
     /// Raft log entries between snapshots (default 5000): the log is
     /// compacted behind each snapshot, and a follower that falls further
     /// behind is sent the snapshot.
@@ -152,6 +156,15 @@ impl RaftTiming {
         }
         Ok(timing)
     }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecSetting {
+    #[default]
+    On,
+    /// No exec task is placed on this worker or started by it.
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -72,3 +72,53 @@ fn control_worker_and_edge_nodes_each_do_their_part() {
         "the edge node is not a voter"
     );
 }
+
+/// A worker told `exec = "off"` registers without the exec driver: an exec
+/// job is never placed there, and says why it waits.
+#[test]
+fn a_worker_without_the_exec_driver_gets_no_exec_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = common::cluster_each(
+        dir.path(),
+        &["control", "control", "control", "worker"],
+        |id| {
+            if id == 4 {
+                "exec = \"off\"\ndocker = \"off\"\n".into()
+            } else {
+                String::new()
+            }
+        },
+    );
+    leader(&agents[..3]);
+    let addr = agents[0].addr();
+    wait_for("the worker to register", Duration::from_secs(30), || {
+        let nodes = json(&addr, &["node", "list"])?;
+        let nodes = nodes["nodes"].as_array()?;
+        nodes
+            .iter()
+            .any(|n| n["id"] == "node-4" && n["status"] == "ready")
+            .then_some(())
+    });
+    let spec = dir.path().join("hello.toml");
+    std::fs::write(
+        &spec,
+        "id = \"hello\"\nkind = \"batch\"\n[task]\ndriver = \"exec\"\ncommand = [\"echo\", \"nowhere\"]\n",
+    )
+    .unwrap();
+    let out = cli(&addr, &["job", "run", "--detach", spec.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = wait_for(
+        "the job to say why it waits",
+        Duration::from_secs(30),
+        || {
+            let out = cli(&addr, &["job", "status", "hello"]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.contains("no exec driver").then_some(text)
+        },
+    );
+    assert!(!status.contains("complete"), "{status}");
+}

@@ -206,6 +206,7 @@ impl SimCluster {
             snapshot_every: Some(shape.snapshot_every),
             raft: drover_node::config::RaftTiming::default(),
             tls: None,
+            exec: drover_node::config::ExecSetting::On,
         };
         let fs = disk.clone();
         let id = shape.id;

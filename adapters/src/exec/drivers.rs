@@ -12,14 +12,30 @@ use super::{Executor, Exit, ExitWaker, OutputStore};
 type Boxed = Box<dyn Executor + Send>;
 
 pub struct Drivers {
+    /// Always there: it keeps every task's output and follows tasks it
+    /// started before; it starts new ones only when offered.
     exec: Boxed,
+    /// Why this worker does not offer the exec driver, if it does not.
+    exec_off: Option<String>,
     /// The docker driver, or why this worker has none.
     docker: Result<Boxed, String>,
 }
 
 impl Drivers {
     pub fn new(exec: Boxed, docker: Result<Boxed, String>) -> Self {
-        Self { exec, docker }
+        Self {
+            exec,
+            exec_off: None,
+            docker,
+        }
+    }
+
+    /// Stops offering the exec driver (`why`): no exec task is placed on
+    /// this worker or started by it.
+    #[must_use]
+    pub fn without_exec(mut self, why: impl Into<String>) -> Self {
+        self.exec_off = Some(why.into());
+        self
     }
 
     fn each(&mut self) -> impl Iterator<Item = &mut Boxed> {
@@ -33,7 +49,11 @@ impl Drivers {
 
 impl Executor for Drivers {
     fn drivers(&self) -> Vec<Driver> {
-        let mut drivers = self.exec.drivers();
+        let mut drivers = if self.exec_off.is_some() {
+            Vec::new()
+        } else {
+            self.exec.drivers()
+        };
         if let Ok(docker) = &self.docker {
             drivers.extend(docker.drivers());
         }
@@ -48,7 +68,10 @@ impl Executor for Drivers {
 
     fn start(&mut self, alloc: AllocId, job: &JobId, task: &TaskSpec) -> Result<(), String> {
         match task.driver {
-            Driver::Exec => self.exec.start(alloc, job, task),
+            Driver::Exec => match &self.exec_off {
+                None => self.exec.start(alloc, job, task),
+                Some(why) => Err(format!("this worker does not offer the exec driver: {why}")),
+            },
             Driver::Docker => match &mut self.docker {
                 Ok(docker) => docker.start(alloc, job, task),
                 Err(why) => Err(format!("this worker has no docker driver: {why}")),

@@ -67,6 +67,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
             snapshot_every: None,
             raft: drover_node::config::RaftTiming::default(),
             tls: None,
+            exec: drover_node::config::ExecSetting::On,
         };
         let mut stop = stop_rx.clone();
         let environment = drover_node::agent::Environment::machine(&config).await?;
