@@ -89,6 +89,7 @@ fn the_rest_api_serves_what_the_grpc_api_does() {
     });
 
     openapi_and_invalid_specs(&base);
+    headers_sent_too_slowly_end_the_connection(http);
 
     // Submitted through a node that does not lead as often as one that
     // does: writes are forwarded. A retry with the same key writes nothing.
@@ -281,6 +282,36 @@ fn openapi_and_invalid_specs(base: &dyn Fn(u16) -> String) {
             .contains("over the limit"),
         "{error}"
     );
+}
+
+/// A client that sends part of a request's headers and then nothing is
+/// cut off after the node's header timeout (10 s), not kept for ever.
+fn headers_sent_too_slowly_end_the_connection(port: u16) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"GET /v1/cluster HTTP/1.1\r\nHost: slow\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    let waited = started.elapsed();
+    assert!(
+        read.is_ok()
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the connection did not end: {read:?} after {waited:?}"
+    );
+    assert!(
+        waited >= Duration::from_secs(8) && waited < Duration::from_secs(20),
+        "cut off after {waited:?}, not after the 10 s header timeout"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.contains("200 OK"), "{answer}");
 }
 
 /// Server-sent events: (id, page) per message.

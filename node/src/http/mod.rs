@@ -77,9 +77,36 @@ pub async fn serve(
         Some(tls) => {
             let listener = crate::tls::TlsListener::new(listener, tls, "REST API")
                 .map_err(|e| format!("http: {e}"))?;
-            axum::serve(listener, router(api)).await
+            serve_connections(listener, router(api)).await
         }
-        None => axum::serve(listener, router(api)).await,
+        None => serve_connections(listener, router(api)).await,
     }
-    .map_err(|e| format!("http: {e}"))
+}
+
+/// Each connection served in a task of its own, HTTP/1.1 or HTTP/2. A
+/// client gets [`HEADER_READ_TIMEOUT`] to send a request's headers: one
+/// that trickles them holds a connection that long, not for ever.
+///
+/// [`HEADER_READ_TIMEOUT`]: crate::limits::HEADER_READ_TIMEOUT
+async fn serve_connections<L>(mut listener: L, router: Router) -> Result<(), String>
+where
+    L: axum::serve::Listener,
+{
+    loop {
+        let (io, _) = listener.accept().await;
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let mut builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(crate::limits::HEADER_READ_TIMEOUT);
+            // Errors end one connection (a client gone, a timeout), and
+            // say nothing the client does not already know.
+            let _ = builder
+                .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(io), service)
+                .await;
+        });
+    }
 }

@@ -27,6 +27,8 @@ pub const MAX_CONNECTIONS: usize = 8192;
 /// A unary call that takes longer is stuck: the longest wait a call makes
 /// by design is a worker's long poll (30 s) or a forwarded write (10 s).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an HTTP/1 client may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often an idle HTTP/2 connection is pinged, and how long the answer
 /// may take before the connection is closed as dead.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
