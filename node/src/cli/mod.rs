@@ -115,8 +115,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Top::Job(_) | Top::Node(_) | Top::Cluster(_) | Top::Bench(_) | Top::Events(_)
     );
     if client && let Err(message) = tls::install_client_identity() {
-        eprintln!("drover: {message}");
-        return ExitCode::from(EXIT_TROUBLE);
+        return finish(Err(message));
     }
     match cli.command {
         Top::Agent {
@@ -127,7 +126,7 @@ pub fn run(cli: Cli) -> ExitCode {
             drover_node::logs::init(log_format);
             block_on(agent(config, insecure))
         }
-        Top::Tls(cmd) => block_on(async { tls::run(cmd) }),
+        Top::Tls(cmd) => finish(tls::run(cmd)),
         Top::Dev(args) => block_on(dev::run(args)),
         Top::Job(cmd) => job::run(cmd),
         Top::Node(cmd) => block_on(cluster::node(cmd)),
@@ -149,7 +148,12 @@ fn block_on(command: impl Future<Output = Result<(), String>>) -> ExitCode {
             return ExitCode::from(EXIT_TROUBLE);
         }
     };
-    match runtime.block_on(command) {
+    finish(runtime.block_on(command))
+}
+
+/// A command's result as the process's exit status, its error on stderr.
+fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("drover: {message}");

@@ -77,18 +77,20 @@ pub async fn serve(
         Some(tls) => {
             let listener = crate::tls::TlsListener::new(listener, tls, "REST API")
                 .map_err(|e| format!("http: {e}"))?;
-            serve_connections(listener, router(api)).await
+            serve_connections(listener, router(api)).await;
         }
         None => serve_connections(listener, router(api)).await,
     }
+    Ok(())
 }
 
 /// Each connection served in a task of its own, HTTP/1.1 or HTTP/2. A
 /// client gets [`HEADER_READ_TIMEOUT`] to send a request's headers: one
-/// that trickles them holds a connection that long, not for ever.
+/// that trickles them holds a connection that long, not for ever. Serves
+/// until the task is dropped.
 ///
 /// [`HEADER_READ_TIMEOUT`]: crate::limits::HEADER_READ_TIMEOUT
-async fn serve_connections<L>(mut listener: L, router: Router) -> Result<(), String>
+async fn serve_connections<L>(mut listener: L, router: Router)
 where
     L: axum::serve::Listener,
 {

@@ -49,7 +49,12 @@ impl TlsListener {
         let (done, ready) = mpsc::channel(READY);
         tokio::spawn(async move {
             loop {
-                let (held, addr) = listener.accept().await;
+                // The server gone, the port is let go at once, not at the
+                // next connection.
+                let (held, addr) = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = done.closed() => return,
+                };
                 let acceptor = TlsAcceptor::from(tls.server());
                 let finished = done.clone();
                 tokio::spawn(async move {
@@ -74,9 +79,6 @@ impl TlsListener {
                     let peer = Peer { identity, addr };
                     let _ = finished.send(TlsConnection { stream, peer }).await;
                 });
-                if done.is_closed() {
-                    return;
-                }
             }
         });
         Ok(Self { ready, local })
