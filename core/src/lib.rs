@@ -1,11 +1,12 @@
-//! Drover's pure core: the model, job specs, the replicated state machine and its events,
-//! the scheduler and reconciler, and the worker's decisions.
+//! Drover's pure core: the model, job specs, access control, the replicated state machine
+//! and its events, the scheduler and reconciler, and the worker's decisions.
 //!
 //! Nothing here performs I/O, reads a clock or draws OS randomness: time and
 //! seeds arrive as arguments, and every map whose order can reach an output
 //! is ordered. That is what lets the same logic run in production and,
 //! byte for byte, in the deterministic simulator.
 
+pub mod acl;
 pub mod alloc;
 pub mod diff;
 pub mod dry_run;

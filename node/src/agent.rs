@@ -616,9 +616,14 @@ fn services(
         upstream: (!member).then(|| control_addrs.to_vec()),
         announcements,
         membership_changes: crate::membership::ChangeLock::default(),
+        acl: crate::access::Setting {
+            enabled: config.acl.enabled,
+            reset_file: config.data_dir.join(crate::access::RESET_FILE),
+        },
         transport: crate::api::Transport {
             tls: config.tls.is_some(),
-            insecure: if config.tls.is_some() {
+            acl: config.acl.enabled,
+            insecure: if config.unprotected().is_empty() {
                 Vec::new()
             } else {
                 config

@@ -4,25 +4,26 @@
 //! the caller accepts a stale answer.
 //! Structured answers are JSON documents, the same the REST API will serve.
 
+use drover_core::acl::Capability;
 use drover_core::reconcile::{JobPhase, job_phase};
 use drover_core::reconcile::{Leadership, ReconcileConfig, Scope, plan_cycle_in};
 use drover_core::scheduler::SchedulerConfig;
 use drover_core::spec::{Format, parse_job_spec};
 use drover_core::state::{ApplyError, Success};
 use drover_core::{AllocId, CommandKind, JobId};
-use drover_proto::v1::api_client::ApiClient;
 use drover_proto::v1::api_server::Api;
 use drover_proto::v1::{
-    DrainRequest, Empty, EventsRequest, JobRef, JsonReply, LogsReply, LogsRequest, MemberRequest,
-    Read, ReadJob, RevertRequest, SubmitJobReply, SubmitJobRequest,
+    AclRevokeRequest, AclTokenRequest, DrainRequest, Empty, EventsRequest, JobRef, JsonReply,
+    LogsReply, LogsRequest, MemberRequest, Read, ReadJob, RevertRequest, SubmitJobReply,
+    SubmitJobRequest,
 };
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use std::ops::Bound;
 use std::time::Duration;
 
+use crate::access;
 use crate::membership::{self, Announcements};
 use crate::paging::{PageRequest, take_page};
 use crate::propose::{NotCommitted, Proposer};
@@ -48,6 +49,8 @@ pub struct ApiService {
     pub announcements: Announcements,
     pub membership_changes: membership::ChangeLock,
     pub transport: Transport,
+    /// Whether every public call needs an ACL token.
+    pub acl: access::Setting,
 }
 
 /// How this node is reached, for `cluster status` to say.
@@ -55,8 +58,10 @@ pub struct ApiService {
 pub struct Transport {
     /// Every connection is mutual TLS.
     pub tls: bool,
-    /// Addresses beyond loopback it serves without TLS (`--insecure`),
-    /// as `key = "addr"`.
+    /// Every public call needs an ACL token.
+    pub acl: bool,
+    /// Addresses beyond loopback it serves without TLS or without ACLs
+    /// (`--insecure`), as `key = "addr"`.
     pub insecure: Vec<String>,
 }
 
@@ -83,7 +88,7 @@ impl ApiService {
 
     /// Unless the caller accepts a stale answer, waits until this replica
     /// reflects every write acknowledged before the read began.
-    async fn settle(&self, stale: bool) -> Result<(), Status> {
+    pub(crate) async fn settle(&self, stale: bool) -> Result<(), Status> {
         if stale || drover_core::planted::active(drover_core::planted::Bug::StaleReads) {
             return Ok(());
         }
@@ -92,8 +97,66 @@ impl ApiService {
             .map_err(Status::unavailable)
     }
 
+    /// Unless ACLs are off, the call's token must allow `need` on this
+    /// replica, which stops honouring a revoked token when it applies
+    /// the revocation.
+    pub(crate) async fn allow<T>(
+        &self,
+        request: &Request<T>,
+        need: Capability<'_>,
+    ) -> Result<(), Status> {
+        if !self.acl.enabled {
+            return Ok(());
+        }
+        let replica = self.state.read().await;
+        replica
+            .state
+            .acl()
+            .check(access::presented(request.metadata()), need)
+            .map(|_| ())
+            .map_err(|denied| access::refusal(&denied))
+    }
+
+    /// Writing job `id`: the token must allow writing to the job's pool
+    /// as it is and, for a new spec, as it will be. A job this replica
+    /// does not hold is looked for again once it has caught up.
+    async fn allow_job_write<T>(
+        &self,
+        request: &Request<T>,
+        id: &JobId,
+        new_pool: Option<&str>,
+    ) -> Result<(), Status> {
+        if !self.acl.enabled {
+            return Ok(());
+        }
+        if let Some(pool) = new_pool {
+            self.allow(request, Capability::JobWrite { pool }).await?;
+        }
+        let mut current = self.job_pool(id).await;
+        if current.is_none() {
+            self.settle(false).await?;
+            current = self.job_pool(id).await;
+        }
+        match (current, new_pool) {
+            (Some(pool), _) => {
+                self.allow(request, Capability::JobWrite { pool: &pool })
+                    .await
+            }
+            (None, Some(_)) => Ok(()),
+            (None, None) => {
+                self.allow(request, Capability::Read).await?;
+                Err(Status::not_found(format!("no job {id}")))
+            }
+        }
+    }
+
+    async fn job_pool(&self, id: &JobId) -> Option<String> {
+        let replica = self.state.read().await;
+        replica.state.job(id).map(|job| job.spec.pool.clone())
+    }
+
     /// A client to a control node when this node relays; `None` when it answers itself.
-    async fn upstream(&self) -> Result<Option<ApiClient<Channel>>, Status> {
+    pub(crate) async fn upstream(&self) -> Result<Option<crate::client::Connection>, Status> {
         let Some(addrs) = &self.upstream else {
             return Ok(None);
         };
@@ -108,6 +171,19 @@ impl ApiService {
         Err(Status::unavailable(
             "no control node reachable from this node",
         ))
+    }
+
+    /// Commits `kind` through the leader: its log index and what applying
+    /// it yielded, or why it did not commit, as a status that says
+    /// whether it may have.
+    pub(crate) async fn commit(
+        &self,
+        kind: CommandKind,
+    ) -> Result<(u64, drover_core::Response), Status> {
+        self.proposer
+            .propose(kind)
+            .await
+            .map_err(NotCommitted::into_status)
     }
 
     /// The answer to a submission that changed nothing: the job's version.
@@ -140,11 +216,7 @@ impl ApiService {
                 },
             },
         );
-        let (index, outcome) = self
-            .proposer
-            .propose(command)
-            .await
-            .map_err(NotCommitted::into_status)?;
+        let (index, outcome) = self.commit(command).await?;
         match outcome {
             Ok(Success::Unchanged) => self.unchanged(&id, index).await,
             Err(ApplyError::JobExists(job)) => Err(Status::failed_precondition(format!(
@@ -164,7 +236,7 @@ impl ApiService {
     /// A client to the leader's API when another node leads; `None` when
     /// this one does. Calls only the leader can answer (membership) go
     /// there.
-    async fn leader_api(&self) -> Result<Option<ApiClient<Channel>>, Status> {
+    async fn leader_api(&self) -> Result<Option<crate::client::Connection>, Status> {
         let (own, leader) = crate::raft::known_leader(&self.raft);
         match leader {
             Some((id, _)) if id == own => Ok(None),
@@ -179,20 +251,21 @@ impl ApiService {
     }
 }
 
-/// Relays the call to a control node when this node has no replica.
+/// Relays the call, with its token, to a control node when this node has
+/// no replica.
 macro_rules! relay {
     ($self:ident, $method:ident, $request:ident) => {
         if let Some(mut upstream) = $self.upstream().await? {
-            return upstream.$method($request.into_inner()).await;
+            return upstream.$method(access::forward($request)).await;
         }
     };
 }
 
-/// Passes the call to the leader when another node leads.
+/// Passes the call, with its token, to the leader when another node leads.
 macro_rules! to_leader {
     ($self:ident, $method:ident, $request:ident) => {
         if let Some(mut leader) = $self.leader_api().await? {
-            return leader.$method($request.into_inner()).await;
+            return leader.$method(access::forward($request)).await;
         }
     };
 }
@@ -229,7 +302,7 @@ fn job_id(raw: &str) -> Result<JobId, Status> {
     JobId::new(raw).map_err(|e| Status::invalid_argument(format!("job id {e}")))
 }
 
-fn reply(value: &Value) -> Response<JsonReply> {
+pub(crate) fn reply(value: &Value) -> Response<JsonReply> {
     Response::new(JsonReply {
         json: value.to_string(),
     })
@@ -273,10 +346,14 @@ impl Api for ApiService {
         request: Request<EventsRequest>,
     ) -> Result<Response<Self::EventsStream>, Status> {
         if let Some(mut upstream) = self.upstream().await? {
-            let relayed = upstream.events(request.into_inner()).await?.into_inner();
+            let relayed = upstream
+                .events(access::forward(request))
+                .await?
+                .into_inner();
             let stream: Self::EventsStream = Box::pin(relayed);
             return Ok(Response::new(stream));
         }
+        self.allow(&request, Capability::Read).await?;
         let request = request.into_inner();
         let interest = crate::events::Interest::of(&request)?;
         let first = crate::events::page(&self.state, request.after, &interest).await?;
@@ -294,8 +371,10 @@ impl Api for ApiService {
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<SubmitJobReply>, Status> {
         relay!(self, submit_job, request);
+        let spec = submitted_spec(request.get_ref())?;
+        self.allow_job_write(&request, &spec.id, Some(&spec.pool))
+            .await?;
         let request = request.into_inner();
-        let spec = submitted_spec(&request)?;
         let id = spec.id.clone();
         let key = request.idempotency_key.as_str();
         if let Some(expected) = request.check_index {
@@ -312,10 +391,8 @@ impl Api for ApiService {
             }));
         }
         let (index, outcome) = self
-            .proposer
-            .propose(keyed(key, CommandKind::SubmitJob(spec.clone())))
-            .await
-            .map_err(NotCommitted::into_status)?;
+            .commit(keyed(key, CommandKind::SubmitJob(spec.clone())))
+            .await?;
         if let Err(ApplyError::JobExists(_)) = outcome {
             let update = keyed(
                 key,
@@ -324,11 +401,7 @@ impl Api for ApiService {
                     expected_version: None,
                 },
             );
-            let (index, outcome) = self
-                .proposer
-                .propose(update)
-                .await
-                .map_err(NotCommitted::into_status)?;
+            let (index, outcome) = self.commit(update).await?;
             return match outcome {
                 Ok(Success::Unchanged) => self.unchanged(&id, index).await,
                 other => committed(index, other),
@@ -339,17 +412,15 @@ impl Api for ApiService {
 
     async fn stop_job(&self, request: Request<JobRef>) -> Result<Response<SubmitJobReply>, Status> {
         relay!(self, stop_job, request);
-        let job = job_id(&request.into_inner().job)?;
-        let (index, outcome) = self
-            .proposer
-            .propose(CommandKind::StopJob { job })
-            .await
-            .map_err(NotCommitted::into_status)?;
+        let job = job_id(&request.get_ref().job)?;
+        self.allow_job_write(&request, &job, None).await?;
+        let (index, outcome) = self.commit(CommandKind::StopJob { job }).await?;
         committed(index, outcome)
     }
 
     async fn job_status(&self, request: Request<ReadJob>) -> Result<Response<JsonReply>, Status> {
         relay!(self, job_status, request);
+        self.allow(&request, Capability::Read).await?;
         let request = request.into_inner();
         let id = job_id(&request.job)?;
         self.settle(request.stale).await?;
@@ -411,6 +482,7 @@ impl Api for ApiService {
 
     async fn list_jobs(&self, request: Request<Read>) -> Result<Response<JsonReply>, Status> {
         relay!(self, list_jobs, request);
+        self.allow(&request, Capability::Read).await?;
         let request = request.into_inner();
         self.settle(request.stale).await?;
         let page = PageRequest::new(request.page_size, &request.page_token)?;
@@ -453,6 +525,7 @@ impl Api for ApiService {
 
     async fn list_nodes(&self, request: Request<Read>) -> Result<Response<JsonReply>, Status> {
         relay!(self, list_nodes, request);
+        self.allow(&request, Capability::Read).await?;
         let request = request.into_inner();
         self.settle(request.stale).await?;
         let page = PageRequest::new(request.page_size, &request.page_token)?;
@@ -498,6 +571,7 @@ impl Api for ApiService {
         request: Request<DrainRequest>,
     ) -> Result<Response<JsonReply>, Status> {
         relay!(self, drain_node, request);
+        self.allow(&request, Capability::Manage).await?;
         let request = request.into_inner();
         let node = drover_core::NodeId::new(request.node)
             .map_err(|e| Status::invalid_argument(format!("node id {e}")))?;
@@ -505,11 +579,7 @@ impl Api for ApiService {
             node: node.clone(),
             enable: request.enable,
         };
-        let (index, outcome) = self
-            .proposer
-            .propose(kind)
-            .await
-            .map_err(NotCommitted::into_status)?;
+        let (index, outcome) = self.commit(kind).await?;
         match outcome {
             Ok(_) => Ok(reply(
                 &json!({ "node": node.as_str(), "draining": request.enable, "index": index }),
@@ -522,6 +592,7 @@ impl Api for ApiService {
     /// A slice of an allocation's output, fetched from the worker that ran it.
     async fn job_logs(&self, request: Request<LogsRequest>) -> Result<Response<LogsReply>, Status> {
         relay!(self, job_logs, request);
+        self.allow(&request, Capability::Read).await?;
         let request = request.into_inner();
         let job = job_id(&request.job)?;
         let (alloc, address, finished) = {
@@ -577,6 +648,7 @@ impl Api for ApiService {
         _request: Request<Empty>,
     ) -> Result<Response<JsonReply>, Status> {
         relay!(self, cluster_status, _request);
+        self.allow(&_request, Capability::Read).await?;
         let (applied_index, digest, log_chain, held) = {
             let replica = self.state.read().await;
             let applied = replica.last_applied.map_or(0, |id| id.index);
@@ -615,6 +687,7 @@ impl Api for ApiService {
             "members": members,
             "transport": {
                 "tls": self.transport.tls,
+                "acl": self.transport.acl,
                 "insecure": self.transport.insecure,
             },
         })))
@@ -625,6 +698,7 @@ impl Api for ApiService {
         request: Request<Empty>,
     ) -> Result<Response<JsonReply>, Status> {
         relay!(self, cluster_members, request);
+        self.allow(&request, Capability::Read).await?;
         to_leader!(self, cluster_members, request);
         Ok(reply(&membership::members(&self.raft, &self.announcements)))
     }
@@ -634,6 +708,7 @@ impl Api for ApiService {
         request: Request<MemberRequest>,
     ) -> Result<Response<JsonReply>, Status> {
         relay!(self, add_member, request);
+        self.allow(&request, Capability::Manage).await?;
         to_leader!(self, add_member, request);
         let request = request.into_inner();
         let addr = member_addr(&request.addr)?;
@@ -658,6 +733,7 @@ impl Api for ApiService {
         request: Request<MemberRequest>,
     ) -> Result<Response<JsonReply>, Status> {
         relay!(self, remove_member, request);
+        self.allow(&request, Capability::Manage).await?;
         to_leader!(self, remove_member, request);
         let request = request.into_inner();
         let id = member_id(request.id)?;
@@ -669,6 +745,7 @@ impl Api for ApiService {
 
     async fn job_history(&self, request: Request<ReadJob>) -> Result<Response<JsonReply>, Status> {
         relay!(self, job_history, request);
+        self.allow(&request, Capability::Read).await?;
         let request = request.into_inner();
         let id = job_id(&request.job)?;
         self.settle(request.stale).await?;
@@ -681,13 +758,15 @@ impl Api for ApiService {
         request: Request<RevertRequest>,
     ) -> Result<Response<SubmitJobReply>, Status> {
         relay!(self, revert_job, request);
-        let request = request.into_inner();
-        let id = job_id(&request.job)?;
+        let id = job_id(&request.get_ref().job)?;
         self.settle(false).await?;
         let spec = {
             let applied = self.state.read().await;
-            versions::kept_version(&applied.state, &id, request.version)?
+            versions::kept_version(&applied.state, &id, request.get_ref().version)?
         };
+        self.allow_job_write(&request, &id, Some(&spec.pool))
+            .await?;
+        let request = request.into_inner();
         let key = request.idempotency_key.as_str();
         if let Some(expected) = request.check_index {
             return self.submit_checked(spec, expected, key).await;
@@ -696,11 +775,7 @@ impl Api for ApiService {
             spec,
             expected_version: None,
         };
-        let (index, outcome) = self
-            .proposer
-            .propose(keyed(key, revert))
-            .await
-            .map_err(NotCommitted::into_status)?;
+        let (index, outcome) = self.commit(keyed(key, revert)).await?;
         match outcome {
             Ok(Success::Unchanged) => self.unchanged(&id, index).await,
             other => committed(index, other),
@@ -712,10 +787,54 @@ impl Api for ApiService {
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<JsonReply>, Status> {
         relay!(self, plan_job, request);
-        let spec = submitted_spec(&request.into_inner())?;
+        let spec = submitted_spec(request.get_ref())?;
+        self.allow(&request, Capability::JobWrite { pool: &spec.pool })
+            .await?;
         self.settle(false).await?;
         let applied = self.state.read().await;
         versions::plan_doc(&applied.state, spec).map(|doc| reply(&doc))
+    }
+
+    async fn acl_bootstrap(&self, request: Request<Empty>) -> Result<Response<JsonReply>, Status> {
+        relay!(self, acl_bootstrap, request);
+        self.bootstrap().await.map(|doc| reply(&doc))
+    }
+
+    async fn acl_create_token(
+        &self,
+        request: Request<AclTokenRequest>,
+    ) -> Result<Response<JsonReply>, Status> {
+        relay!(self, acl_create_token, request);
+        self.allow(&request, Capability::Manage).await?;
+        self.create_token(request.into_inner())
+            .await
+            .map(|doc| reply(&doc))
+    }
+
+    async fn acl_revoke_token(
+        &self,
+        request: Request<AclRevokeRequest>,
+    ) -> Result<Response<JsonReply>, Status> {
+        relay!(self, acl_revoke_token, request);
+        self.allow(&request, Capability::Manage).await?;
+        self.revoke_token(&request.into_inner().accessor)
+            .await
+            .map(|doc| reply(&doc))
+    }
+
+    async fn acl_list_tokens(
+        &self,
+        request: Request<Empty>,
+    ) -> Result<Response<JsonReply>, Status> {
+        relay!(self, acl_list_tokens, request);
+        self.allow(&request, Capability::Manage).await?;
+        self.settle(false).await?;
+        Ok(reply(&self.token_list().await))
+    }
+
+    async fn acl_self(&self, request: Request<Empty>) -> Result<Response<JsonReply>, Status> {
+        relay!(self, acl_self, request);
+        self.token_of(&request).await.map(|doc| reply(&doc))
     }
 }
 

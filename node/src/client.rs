@@ -4,7 +4,11 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use std::sync::OnceLock;
+
 use drover_proto::v1::api_client::ApiClient;
+#[cfg(not(madsim))]
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::propose::OUTCOME_KEY;
@@ -12,7 +16,45 @@ use crate::propose::OUTCOME_KEY;
 /// `DROVER_ADDR`'s default: the first node of `drover dev`.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7401";
 
-pub async fn connect(addr: &str) -> Result<ApiClient<Channel>, String> {
+/// A connection to a node's public API that carries the process's ACL
+/// token on every call that does not carry one of its own.
+#[cfg(not(madsim))]
+pub type Connection = ApiClient<InterceptedService<Channel, AddToken>>;
+/// The simulator's gRPC keeps an interceptor inside the client.
+#[cfg(madsim)]
+pub type Connection = ApiClient<Channel>;
+pub type AddToken = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
+
+static TOKEN: OnceLock<String> = OnceLock::new();
+
+/// The ACL token every call from this process carries (`--token`,
+/// `DROVER_TOKEN`); set once, before the first call.
+pub fn use_token(token: String) {
+    let _ = TOKEN.set(token);
+}
+
+fn add_token(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    if let Some(token) = TOKEN.get()
+        && !request.metadata().contains_key(crate::access::TOKEN_KEY)
+    {
+        let value = format!("Bearer {token}").parse().map_err(|_| {
+            tonic::Status::invalid_argument(
+                "the ACL token (--token, DROVER_TOKEN) is not visible ASCII text",
+            )
+        })?;
+        request
+            .metadata_mut()
+            .insert(crate::access::TOKEN_KEY, value);
+    }
+    Ok(request)
+}
+
+/// `channel` as a connection that carries the process's token.
+pub fn over(channel: Channel) -> Connection {
+    ApiClient::with_interceptor(channel, add_token as AddToken)
+}
+
+pub async fn connect(addr: &str) -> Result<Connection, String> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| format!("bad address {addr}: {e}"))?
         .connect_timeout(Duration::from_secs(3))
@@ -20,7 +62,7 @@ pub async fn connect(addr: &str) -> Result<ApiClient<Channel>, String> {
     let channel = crate::channel::connect(&endpoint)
         .await
         .map_err(|e| format!("cannot reach a Drover node at {addr}: {e} (is `drover dev` or `drover agent` running? set DROVER_ADDR)"))?;
-    Ok(ApiClient::new(channel))
+    Ok(over(channel))
 }
 
 /// `--addr` as given: one address or several, comma-separated.
@@ -34,7 +76,7 @@ pub fn addr_list(given: &str) -> Vec<String> {
 }
 
 /// The first of `addrs` that answers.
-pub async fn connect_any(addrs: &[String]) -> Result<ApiClient<Channel>, String> {
+pub async fn connect_any(addrs: &[String]) -> Result<Connection, String> {
     let mut errors = Vec::new();
     for addr in addrs {
         match connect(addr).await {
@@ -94,7 +136,7 @@ pub async fn write_any<T, F, Fut>(
     call: F,
 ) -> Result<T, String>
 where
-    F: FnMut(ApiClient<Channel>) -> Fut,
+    F: FnMut(Connection) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
     write(addrs, patience, Unknown::Report, call).await
@@ -120,7 +162,7 @@ pub async fn write<T, F, Fut>(
     mut call: F,
 ) -> Result<T, String>
 where
-    F: FnMut(ApiClient<Channel>) -> Fut,
+    F: FnMut(Connection) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
     let started = Instant::now();
@@ -185,6 +227,8 @@ fn code_name(code: tonic::Code) -> &'static str {
         tonic::Code::Unavailable => "unavailable",
         tonic::Code::FailedPrecondition => "refused",
         tonic::Code::DeadlineExceeded => "timed out",
+        tonic::Code::Unauthenticated => "not allowed",
+        tonic::Code::PermissionDenied => "forbidden",
         _ => "error",
     }
 }

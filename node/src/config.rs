@@ -71,6 +71,19 @@ pub struct NodeConfig {
     /// Mutual TLS on every connection this node serves and opens
     /// (docs/security.md); none: plain text, for loopback only.
     pub tls: Option<TlsFiles>,
+    /// Access control: whether every public call needs a token.
+    #[serde(default)]
+    pub acl: AclConfig,
+}
+
+/// `[acl]`: the same on every node of a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclConfig {
+    /// Every public call (gRPC, REST, dashboard, metrics) carries a token
+    /// allowing it; until `drover acl bootstrap`, only bootstrap is answered.
+    #[serde(default)]
+    pub enabled: bool,
 }
 
 /// `[tls]`: the cluster's CA and this node's certificate and key, PEM
@@ -343,6 +356,18 @@ impl NodeConfig {
         exposed.retain(|(_, addr)| !addr.ip().is_loopback());
         exposed.dedup_by(|a, b| a.1 == b.1);
         exposed
+    }
+
+    /// What protects an exposed node that this one lacks: TLS, ACLs.
+    pub fn unprotected(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.tls.is_none() {
+            missing.push("TLS");
+        }
+        if !self.acl.enabled {
+            missing.push("ACLs");
+        }
+        missing
     }
 
     pub fn is_initial_voter(&self) -> bool {

@@ -1,10 +1,12 @@
 //! The Drover node runtime: Raft over a durable disk, the gRPC services and
-//! the event stream, the REST API (`http`, not in the simulator) and its
+//! the event stream with its access control (`access`), the REST API (`http`, not in the simulator) and its
 //! Prometheus metrics, and the leader's control loop; `limits` bounds what one client holds of a node. The `drover` binary (`main.rs`) is the shell
 //! around it; the simulator runs the same code.
 
+pub mod access;
 pub mod agent;
 pub mod api;
+mod api_acl;
 pub mod batcher;
 pub mod buggify;
 pub mod channel;

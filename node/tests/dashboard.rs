@@ -151,16 +151,27 @@ impl Drop for Browser {
 
 const JOB: &str = "id = \"shown\"\nkind = \"batch\"\n[task]\ndriver = \"exec\"\ncommand = [\"sh\", \"-c\", \"echo seen in the browser; sleep 2\"]\n";
 
-#[test]
-fn the_dashboard_shows_a_job_run_to_completion_without_a_reload() {
+/// Chromium and chromedriver, or `None` after saying SKIP loudly (a
+/// failure where CI requires the browser).
+fn browser_programs(test: &str) -> Option<(PathBuf, PathBuf)> {
     let (Some(chromium), Some(chromedriver)) = (found("chromium"), found("chromedriver")) else {
         assert!(
             std::env::var("DROVER_REQUIRE_BROWSER").as_deref() != Ok("1"),
             "DROVER_REQUIRE_BROWSER=1 but chromium or chromedriver is missing"
         );
         eprintln!(
-            "SKIP the_dashboard_shows_a_job_run_to_completion_without_a_reload: no chromium and chromedriver (apt-get install chromium chromium-driver) — this test did NOT run"
+            "SKIP {test}: no chromium and chromedriver (apt-get install chromium chromium-driver) — this test did NOT run"
         );
+        return None;
+    };
+    Some((chromium, chromedriver))
+}
+
+#[test]
+fn the_dashboard_shows_a_job_run_to_completion_without_a_reload() {
+    let Some((chromium, chromedriver)) =
+        browser_programs("the_dashboard_shows_a_job_run_to_completion_without_a_reload")
+    else {
         return;
     };
     let ports = free_ports(7);
@@ -232,4 +243,84 @@ fn the_dashboard_shows_a_job_run_to_completion_without_a_reload() {
     drop(browser);
     signal(dev.id(), "-INT");
     let _ = dev.wait();
+}
+
+/// With ACLs the page says what is missing until a token is given in its
+/// field, then shows the cluster and follows its events with that token.
+#[test]
+fn with_acls_the_dashboard_asks_for_a_token_and_then_shows_the_cluster() {
+    let Some((chromium, chromedriver)) =
+        browser_programs("with_acls_the_dashboard_asks_for_a_token_and_then_shows_the_cluster")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(2);
+    let (http, driver_port) = (ports[0], ports[1]);
+    let agents = common::cluster_each(dir.path(), &["hybrid", "hybrid", "hybrid"], |id| {
+        let http = if id == 1 {
+            format!("http = \"127.0.0.1:{http}\"\n")
+        } else {
+            String::new()
+        };
+        format!("{http}[acl]\nenabled = true\n")
+    });
+    let addr = agents[0].addr();
+    let bootstrap = wait_for("bootstrap", Duration::from_secs(30), || {
+        let out = drover()
+            .args(["acl", "bootstrap", "--json"])
+            .env("DROVER_ADDR", &addr)
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| serde_json::from_slice::<Value>(&out.stdout).unwrap())
+    });
+    let token = bootstrap["secret"].as_str().unwrap().to_string();
+    let ui = format!("http://127.0.0.1:{http}");
+    let browser = Browser::start(&chromium, &chromedriver, driver_port);
+    browser.open(&format!("{ui}/ui"));
+    browser.wait_text("the page to say a token is needed", "#problem", |t| {
+        t.contains("requires an ACL token")
+    });
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    browser.screenshot(&shots, "acl-1-no-token");
+
+    let field = browser.element("#token").unwrap();
+    browser
+        .call(
+            "POST",
+            &format!("/element/{field}/value"),
+            Some(json!({ "text": token })),
+        )
+        .unwrap();
+    let button = browser.element("#token-form button").unwrap();
+    browser
+        .call("POST", &format!("/element/{button}/click"), Some(json!({})))
+        .unwrap();
+    browser.wait_text("three nodes listed", "#nodes", |t| {
+        t.matches("ready").count() == 3
+    });
+    browser.wait_text("the event stream live", "#events-state", |t| t == "(live)");
+    let submitted = ureq::post(&format!("{ui}/v1/jobs"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .send_string(JOB)
+        .expect("the job is accepted");
+    assert_eq!(submitted.status(), 200);
+    browser.wait_text("the job's events", "#events", |t| {
+        t.contains("job_submitted")
+    });
+    browser.wait_text("the job listed", "#jobs tr[data-job=\"shown\"]", |t| {
+        t.contains("shown")
+    });
+    assert!(
+        browser.text("#problem").unwrap_or_default().is_empty(),
+        "the page still reports a problem"
+    );
+    browser.screenshot(&shots, "acl-2-with-token");
+    assert_eq!(
+        browser.script("return localStorage.getItem('drover-token');"),
+        json!(token),
+        "the token is kept for the next visit"
+    );
 }

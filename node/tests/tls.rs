@@ -308,6 +308,7 @@ fn an_agent_reachable_from_elsewhere_refuses_to_start_without_tls_unless_told() 
     assert!(
         stderr.contains(&format!("listen = \"0.0.0.0:{port}\""))
             && stderr.contains("[tls]")
+            && stderr.contains("[acl] enabled = true")
             && stderr.contains("--insecure"),
         "{stderr}"
     );

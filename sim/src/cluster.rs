@@ -207,6 +207,7 @@ impl SimCluster {
             raft: drover_node::config::RaftTiming::default(),
             tls: None,
             exec: drover_node::config::ExecSetting::On,
+            acl: drover_node::config::AclConfig::default(),
         };
         let fs = disk.clone();
         let id = shape.id;

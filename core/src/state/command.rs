@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::acl::NewToken;
 use crate::alloc::AllocStatus;
 use crate::gc::GcPolicy;
 use crate::ids::{AllocId, JobId, NodeId};
@@ -75,6 +76,17 @@ pub enum CommandKind {
         key: String,
         command: Box<CommandKind>,
     },
+    /// The first management token; refused once a bootstrap applied,
+    /// unless `reset_index` names that bootstrap's index (the operator's
+    /// way back in when the management token is lost).
+    AclBootstrap {
+        token: NewToken,
+        reset_index: Option<u64>,
+    },
+    AclCreateToken(NewToken),
+    AclRevokeToken {
+        accessor: String,
+    },
 }
 
 impl CommandKind {
@@ -93,6 +105,9 @@ impl CommandKind {
             Self::CollectGarbage(_) => "collect_garbage",
             Self::Keyed { .. } => "keyed",
             Self::Batch(_) => "batch",
+            Self::AclBootstrap { .. } => "acl_bootstrap",
+            Self::AclCreateToken(_) => "acl_create_token",
+            Self::AclRevokeToken { .. } => "acl_revoke_token",
         }
     }
 }
@@ -181,6 +196,12 @@ mod tests {
                     command: Box::new(CommandKind::Batch(Vec::new())),
                 },
                 12,
+            ),
+            (
+                CommandKind::AclRevokeToken {
+                    accessor: String::new(),
+                },
+                15,
             ),
         ];
         for (kind, position) in kinds {

@@ -2,6 +2,7 @@
 //! yields a [`Response`]; an error leaves the state exactly as it was
 //! (each handler checks everything before it changes anything).
 
+mod acl;
 mod allocs;
 mod changes;
 mod collect;
@@ -87,10 +88,18 @@ struct Records {
     history: OrdMap<JobId, Vec<PastVersion>>,
 }
 
+/// Replicated access control, kept beside [`Records`] since snapshot
+/// format 4 so that older snapshots still restore (with no tokens).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Access {
+    acl: crate::acl::Acl,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ClusterState {
     data: Data,
     records: Records,
+    access: Access,
     /// Derived from `data`; rebuilt on restore, never serialized.
     indexes: Indexes,
     /// What changed when, since the state was created or restored.
@@ -101,7 +110,7 @@ pub struct ClusterState {
 
 impl PartialEq for ClusterState {
     fn eq(&self, other: &Self) -> bool {
-        self.data == other.data && self.records == other.records
+        self.data == other.data && self.records == other.records && self.access == other.access
     }
 }
 
@@ -174,6 +183,11 @@ impl ClusterState {
                 command => self.apply_keyed(index, now_ms, key, command),
             },
             CommandKind::Batch(_) => Err(ApplyError::NestedBatch),
+            CommandKind::AclBootstrap { token, reset_index } => {
+                self.acl_bootstrap(index, now_ms, token, reset_index)
+            }
+            CommandKind::AclCreateToken(token) => self.create_token(index, now_ms, token),
+            CommandKind::AclRevokeToken { accessor } => self.revoke_token(&accessor),
         }
     }
 

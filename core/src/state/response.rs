@@ -38,6 +38,12 @@ pub enum Success {
         nodes: usize,
         keys: usize,
     },
+    TokenCreated {
+        accessor: String,
+    },
+    TokenRevoked {
+        accessor: String,
+    },
 }
 
 /// Which parts of a plan were applied and which were refused, and why.
@@ -145,6 +151,13 @@ pub enum ApplyError {
     InvalidKey(String),
     /// Only submissions, updates and stops take an idempotency key.
     NotKeyable(String),
+    /// At log index `index`.
+    AclAlreadyBootstrapped {
+        index: u64,
+    },
+    InvalidToken(String),
+    TokenExists(String),
+    UnknownToken(String),
 }
 
 impl fmt::Display for ApplyError {
@@ -192,6 +205,13 @@ impl fmt::Display for ApplyError {
             Self::NestedBatch => f.write_str("a batch cannot hold another batch"),
             Self::InvalidKey(reason) => write!(f, "idempotency key {reason}"),
             Self::NotKeyable(what) => write!(f, "a {what} command takes no idempotency key"),
+            Self::AclAlreadyBootstrapped { index } => write!(
+                f,
+                "ACLs were bootstrapped at log index {index}; the management token was printed then, once. If it is lost, write {index} into the file acl-bootstrap-reset in the data directory of the control node you call, and bootstrap again"
+            ),
+            Self::InvalidToken(reason) => write!(f, "token {reason}"),
+            Self::TokenExists(accessor) => write!(f, "a token with accessor {accessor} exists"),
+            Self::UnknownToken(accessor) => write!(f, "no token with accessor {accessor}"),
         }
     }
 }

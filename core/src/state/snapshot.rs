@@ -3,18 +3,20 @@
 //!
 //! Layout (little-endian): magic `DRVRSNAP` (8 bytes), format version (u32),
 //! body length (u64), CRC32C of the body (u32), body: postcard of the data
-//! then, from format 3, postcard of the records (idempotency keys). A
-//! format 2 body is the data alone, and restores with no records.
+//! then, from format 3, postcard of the records (idempotency keys), then,
+//! from format 4, postcard of the access control table. A format 2 body is
+//! the data alone and restores with no records; formats 2 and 3 restore
+//! with no tokens.
 
 use std::fmt;
 
 use super::changes::Changes;
 use super::index::Indexes;
-use super::{ClusterState, Data, Records};
+use super::{Access, ClusterState, Data, Records};
 use crate::events::EventLog;
 
 const MAGIC: &[u8; 8] = b"DRVRSNAP";
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 4;
 /// The oldest format this build restores.
 const OLDEST_READABLE_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
@@ -45,12 +47,12 @@ fn fail(offset: usize, message: impl Into<String>) -> SnapshotError {
 /// share their nodes with the live state's until either changes), to be
 /// encoded away from whatever keeps applying the log.
 #[derive(Debug, Clone)]
-pub struct Frozen(Data, Records);
+pub struct Frozen(Data, Records, Access);
 
 impl Frozen {
     /// The snapshot's bytes: header, then the postcard body.
     pub fn encode(&self) -> Vec<u8> {
-        let body = body(&self.0, &self.1);
+        let body = body(&self.0, &self.1, &self.2);
         let mut out = Vec::with_capacity(HEADER_LEN + body.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
@@ -63,7 +65,7 @@ impl Frozen {
 
 impl ClusterState {
     pub fn frozen(&self) -> Frozen {
-        Frozen(self.data.clone(), self.records.clone())
+        Frozen(self.data.clone(), self.records.clone(), self.access.clone())
     }
 
     pub fn snapshot(&self) -> Vec<u8> {
@@ -114,6 +116,13 @@ impl ClusterState {
         } else {
             (Records::default(), rest)
         };
+        let (access, rest) = if version >= 4 {
+            let at = bytes.len() - rest.len();
+            postcard::take_from_bytes::<Access>(rest)
+                .map_err(|e| fail(at, format!("undecodable access control table: {e}")))?
+        } else {
+            (Access::default(), rest)
+        };
         if !rest.is_empty() {
             return Err(fail(
                 bytes.len() - rest.len(),
@@ -126,6 +135,7 @@ impl ClusterState {
         Ok(Self {
             data,
             records,
+            access,
             indexes,
             changes,
             events,
@@ -135,9 +145,10 @@ impl ClusterState {
 
 /// The canonical encoding of everything replicated: what snapshots hold
 /// and digests hash.
-pub(super) fn body(data: &Data, records: &Records) -> Vec<u8> {
+pub(super) fn body(data: &Data, records: &Records, access: &Access) -> Vec<u8> {
     let body = postcard::to_stdvec(data).expect("state data always serializes");
-    postcard::to_extend(records, body).expect("records always serialize")
+    let body = postcard::to_extend(records, body).expect("records always serialize");
+    postcard::to_extend(access, body).expect("the access table always serializes")
 }
 
 #[cfg(test)]
@@ -175,7 +186,7 @@ mod tests {
         assert!(restored.keyed_write("k").is_none());
         assert!(
             ClusterState::restore(&state.snapshot())
-                .expect("format 3")
+                .expect("format 4")
                 .keyed_write("k")
                 .is_some()
         );

@@ -22,7 +22,6 @@ use drover_node::client::DEFAULT_ADDR;
 use drover_proto::etcdserverpb::PutRequest;
 use drover_proto::etcdserverpb::kv_client::KvClient;
 use drover_proto::v1::SubmitJobRequest;
-use drover_proto::v1::api_client::ApiClient;
 use serde::Serialize;
 use serde_json::json;
 use tonic::transport::{Channel, Endpoint};
@@ -257,7 +256,7 @@ pub fn etcd_value(size: usize) -> Vec<u8> {
 
 #[derive(Clone)]
 enum Client {
-    Drover(ApiClient<Channel>),
+    Drover(drover_node::client::Connection),
     Etcd(KvClient<Channel>),
 }
 
@@ -305,7 +304,7 @@ async fn connect_all(
                 }
             };
             channels.push(match target {
-                Service::Drover => Client::Drover(ApiClient::new(channel)),
+                Service::Drover => Client::Drover(drover_node::client::over(channel)),
                 Service::Etcd => Client::Etcd(KvClient::new(channel)),
             });
         }

@@ -312,9 +312,16 @@ async fn status(target: &Target) -> Result<(), String> {
         .map(text)
         .collect();
     if !insecure.is_empty() {
+        let transport = &doc["transport"];
+        let missing: Vec<&str> = [("TLS", "tls"), ("ACLs", "acl")]
+            .into_iter()
+            .filter(|(_, key)| transport[*key] != Value::Bool(true))
+            .map(|(name, _)| name)
+            .collect();
         println!(
-            "WARNING: node {} serves without TLS on {} (started with --insecure): anyone who reaches it controls the cluster",
+            "WARNING: node {} serves without {} on {} (started with --insecure): anyone who reaches it controls the cluster",
             text(&doc["node"]),
+            missing.join(" and "),
             insecure.join(", ")
         );
     }

@@ -68,6 +68,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
             raft: drover_node::config::RaftTiming::default(),
             tls: None,
             exec: drover_node::config::ExecSetting::On,
+            acl: drover_node::config::AclConfig::default(),
         };
         let mut stop = stop_rx.clone();
         let environment = drover_node::agent::Environment::machine(&config).await?;

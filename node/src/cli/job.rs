@@ -7,10 +7,8 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use drover_core::spec::{Format, parse_job_spec};
 use drover_node::client::{Unknown, WRITE_PATIENCE, connect_any, status_message, write, write_any};
-use drover_proto::v1::api_client::ApiClient;
 use drover_proto::v1::{JobRef, LogsRequest, ReadJob, SubmitJobRequest};
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
 use super::cluster::{parse, print_list, show, text};
 use super::pages::{all_pages, read_list};
@@ -121,7 +119,7 @@ pub struct Guards {
 /// again when its outcome is unknown, until answered.
 pub async fn keyed_write<T, F, Fut>(target: &Target, call: F) -> Result<T, String>
 where
-    F: FnMut(ApiClient<Channel>) -> Fut,
+    F: FnMut(drover_node::client::Connection) -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
     write(&target.addrs(), WRITE_PATIENCE, Unknown::SendAgain, call).await
@@ -222,7 +220,7 @@ async fn submit(
 /// Prints each change of the job's allocations until all are placed and
 /// running (services), one has finished (batch), or time runs out.
 async fn follow(
-    api: &mut drover_proto::v1::api_client::ApiClient<tonic::transport::Channel>,
+    api: &mut drover_node::client::Connection,
     job: &str,
     wait: Duration,
     json_output: bool,
@@ -259,7 +257,7 @@ async fn follow(
 }
 
 async fn job_doc(
-    api: &mut drover_proto::v1::api_client::ApiClient<tonic::transport::Channel>,
+    api: &mut drover_node::client::Connection,
     job: &str,
     stale: bool,
 ) -> Result<Value, String> {

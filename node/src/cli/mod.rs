@@ -1,5 +1,6 @@
 //! Command-line interface: one module per verb group.
 
+mod acl;
 mod bench;
 mod cluster;
 mod dev;
@@ -32,6 +33,10 @@ pub const EXIT_TROUBLE: u8 = 2;
 pub struct Cli {
     #[command(subcommand)]
     command: Top,
+    /// The ACL token every call carries, `<accessor>.<secret>`, when the
+    /// cluster has ACLs enabled.
+    #[arg(long, env = "DROVER_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
 }
 
 /// Where the API is; any node will do.
@@ -107,15 +112,21 @@ enum Top {
     /// Mutual TLS: the cluster's CA and its certificates.
     #[command(subcommand)]
     Tls(tls::TlsCommand),
+    /// Access control: the first management token, and tokens.
+    #[command(subcommand)]
+    Acl(acl::AclCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     let client = matches!(
         cli.command,
-        Top::Job(_) | Top::Node(_) | Top::Cluster(_) | Top::Bench(_) | Top::Events(_)
+        Top::Job(_) | Top::Node(_) | Top::Cluster(_) | Top::Bench(_) | Top::Events(_) | Top::Acl(_)
     );
     if client && let Err(message) = tls::install_client_identity() {
         return finish(Err(message));
+    }
+    if client && let Some(token) = cli.token.filter(|t| !t.trim().is_empty()) {
+        drover_node::client::use_token(token.trim().to_string());
     }
     match cli.command {
         Top::Agent {
@@ -133,6 +144,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Top::Cluster(cmd) => block_on(cluster::cluster(cmd)),
         Top::Bench(cmd) => block_on(bench::run(cmd)),
         Top::Events(args) => block_on(events::run(args)),
+        Top::Acl(cmd) => block_on(acl::run(cmd)),
     }
 }
 
@@ -173,34 +185,46 @@ async fn agent(path: PathBuf, insecure: bool) -> Result<(), String> {
     .await
 }
 
-/// An agent reachable from beyond its machine serves mutual TLS, or is
-/// told in so many words to serve without it.
+/// An agent reachable from beyond its machine serves mutual TLS and
+/// checks ACL tokens, or is told in so many words to serve without.
 fn refuse_exposed_without_tls(
     config: &drover_node::config::NodeConfig,
     path: &std::path::Path,
     insecure: bool,
 ) -> Result<(), String> {
     let exposed = config.exposed();
-    if config.tls.is_some() || exposed.is_empty() {
+    let missing = config.unprotected();
+    if missing.is_empty() || exposed.is_empty() {
         return Ok(());
     }
     let named: Vec<String> = exposed
         .iter()
         .map(|(key, addr)| format!("{key} = \"{addr}\""))
         .collect();
+    let without = missing.join(" and ");
     if insecure {
         tracing::warn!(
-            "INSECURE: serving without TLS on {} (--insecure): anyone who reaches it controls the cluster",
+            "INSECURE: serving without {without} on {} (--insecure): anyone who reaches it controls the cluster",
             named.join(", ")
         );
         return Ok(());
     }
+    let mut keys = Vec::new();
+    if config.tls.is_none() {
+        keys.push(format!(
+            "set [tls] ca, cert and key (drover tls ca create; drover tls cert create --node {} --addr ADDR)",
+            config.id
+        ));
+    }
+    if !config.acl.enabled {
+        keys.push("set [acl] enabled = true (then drover acl bootstrap)".to_string());
+    }
     Err(format!(
-        "{}: {} {} not loopback, and there is no [tls]: set [tls] ca, cert and key (drover tls ca create; drover tls cert create --node {} --addr ADDR; docs/security.md), or pass --insecure to serve without TLS",
+        "{}: {} {} not loopback, and the node has no {without}: {}; see docs/security.md. Or pass --insecure to serve without them",
         path.display(),
         named.join(", "),
         if named.len() == 1 { "is" } else { "are" },
-        config.id
+        keys.join(", and ")
     ))
 }
 

@@ -5,10 +5,8 @@
 use std::future::Future;
 
 use drover_node::client::status_message;
-use drover_proto::v1::api_client::ApiClient;
 use drover_proto::v1::{JsonReply, Read};
 use serde_json::Value;
-use tonic::transport::Channel;
 
 use super::Filter;
 use super::cluster::parse;
@@ -16,14 +14,14 @@ use super::cluster::parse;
 /// Every page of a collection (`list` is `list_jobs` or `list_nodes`)
 /// as `filter` narrows it, the items under `key`.
 pub async fn read_list<F, Fut>(
-    api: &ApiClient<Channel>,
+    api: &drover_node::client::Connection,
     key: &str,
     filter: &Filter,
     stale: bool,
     list: F,
 ) -> Result<Value, String>
 where
-    F: Fn(ApiClient<Channel>, Read) -> Fut,
+    F: Fn(drover_node::client::Connection, Read) -> Fut,
     Fut: Future<Output = Result<tonic::Response<JsonReply>, tonic::Status>>,
 {
     all_pages(key, |page_token| {

@@ -82,6 +82,8 @@ impl From<tonic::Status> for ApiError {
             // in time, as a gateway's timeout.
             Code::Unknown | Code::DeadlineExceeded => (StatusCode::GATEWAY_TIMEOUT, "unknown"),
             Code::Unimplemented => (StatusCode::NOT_IMPLEMENTED, "unimplemented"),
+            Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Code::PermissionDenied => (StatusCode::FORBIDDEN, "permission_denied"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut error = json!({ "code": code, "message": status.message() });

@@ -48,6 +48,16 @@ pub fn router(api: Arc<ApiService>) -> Router {
         .route("/v1/cluster", get(routes::cluster))
         .route("/v1/cluster/members", get(routes::cluster_members))
         .route("/v1/events", get(routes::events))
+        .route("/v1/acl/bootstrap", post(routes::acl_bootstrap))
+        .route("/v1/acl/self", get(routes::acl_self))
+        .route(
+            "/v1/acl/tokens",
+            get(routes::acl_tokens).post(routes::acl_create_token),
+        )
+        .route(
+            "/v1/acl/tokens/{id}",
+            axum::routing::delete(routes::acl_revoke_token),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             api.clone(),
             routes::count_request,

@@ -100,6 +100,14 @@ fn responses(success: Value, more: &[(&str, &str)]) -> Value {
         "400".into(),
         error("A parameter, path segment or body that could not be read (named in the message)."),
     );
+    map.insert(
+        "401".into(),
+        error("With ACLs enabled: no token, or one unknown or revoked (the message says which)."),
+    );
+    map.insert(
+        "403".into(),
+        error("With ACLs enabled: the token's policy does not allow this call (the message names what it lacks)."),
+    );
     for (code, description) in more {
         map.insert((*code).into(), error(description));
     }
@@ -166,6 +174,15 @@ fn written() -> Value {
         "JobHistory": { "operationId": "jobHistory", "parameters": { "id": "$response.body#/job" } },
     });
     answer
+}
+
+/// A token as the ACL calls answer with it.
+fn token(with_secret: bool) -> Value {
+    let mut required = vec!["accessor", "name", "policy", "pools"];
+    if with_secret {
+        required.push("secret");
+    }
+    object(&required)
 }
 
 #[allow(clippy::too_many_lines)]
@@ -355,6 +372,61 @@ pub fn document() -> Value {
                     "responses": responses(ok("The members.", &object(&[])), &[]),
                 },
             },
+            "/v1/acl/bootstrap": {
+                "post": {
+                    "summary": "Make the first management token, once per cluster; its secret is in this answer only",
+                    "operationId": "aclBootstrap",
+                    "responses": responses(
+                        ok("The token, secret included.", &token(true)),
+                        &[("409", "ACLs are off on this node, or the cluster was bootstrapped already (the message names the index to reset with).")],
+                    ),
+                },
+            },
+            "/v1/acl/self": {
+                "get": {
+                    "summary": "The token this request carries",
+                    "operationId": "aclSelf",
+                    "responses": responses(ok("The token (`enabled: false` when ACLs are off).", &object(&["enabled"])), &[]),
+                },
+            },
+            "/v1/acl/tokens": {
+                "get": {
+                    "summary": "Every token: accessor, name, policy, never a secret (management)",
+                    "operationId": "aclTokens",
+                    "responses": responses(ok("The tokens.", &object(&["enabled", "tokens", "index"])), &[]),
+                },
+                "post": {
+                    "summary": "Make a token (management); its secret is in this answer only",
+                    "operationId": "aclCreateToken",
+                    "requestBody": {
+                        "required": true,
+                        "content": { "application/json": { "schema": {
+                            "type": "object",
+                            "required": ["name", "policy"],
+                            "properties": {
+                                "name": { "type": "string", "minLength": 1, "maxLength": drover_core::acl::MAX_NAME_LEN },
+                                "policy": { "type": "string", "enum": ["management", "job-write", "read"] },
+                                "pools": { "type": "array", "items": { "type": "string" }, "description": "job-write only: the pools it may write to (none: every pool)." },
+                            },
+                        } } },
+                    },
+                    "responses": responses(
+                        ok("The token, secret included.", &token(true)),
+                        &[("409", "ACLs are off on this node.")],
+                    ),
+                },
+            },
+            "/v1/acl/tokens/{id}": {
+                "delete": {
+                    "summary": "Revoke a token by its accessor (management); every node stops honouring it as it applies the revocation",
+                    "operationId": "aclRevokeToken",
+                    "parameters": [param("id", "path", &json!({ "type": "string" }), "The token's accessor.")],
+                    "responses": responses(
+                        ok("Revoked.", &object(&["accessor", "revoked", "index"])),
+                        &[("404", "No token with that accessor."), ("409", "ACLs are off on this node.")],
+                    ),
+                },
+            },
             "/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -363,7 +435,15 @@ pub fn document() -> Value {
                 },
             },
         },
+        "security": [{}, { "token": [] }],
         "components": {
+            "securitySchemes": {
+                "token": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An ACL token, <accessor>.<secret>, when the cluster has ACLs enabled (docs/security.md).",
+                },
+            },
             "schemas": {
                 "Error": {
                     "type": "object",

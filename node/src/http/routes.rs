@@ -12,11 +12,12 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use drover_core::acl::Capability;
 use drover_core::spec::{Format, parse_job_spec};
 use drover_proto::v1::api_server::Api;
 use drover_proto::v1::{
-    DrainRequest, Empty, EventsRequest, JobRef, JsonReply, LogsRequest, Read, ReadJob,
-    RevertRequest, SubmitJobReply, SubmitJobRequest,
+    AclRevokeRequest, AclTokenRequest, DrainRequest, Empty, EventsRequest, JobRef, JsonReply,
+    LogsRequest, Read, ReadJob, RevertRequest, SubmitJobReply, SubmitJobRequest,
 };
 use serde_json::{Value, json};
 use tonic::Request;
@@ -66,6 +67,41 @@ impl Params {
     }
 }
 
+/// The ACL token a request carries: an `Authorization: Bearer` header,
+/// or a `token` query parameter for a browser's `EventSource`, which
+/// cannot set headers.
+pub struct Caller(Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string());
+        let query = || {
+            parts.uri.query().and_then(|q| {
+                q.split('&')
+                    .find_map(|pair| pair.strip_prefix("token="))
+                    .map(str::to_string)
+            })
+        };
+        Ok(Self(header.or_else(query)))
+    }
+}
+
+impl Caller {
+    /// `message` as a call of the gRPC API carrying this caller's token.
+    fn call<T>(&self, message: T) -> Request<T> {
+        crate::access::carrying(message, self.0.as_deref())
+    }
+}
+
 fn id(path: Id) -> Result<String, ApiError> {
     path.map(|Path(id)| id)
         .map_err(|e| ApiError::bad_request(format!("path: {e}")))
@@ -105,21 +141,31 @@ fn read_job(job: String, params: &Params) -> Result<ReadJob, ApiError> {
     })
 }
 
-pub async fn list_jobs(State(api): State<Shared>, params: RawQuery) -> Answer {
+pub async fn list_jobs(State(api): State<Shared>, caller: Caller, params: RawQuery) -> Answer {
     let request = read(&Params::from(params)?)?;
-    Ok(document(api.list_jobs(Request::new(request)).await?))
+    Ok(document(api.list_jobs(caller.call(request)).await?))
 }
 
-pub async fn get_job(State(api): State<Shared>, job: Id, params: RawQuery) -> Answer {
+pub async fn get_job(
+    State(api): State<Shared>,
+    caller: Caller,
+    job: Id,
+    params: RawQuery,
+) -> Answer {
     let request = read_job(id(job)?, &Params::from(params)?)?;
-    Ok(document(api.job_status(Request::new(request)).await?))
+    Ok(document(api.job_status(caller.call(request)).await?))
 }
 
 /// The job's allocations, a page at a time: the job document's
 /// `allocations` with its paging and the reasons anything is pending.
-pub async fn job_allocations(State(api): State<Shared>, job: Id, params: RawQuery) -> Answer {
+pub async fn job_allocations(
+    State(api): State<Shared>,
+    caller: Caller,
+    job: Id,
+    params: RawQuery,
+) -> Answer {
     let request = read_job(id(job)?, &Params::from(params)?)?;
-    let reply = api.job_status(Request::new(request)).await?.into_inner();
+    let reply = api.job_status(caller.call(request)).await?.into_inner();
     let doc: Value = serde_json::from_str(&reply.json)
         .map_err(|e| ApiError::from(tonic::Status::internal(e.to_string())))?;
     Ok(Json(json!({
@@ -132,9 +178,14 @@ pub async fn job_allocations(State(api): State<Shared>, job: Id, params: RawQuer
     .into_response())
 }
 
-pub async fn job_history(State(api): State<Shared>, job: Id, params: RawQuery) -> Answer {
+pub async fn job_history(
+    State(api): State<Shared>,
+    caller: Caller,
+    job: Id,
+    params: RawQuery,
+) -> Answer {
     let request = read_job(id(job)?, &Params::from(params)?)?;
-    Ok(document(api.job_history(Request::new(request)).await?))
+    Ok(document(api.job_history(caller.call(request)).await?))
 }
 
 type SpecBody = Result<Bytes, axum::extract::rejection::BytesRejection>;
@@ -201,31 +252,34 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
 
 pub async fn submit_job(
     State(api): State<Shared>,
+    caller: Caller,
     headers: HeaderMap,
     params: RawQuery,
     body: SpecBody,
 ) -> Answer {
     let request = spec_request(&headers, &Params::from(params)?, &read_body(body)?)?;
-    Ok(written(api.submit_job(Request::new(request)).await?))
+    Ok(written(api.submit_job(caller.call(request)).await?))
 }
 
 pub async fn plan_job(
     State(api): State<Shared>,
+    caller: Caller,
     headers: HeaderMap,
     params: RawQuery,
     body: SpecBody,
 ) -> Answer {
     let request = spec_request(&headers, &Params::from(params)?, &read_body(body)?)?;
-    Ok(document(api.plan_job(Request::new(request)).await?))
+    Ok(document(api.plan_job(caller.call(request)).await?))
 }
 
-pub async fn stop_job(State(api): State<Shared>, job: Id) -> Answer {
+pub async fn stop_job(State(api): State<Shared>, caller: Caller, job: Id) -> Answer {
     let request = JobRef { job: id(job)? };
-    Ok(written(api.stop_job(Request::new(request)).await?))
+    Ok(written(api.stop_job(caller.call(request)).await?))
 }
 
 pub async fn revert_job(
     State(api): State<Shared>,
+    caller: Caller,
     headers: HeaderMap,
     job: Id,
     params: RawQuery,
@@ -240,16 +294,21 @@ pub async fn revert_job(
         check_index: params.number("check_index")?,
         idempotency_key: idempotency_key(&headers)?,
     };
-    Ok(written(api.revert_job(Request::new(request)).await?))
+    Ok(written(api.revert_job(caller.call(request)).await?))
 }
 
-pub async fn list_nodes(State(api): State<Shared>, params: RawQuery) -> Answer {
+pub async fn list_nodes(State(api): State<Shared>, caller: Caller, params: RawQuery) -> Answer {
     let request = read(&Params::from(params)?)?;
-    Ok(document(api.list_nodes(Request::new(request)).await?))
+    Ok(document(api.list_nodes(caller.call(request)).await?))
 }
 
 /// Starts a drain, or ends one with `enable=false`.
-pub async fn drain_node(State(api): State<Shared>, node: Id, params: RawQuery) -> Answer {
+pub async fn drain_node(
+    State(api): State<Shared>,
+    caller: Caller,
+    node: Id,
+    params: RawQuery,
+) -> Answer {
     let params = Params::from(params)?;
     let enable = match params.0.get("enable") {
         None => true,
@@ -259,15 +318,15 @@ pub async fn drain_node(State(api): State<Shared>, node: Id, params: RawQuery) -
         node: id(node)?,
         enable,
     };
-    Ok(document(api.drain_node(Request::new(request)).await?))
+    Ok(document(api.drain_node(caller.call(request)).await?))
 }
 
-pub async fn cluster(State(api): State<Shared>) -> Answer {
-    Ok(document(api.cluster_status(Request::new(Empty {})).await?))
+pub async fn cluster(State(api): State<Shared>, caller: Caller) -> Answer {
+    Ok(document(api.cluster_status(caller.call(Empty {})).await?))
 }
 
-pub async fn cluster_members(State(api): State<Shared>) -> Answer {
-    Ok(document(api.cluster_members(Request::new(Empty {})).await?))
+pub async fn cluster_members(State(api): State<Shared>, caller: Caller) -> Answer {
+    Ok(document(api.cluster_members(caller.call(Empty {})).await?))
 }
 
 /// How long a followed log waits between looks when nothing new came.
@@ -277,7 +336,12 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 /// slice, with where to go on in `Drover-Next-Offset`; or with
 /// `follow=true`, everything from `offset` as it comes, until the
 /// allocation has finished.
-pub async fn job_logs(State(api): State<Shared>, job: Id, params: RawQuery) -> Answer {
+pub async fn job_logs(
+    State(api): State<Shared>,
+    caller: Caller,
+    job: Id,
+    params: RawQuery,
+) -> Answer {
     let params = Params::from(params)?;
     let stderr = match params.text("stream").as_str() {
         "" | "stdout" => false,
@@ -295,7 +359,7 @@ pub async fn job_logs(State(api): State<Shared>, job: Id, params: RawQuery) -> A
         offset: params.number("offset")?.unwrap_or(0),
     };
     let first = api
-        .job_logs(Request::new(request.clone()))
+        .job_logs(caller.call(request.clone()))
         .await?
         .into_inner();
     if !params.flag("follow")? {
@@ -315,12 +379,12 @@ pub async fn job_logs(State(api): State<Shared>, job: Id, params: RawQuery) -> A
     }
     let alloc = first.alloc.clone();
     let stream = futures_util::stream::unfold(
-        (api, LogsRequest { alloc, ..request }, Some(first)),
-        |(api, mut request, first)| async move {
+        (api, caller, LogsRequest { alloc, ..request }, Some(first)),
+        |(api, caller, mut request, first)| async move {
             let slice = match first {
                 Some(slice) => Ok(slice),
                 None => api
-                    .job_logs(Request::new(request.clone()))
+                    .job_logs(caller.call(request.clone()))
                     .await
                     .map(tonic::Response::into_inner),
             };
@@ -329,7 +393,7 @@ pub async fn job_logs(State(api): State<Shared>, job: Id, params: RawQuery) -> A
                 Err(status) => {
                     // Said in the stream, then ended: the status line has gone.
                     let error = std::io::Error::other(status.message().to_string());
-                    return Some((Err(error), (api, request, None)));
+                    return Some((Err(error), (api, caller, request, None)));
                 }
             };
             if slice.data.is_empty() {
@@ -337,10 +401,10 @@ pub async fn job_logs(State(api): State<Shared>, job: Id, params: RawQuery) -> A
                     return None;
                 }
                 tokio::time::sleep(FOLLOW_EVERY).await;
-                return Some((Ok(Bytes::new()), (api, request, None)));
+                return Some((Ok(Bytes::new()), (api, caller, request, None)));
             }
             request.offset = slice.next_offset;
-            Some((Ok(Bytes::from(slice.data)), (api, request, None)))
+            Some((Ok(Bytes::from(slice.data)), (api, caller, request, None)))
         },
     );
     Ok((
@@ -360,7 +424,12 @@ fn header_value(text: &str) -> HeaderValue {
 /// the page as the gRPC stream sends it), so a browser's `EventSource`
 /// resumes through `Last-Event-ID` with no gap and no repeat. `from`,
 /// `topic` (comma-separated) and `follow` as `drover events`.
-pub async fn events(State(api): State<Shared>, headers: HeaderMap, params: RawQuery) -> Answer {
+pub async fn events(
+    State(api): State<Shared>,
+    caller: Caller,
+    headers: HeaderMap,
+    params: RawQuery,
+) -> Answer {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use futures_util::StreamExt;
     let params = Params::from(params)?;
@@ -378,7 +447,7 @@ pub async fn events(State(api): State<Shared>, headers: HeaderMap, params: RawQu
         follow: params.flag("follow")?,
     };
     let stream = api
-        .events(Request::new(request))
+        .events(caller.call(request))
         .await
         .map_err(|status| match status.code() {
             tonic::Code::FailedPrecondition => ApiError::gone(status.message()),
@@ -408,16 +477,66 @@ pub async fn events(State(api): State<Shared>, headers: HeaderMap, params: RawQu
         .into_response())
 }
 
-/// The node's Prometheus metrics (OpenMetrics text; docs/metrics.md).
-pub async fn metrics(State(api): State<Shared>) -> Response {
-    (
+/// The node's Prometheus metrics (OpenMetrics text; docs/metrics.md);
+/// with ACLs, for a token that may read (Prometheus: `authorization`
+/// in the scrape config).
+pub async fn metrics(State(api): State<Shared>, caller: Caller) -> Answer {
+    api.allow(&caller.call(()), Capability::Read).await?;
+    Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         api.metrics_page().await,
     )
-        .into_response()
+        .into_response())
+}
+
+pub async fn acl_bootstrap(State(api): State<Shared>, caller: Caller) -> Answer {
+    Ok(document(api.acl_bootstrap(caller.call(Empty {})).await?))
+}
+
+pub async fn acl_self(State(api): State<Shared>, caller: Caller) -> Answer {
+    Ok(document(api.acl_self(caller.call(Empty {})).await?))
+}
+
+pub async fn acl_tokens(State(api): State<Shared>, caller: Caller) -> Answer {
+    Ok(document(api.acl_list_tokens(caller.call(Empty {})).await?))
+}
+
+/// A new token from `{"name": ..., "policy": ..., "pools": [...]}`.
+pub async fn acl_create_token(
+    State(api): State<Shared>,
+    caller: Caller,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Answer {
+    let Json(body) = body.map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+    let text = |name: &str| body[name].as_str().unwrap_or_default().to_string();
+    let pools = match &body["pools"] {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items
+            .iter()
+            .map(|p| {
+                p.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| ApiError::bad_request("pools: a list of pool names"))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(ApiError::bad_request("pools: a list of pool names")),
+    };
+    let request = AclTokenRequest {
+        name: text("name"),
+        policy: text("policy"),
+        pools,
+    };
+    Ok(document(api.acl_create_token(caller.call(request)).await?))
+}
+
+pub async fn acl_revoke_token(State(api): State<Shared>, caller: Caller, accessor: Id) -> Answer {
+    let request = AclRevokeRequest {
+        accessor: id(accessor)?,
+    };
+    Ok(document(api.acl_revoke_token(caller.call(request)).await?))
 }
 
 /// Counts each answered request by its route (not its path: ids would

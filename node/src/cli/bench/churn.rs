@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use drover_node::client::status_message;
 use drover_proto::v1::Empty;
-use drover_proto::v1::api_client::ApiClient;
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
 use super::nodes::{FleetShape, ready_fleet, submit};
 use super::run_id;
@@ -110,7 +108,7 @@ fn report(args: &ChurnArgs, started: Instant, acknowledged: u64, held: &Value) {
 }
 
 /// What the replica answering holds (`cluster status`, `held`).
-async fn held(api: &ApiClient<Channel>) -> Result<Value, String> {
+async fn held(api: &drover_node::client::Connection) -> Result<Value, String> {
     let reply = api
         .clone()
         .cluster_status(Empty {})
@@ -124,7 +122,7 @@ async fn held(api: &ApiClient<Channel>) -> Result<Value, String> {
 /// Submits `jobs` batch jobs at `rate` a second, at most `IN_FLIGHT` at
 /// once, counting the acknowledged ones.
 async fn submit_paced(
-    api: ApiClient<Channel>,
+    api: drover_node::client::Connection,
     run: String,
     jobs: u64,
     rate: u64,

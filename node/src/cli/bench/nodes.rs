@@ -24,10 +24,8 @@ use drover_node::control::membership_loop;
 use drover_node::propose::Proposer;
 use drover_node::raft::Peers;
 use drover_node::worker::Worker;
-use drover_proto::v1::api_client::ApiClient;
 use drover_proto::v1::{Read, SubmitJobRequest};
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
 use super::run_id;
 
@@ -162,7 +160,7 @@ pub(super) async fn ready_fleet(
     shape: &FleetShape,
     timeout: Duration,
     every: Duration,
-) -> Result<(ApiClient<Channel>, Fleet), String> {
+) -> Result<(drover_node::client::Connection, Fleet), String> {
     let control = drover_node::client::addr_list(&addr.join(","));
     let polled: Vec<SocketAddr> = control
         .iter()
@@ -332,7 +330,10 @@ fn service_spec(id: &str, replicas: u64) -> String {
     )
 }
 
-pub(super) async fn submit(api: &ApiClient<Channel>, spec: &str) -> Result<(), String> {
+pub(super) async fn submit(
+    api: &drover_node::client::Connection,
+    spec: &str,
+) -> Result<(), String> {
     let request = SubmitJobRequest {
         spec: spec.to_string(),
         file_name: "bench.toml".into(),
@@ -349,7 +350,7 @@ pub(super) async fn submit(api: &ApiClient<Channel>, spec: &str) -> Result<(), S
 /// Submits `jobs` one-replica services, `in_flight` at a time; returns
 /// when the last was acknowledged, measured from the first's sending.
 async fn submit_many(
-    api: &ApiClient<Channel>,
+    api: &drover_node::client::Connection,
     run: &str,
     jobs: u64,
     in_flight: usize,
@@ -381,7 +382,7 @@ async fn submit_many(
 
 /// Nodes whose id starts with `prefix` in `status`, read from the cluster.
 pub(super) async fn count_nodes(
-    api: &ApiClient<Channel>,
+    api: &drover_node::client::Connection,
     prefix: &str,
     status: &str,
 ) -> Result<u64, String> {
@@ -394,7 +395,7 @@ pub(super) async fn count_nodes(
 
 /// Allocations committed as running, summed over the jobs whose id starts
 /// with `prefix`.
-async fn count_running(api: &ApiClient<Channel>, prefix: &str) -> Result<u64, String> {
+async fn count_running(api: &drover_node::client::Connection, prefix: &str) -> Result<u64, String> {
     let jobs = list(api, prefix, "", |mut api, request| async move {
         api.list_jobs(request).await
     })
@@ -403,13 +404,13 @@ async fn count_running(api: &ApiClient<Channel>, prefix: &str) -> Result<u64, St
 }
 
 async fn list<F, Fut>(
-    api: &ApiClient<Channel>,
+    api: &drover_node::client::Connection,
     prefix: &str,
     status: &str,
     call: F,
 ) -> Result<Vec<Value>, String>
 where
-    F: Fn(ApiClient<Channel>, Read) -> Fut,
+    F: Fn(drover_node::client::Connection, Read) -> Fut,
     Fut: std::future::Future<
             Output = Result<tonic::Response<drover_proto::v1::JsonReply>, tonic::Status>,
         >,
