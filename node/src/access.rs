@@ -39,10 +39,21 @@ pub fn carrying<T>(message: T, token: Option<&str>) -> Request<T> {
     request
 }
 
-/// The request to send on: the same message and the caller's token.
+/// The request to send on: the same message, the caller's token and the
+/// region it named.
 pub fn forward<T>(request: Request<T>) -> Request<T> {
     let token = presented(request.metadata()).map(str::to_string);
-    carrying(request.into_inner(), token.as_deref())
+    let region = request
+        .metadata()
+        .get(crate::federation::REGION_KEY)
+        .cloned();
+    let mut forwarded = carrying(request.into_inner(), token.as_deref());
+    if let Some(region) = region {
+        forwarded
+            .metadata_mut()
+            .insert(crate::federation::REGION_KEY, region);
+    }
+    forwarded
 }
 
 /// No token, or one not known: UNAUTHENTICATED; a good token without the

@@ -616,6 +616,10 @@ fn services(
         upstream: (!member).then(|| control_addrs.to_vec()),
         announcements,
         membership_changes: crate::membership::ChangeLock::default(),
+        federation: crate::federation::Federation::new(
+            config.region.clone(),
+            config.other_regions()?,
+        ),
         acl: crate::access::Setting {
             enabled: config.acl.enabled,
             reset_file: config.data_dir.join(crate::access::RESET_FILE),

@@ -51,6 +51,8 @@ pub struct ApiService {
     pub transport: Transport,
     /// Whether every public call needs an ACL token.
     pub acl: access::Setting,
+    /// This node's region and how to reach the others.
+    pub federation: crate::federation::Federation,
 }
 
 /// How this node is reached, for `cluster status` to say.
@@ -251,12 +253,20 @@ impl ApiService {
     }
 }
 
-/// Relays the call, with its token, to a control node when this node has
-/// no replica.
+/// Relays the call, with its token and region, to a control node when
+/// this node has no replica, and to the region it names when that is
+/// another.
 macro_rules! relay {
     ($self:ident, $method:ident, $request:ident) => {
         if let Some(mut upstream) = $self.upstream().await? {
             return upstream.$method(access::forward($request)).await;
+        }
+        if let Some((region, mut remote)) = $self.federation.route(&$request).await? {
+            let call = remote.$method(access::forward($request));
+            return match tokio::time::timeout(crate::federation::CALL_WAIT, call).await {
+                Ok(answer) => answer.map_err(|status| $self.federation.failed(&region, status)),
+                Err(_) => Err($self.federation.silent(&region)),
+            };
         }
     };
 }
@@ -649,6 +659,13 @@ impl Api for ApiService {
     ) -> Result<Response<JsonReply>, Status> {
         relay!(self, cluster_status, _request);
         self.allow(&_request, Capability::Read).await?;
+        let regions = if crate::federation::is_federated(&_request) {
+            Vec::new()
+        } else {
+            self.federation
+                .others_status(access::presented(_request.metadata()))
+                .await
+        };
         let (applied_index, digest, log_chain, held) = {
             let replica = self.state.read().await;
             let applied = replica.last_applied.map_or(0, |id| id.index);
@@ -685,6 +702,10 @@ impl Api for ApiService {
             // What this replica holds: what garbage collection keeps flat.
             "held": held,
             "members": members,
+            "region": self.federation.region,
+            // The other regions' leaders, asked now (empty when this
+            // answer is itself part of another region's).
+            "regions": regions,
             "transport": {
                 "tls": self.transport.tls,
                 "acl": self.transport.acl,

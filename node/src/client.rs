@@ -17,7 +17,7 @@ use crate::propose::OUTCOME_KEY;
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7401";
 
 /// A connection to a node's public API that carries the process's ACL
-/// token on every call that does not carry one of its own.
+/// token and region on every call that does not carry its own.
 #[cfg(not(madsim))]
 pub type Connection = ApiClient<InterceptedService<Channel, AddToken>>;
 /// The simulator's gRPC keeps an interceptor inside the client.
@@ -26,6 +26,7 @@ pub type Connection = ApiClient<Channel>;
 pub type AddToken = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
 
 static TOKEN: OnceLock<String> = OnceLock::new();
+static REGION: OnceLock<String> = OnceLock::new();
 
 /// The ACL token every call from this process carries (`--token`,
 /// `DROVER_TOKEN`); set once, before the first call.
@@ -33,18 +34,34 @@ pub fn use_token(token: String) {
     let _ = TOKEN.set(token);
 }
 
+/// The region every call from this process is for (`--region`,
+/// `DROVER_REGION`); set once, before the first call.
+pub fn use_region(region: String) {
+    let _ = REGION.set(region);
+}
+
 fn add_token(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-    if let Some(token) = TOKEN.get()
-        && !request.metadata().contains_key(crate::access::TOKEN_KEY)
-    {
-        let value = format!("Bearer {token}").parse().map_err(|_| {
-            tonic::Status::invalid_argument(
-                "the ACL token (--token, DROVER_TOKEN) is not visible ASCII text",
-            )
-        })?;
-        request
-            .metadata_mut()
-            .insert(crate::access::TOKEN_KEY, value);
+    let carried = [
+        (
+            crate::access::TOKEN_KEY,
+            TOKEN.get().map(|t| format!("Bearer {t}")),
+            "the ACL token (--token, DROVER_TOKEN)",
+        ),
+        (
+            crate::federation::REGION_KEY,
+            REGION.get().cloned(),
+            "the region (--region, DROVER_REGION)",
+        ),
+    ];
+    for (key, value, what) in carried {
+        if let Some(value) = value
+            && !request.metadata().contains_key(key)
+        {
+            let value = value.parse().map_err(|_| {
+                tonic::Status::invalid_argument(format!("{what} is not visible ASCII text"))
+            })?;
+            request.metadata_mut().insert(key, value);
+        }
     }
     Ok(request)
 }

@@ -74,6 +74,18 @@ pub struct NodeConfig {
     /// Access control: whether every public call needs a token.
     #[serde(default)]
     pub acl: AclConfig,
+    /// Other regions' control planes, for a control node to forward
+    /// calls that name them (`--region`): a few addresses each.
+    #[serde(default)]
+    pub federation: Vec<RegionPeer>,
+}
+
+/// `[[federation]]`: another region and some of its control nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionPeer {
+    pub region: String,
+    pub addrs: Vec<SocketAddr>,
 }
 
 /// `[acl]`: the same on every node of a cluster.
@@ -358,6 +370,31 @@ impl NodeConfig {
         exposed
     }
 
+    /// The other regions by name, each with its addresses; errors name
+    /// the key.
+    pub fn other_regions(&self) -> Result<BTreeMap<String, Vec<String>>, String> {
+        let mut regions = BTreeMap::new();
+        for peer in &self.federation {
+            if peer.region == self.region {
+                return Err(format!(
+                    "federation: region {:?} is this node's own (region = {:?}); list other regions only",
+                    peer.region, self.region
+                ));
+            }
+            if peer.addrs.is_empty() {
+                return Err(format!("federation: region {:?} has no addrs", peer.region));
+            }
+            let addrs = peer.addrs.iter().map(ToString::to_string).collect();
+            if regions.insert(peer.region.clone(), addrs).is_some() {
+                return Err(format!(
+                    "federation: region {:?} is listed twice",
+                    peer.region
+                ));
+            }
+        }
+        Ok(regions)
+    }
+
     /// What protects an exposed node that this one lacks: TLS, ACLs.
     pub fn unprotected(&self) -> Vec<&'static str> {
         let mut missing = Vec::new();
@@ -466,6 +503,27 @@ mod tests {
         ))
         .unwrap_err();
         assert!(err.contains("not both"), "{err}");
+    }
+
+    #[test]
+    fn federation_lists_other_regions_once_each() {
+        let base = "id = 1\nlisten = \"127.0.0.1:7401\"\ndata_dir = \"/x\"\nregion = \"eu\"\n";
+        let with = |table: &str| NodeConfig::parse(&format!("{base}{table}")).unwrap();
+        let two = "[[federation]]\nregion = \"us\"\naddrs = [\"10.0.0.1:7401\"]\n";
+        let regions = with(two).other_regions().unwrap();
+        assert_eq!(regions["us"], ["10.0.0.1:7401"]);
+        let own = "[[federation]]\nregion = \"eu\"\naddrs = [\"10.0.0.1:7401\"]\n";
+        let err = with(own).other_regions().unwrap_err();
+        assert!(err.contains("federation") && err.contains("own"), "{err}");
+        let err = with(&format!("{two}{two}")).other_regions().unwrap_err();
+        assert!(err.contains("twice"), "{err}");
+        let empty = "[[federation]]\nregion = \"us\"\naddrs = []\n";
+        assert!(
+            with(empty)
+                .other_regions()
+                .unwrap_err()
+                .contains("no addrs")
+        );
     }
 
     #[test]

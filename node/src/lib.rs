@@ -16,6 +16,7 @@ pub mod contact_record;
 pub mod control;
 pub mod election;
 pub mod events;
+pub mod federation;
 #[cfg(not(madsim))]
 pub mod grpc_requests;
 #[cfg(not(madsim))]

@@ -156,3 +156,45 @@ fn a_log_written_to_a_file_is_plain_and_a_normal_start_or_restart_is_quiet() {
         );
     }
 }
+
+/// `drover dev --regions 2`: two regions of three nodes, `dev-1` and
+/// `dev-2`; a job run through a `dev-1` node with `--region dev-2` is
+/// placed there, and `dev-1` holds none of it.
+#[test]
+fn drover_dev_with_two_regions_places_a_job_in_the_region_named() {
+    let ports = free_ports(12);
+    let mut dev = drover()
+        .args(["dev", "--regions", "2", "--port", &ports[0].to_string()])
+        .args(["--http-port", &ports[6].to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{}", ports[0]);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("far.toml");
+    std::fs::write(
+        &spec,
+        "id = \"far\"\nkind = \"batch\"\n[task]\ndriver = \"exec\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    wait_for("a job taken for dev-2", Duration::from_secs(30), || {
+        cli(
+            &addr,
+            &["job", "run", "--detach", "--region", "dev-2", spec],
+        )
+        .status
+        .success()
+        .then_some(())
+    });
+    let far = common::json(&addr, &["job", "list", "--region", "dev-2"]).unwrap();
+    assert_eq!(far["jobs"][0]["id"], "far", "{far}");
+    let near = common::json(&addr, &["job", "list"]).unwrap();
+    assert_eq!(near["jobs"].as_array().unwrap().len(), 0, "{near}");
+    let status = common::json(&addr, &["cluster", "status"]).unwrap();
+    assert_eq!(status["region"], "dev-1");
+    assert_eq!(status["regions"][0]["region"], "dev-2", "{status}");
+    signal(dev.id(), "-INT");
+    let _ = dev.wait();
+}

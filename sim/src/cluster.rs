@@ -208,6 +208,7 @@ impl SimCluster {
             tls: None,
             exec: drover_node::config::ExecSetting::On,
             acl: drover_node::config::AclConfig::default(),
+            federation: Vec::new(),
         };
         let fs = disk.clone();
         let id = shape.id;

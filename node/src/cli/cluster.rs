@@ -272,6 +272,34 @@ async fn add(
     }
 }
 
+/// Every region with its leader and term, or why it cannot be reached.
+fn print_regions(doc: &Value) {
+    let Some(others) = doc["regions"].as_array().filter(|r| !r.is_empty()) else {
+        return;
+    };
+    let mut rows = vec![vec![
+        text(&doc["region"]),
+        "yes (this node's)".to_string(),
+        text(&doc["leader"]),
+        text(&doc["term"]),
+    ]];
+    rows.extend(others.iter().map(|r| {
+        let reachable = if r["reachable"] == Value::Bool(true) {
+            "yes".to_string()
+        } else {
+            format!("no: {}", text(&r["error"]))
+        };
+        vec![
+            text(&r["region"]),
+            reachable,
+            text(&r["leader"]),
+            text(&r["term"]),
+        ]
+    }));
+    println!();
+    table::print(&["region", "reachable", "leader", "term"], &rows);
+}
+
 async fn status(target: &Target) -> Result<(), String> {
     let mut api = connect_any(&target.addrs()).await?;
     let reply = api
@@ -284,7 +312,8 @@ async fn status(target: &Target) -> Result<(), String> {
         return Ok(());
     }
     println!(
-        "node {} is {}; leader {}; term {}; commit index {}",
+        "region {}: node {} is {}; leader {}; term {}; commit index {}",
+        text(&doc["region"]),
         text(&doc["node"]),
         text(&doc["state"]).to_lowercase(),
         text(&doc["leader"]),
@@ -305,6 +334,7 @@ async fn status(target: &Target) -> Result<(), String> {
         })
         .collect();
     table::print(&["member", "addr", "role"], &rows);
+    print_regions(&doc);
     let insecure: Vec<String> = doc["transport"]["insecure"]
         .as_array()
         .into_iter()

@@ -37,6 +37,10 @@ pub struct Cli {
     /// cluster has ACLs enabled.
     #[arg(long, env = "DROVER_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
+    /// The region a call is for; any node forwards it there. Default: the
+    /// region of the node that answers.
+    #[arg(long, env = "DROVER_REGION", global = true)]
+    region: Option<String>,
 }
 
 /// Where the API is; any node will do.
@@ -127,6 +131,9 @@ pub fn run(cli: Cli) -> ExitCode {
     }
     if client && let Some(token) = cli.token.filter(|t| !t.trim().is_empty()) {
         drover_node::client::use_token(token.trim().to_string());
+    }
+    if client && let Some(region) = cli.region.filter(|r| !r.trim().is_empty()) {
+        drover_node::client::use_region(region.trim().to_string());
     }
     match cli.command {
         Top::Agent {

@@ -6,7 +6,35 @@ use axum::Json;
 use serde_json::{Value, json};
 
 pub async fn serve() -> Json<Value> {
-    Json(document())
+    Json(with_region(document()))
+}
+
+/// Every operation but this document's takes `region`: the call is for
+/// that region's control plane, and the node forwards it there.
+fn with_region(mut doc: Value) -> Value {
+    let region = query(
+        "region",
+        &json!({ "type": "string" }),
+        "The region the call is for (default: this node's); forwarded to a control node there. A region this node cannot reach answers 503 (not sent) or 504 (outcome unknown), naming it.",
+    );
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, operations) in paths.iter_mut() {
+            if path == "/v1/openapi.json" {
+                continue;
+            }
+            for operation in operations
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|o| o.values_mut())
+            {
+                match operation["parameters"].as_array_mut() {
+                    Some(parameters) => parameters.push(region.clone()),
+                    None => operation["parameters"] = json!([region.clone()]),
+                }
+            }
+        }
+    }
+    doc
 }
 
 fn param(name: &str, place: &str, schema: &Value, description: &str) -> Value {

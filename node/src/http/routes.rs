@@ -67,10 +67,14 @@ impl Params {
     }
 }
 
-/// The ACL token a request carries: an `Authorization: Bearer` header,
-/// or a `token` query parameter for a browser's `EventSource`, which
-/// cannot set headers.
-pub struct Caller(Option<String>);
+/// Who calls and for which region: the ACL token from an
+/// `Authorization: Bearer` header, or a `token` query parameter for a
+/// browser's `EventSource`, which cannot set headers; the region from a
+/// `region` query parameter.
+pub struct Caller {
+    token: Option<String>,
+    region: Option<String>,
+}
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
@@ -84,21 +88,36 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string());
-        let query = || {
+        let query = |name: &str| {
             parts.uri.query().and_then(|q| {
                 q.split('&')
-                    .find_map(|pair| pair.strip_prefix("token="))
+                    .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+                    .filter(|v| !v.is_empty())
                     .map(str::to_string)
             })
         };
-        Ok(Self(header.or_else(query)))
+        Ok(Self {
+            token: header.or_else(|| query("token")),
+            region: query("region"),
+        })
     }
 }
 
 impl Caller {
-    /// `message` as a call of the gRPC API carrying this caller's token.
+    /// `message` as a call of the gRPC API carrying this caller's token
+    /// and region.
     fn call<T>(&self, message: T) -> Request<T> {
-        crate::access::carrying(message, self.0.as_deref())
+        let mut request = crate::access::carrying(message, self.token.as_deref());
+        if let Some(region) = self
+            .region
+            .as_deref()
+            .and_then(|r| tonic::metadata::MetadataValue::try_from(r).ok())
+        {
+            request
+                .metadata_mut()
+                .insert(crate::federation::REGION_KEY, region);
+        }
+        request
     }
 }
 

@@ -1,0 +1,211 @@
+//! Regions: each region is a control plane of its own (its voters, log,
+//! scheduler); a call names the region it is for (`drover-region`
+//! metadata; none: the answering node's) and a control node that knows
+//! that region's addresses (`[[federation]]` in node.toml) forwards it
+//! there, with its token. Nothing a region decides waits on another.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tonic::{Request, Status};
+
+use crate::client::Connection;
+use crate::propose::OUTCOME_KEY;
+
+pub const REGION_KEY: &str = "drover-region";
+/// Set on a call one region sends another while answering for all of
+/// them: the receiver answers for itself only.
+pub const FEDERATED_KEY: &str = "drover-federated";
+/// How long a region's status may take before it counts as unreachable.
+const STATUS_WAIT: Duration = Duration::from_secs(2);
+/// How long a call forwarded to another region may take: longer than a
+/// write waits for its commit there, so a slow answer is still an answer.
+pub const CALL_WAIT: Duration = Duration::from_secs(10);
+
+/// The regions a control node knows: its own and how to reach the others.
+#[derive(Debug, Clone, Default)]
+pub struct Federation {
+    pub region: String,
+    pub others: BTreeMap<String, Vec<String>>,
+    /// The last connection that worked, per region: a call across
+    /// regions should not pay for a handshake each time.
+    connections: Arc<Mutex<BTreeMap<String, Connection>>>,
+}
+
+/// The region a request names, if any.
+pub fn named<T>(request: &Request<T>) -> Option<&str> {
+    request
+        .metadata()
+        .get(REGION_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+}
+
+pub fn is_federated<T>(request: &Request<T>) -> bool {
+    request.metadata().contains_key(FEDERATED_KEY)
+}
+
+impl Federation {
+    pub fn new(region: String, others: BTreeMap<String, Vec<String>>) -> Self {
+        Self {
+            region,
+            others,
+            connections: Arc::default(),
+        }
+    }
+
+    /// Where a request goes: `None` when it is for this region, else the
+    /// region and a connection to one of its nodes. A region that is not
+    /// known, or none of whose nodes answers, fails at once and says the
+    /// request was not sent.
+    pub async fn route<T>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<Option<(String, Connection)>, Status> {
+        match named(request) {
+            Some(region) if region != self.region => self
+                .connect(region)
+                .await
+                .map(|c| Some((region.to_string(), c))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn connect(&self, region: &str) -> Result<Connection, Status> {
+        let Some(addrs) = self.others.get(region) else {
+            let mut known: Vec<String> = vec![format!("{} (this node's)", self.region)];
+            known.extend(self.others.keys().cloned());
+            return Err(Status::invalid_argument(format!(
+                "region: no region {region:?} is known to this node (it knows {}); not sent",
+                known.join(", ")
+            )));
+        };
+        if let Some(kept) = self.kept(region) {
+            return Ok(kept);
+        }
+        let mut errors = Vec::new();
+        for addr in addrs {
+            match crate::client::connect(addr).await {
+                Ok(connection) => {
+                    self.lock().insert(region.to_string(), connection.clone());
+                    return Ok(connection);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(not_sent(Status::unavailable(format!(
+            "region {region} cannot be reached from region {}: {}; not sent, safe to retry",
+            self.region,
+            errors.join("; ")
+        ))))
+    }
+
+    fn kept(&self, region: &str) -> Option<Connection> {
+        self.lock().get(region).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Connection>> {
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What a call forwarded to `region` ended with, for the caller: the
+    /// region's own answer as it is; a broken connection named, with the
+    /// outcome unknown (the request was sent), and the connection dropped.
+    pub fn failed(&self, region: &str, status: Status) -> Status {
+        if status.metadata().contains_key(OUTCOME_KEY) || !broken(&status) {
+            return status;
+        }
+        self.lock().remove(region);
+        outcome_unknown(format!(
+            "region {region}: the connection failed after the request was sent ({}); outcome unknown",
+            status.message()
+        ))
+    }
+
+    /// A region that took the request and did not answer within
+    /// [`CALL_WAIT`]: cut off or stalled after the request was sent.
+    pub fn silent(&self, region: &str) -> Status {
+        self.lock().remove(region);
+        outcome_unknown(format!(
+            "region {region} did not answer within {}s (cut off from region {}?); outcome unknown",
+            CALL_WAIT.as_secs(),
+            self.region
+        ))
+    }
+
+    /// Every other region's leader and term, asked at once and each
+    /// given [`STATUS_WAIT`]; a region that does not answer is listed as
+    /// unreachable with the reason.
+    pub async fn others_status(&self, token: Option<&str>) -> Vec<Value> {
+        let asks = self.others.keys().map(|region| async move {
+            let ask = async {
+                let mut connection = self.connect(region).await?;
+                let mut request = crate::access::carrying(drover_proto::v1::Empty {}, token);
+                request.metadata_mut().insert(
+                    FEDERATED_KEY,
+                    tonic::metadata::MetadataValue::from_static("1"),
+                );
+                connection
+                    .cluster_status(request)
+                    .await
+                    .map_err(|s| self.failed(region, s))
+            };
+            match tokio::time::timeout(STATUS_WAIT, ask).await {
+                Ok(Ok(reply)) => {
+                    let doc: Value =
+                        serde_json::from_str(&reply.into_inner().json).unwrap_or(Value::Null);
+                    json!({
+                        "region": region,
+                        "reachable": true,
+                        "leader": doc["leader"],
+                        "term": doc["term"],
+                        "commit_index": doc["commit_index"],
+                    })
+                }
+                Ok(Err(status)) => unreachable(region, status.message()),
+                Err(_) => unreachable(
+                    region,
+                    &format!("no answer within {}s", STATUS_WAIT.as_secs()),
+                ),
+            }
+        });
+        futures_util::future::join_all(asks).await
+    }
+}
+
+fn unreachable(region: &str, why: &str) -> Value {
+    json!({ "region": region, "reachable": false, "error": why })
+}
+
+fn not_sent(status: Status) -> Status {
+    with_outcome(status, "not-applied")
+}
+
+fn outcome_unknown(message: String) -> Status {
+    with_outcome(Status::unknown(message), "unknown")
+}
+
+/// The outcome as `drover-outcome` says it, for clients to act on.
+fn with_outcome(mut status: Status, outcome: &'static str) -> Status {
+    status.metadata_mut().insert(
+        OUTCOME_KEY,
+        tonic::metadata::MetadataValue::from_static(outcome),
+    );
+    status
+}
+
+/// A failure of the connection rather than an answer from the region:
+/// the client made the status from an error of its own (the region's
+/// answers come decoded from its trailers, with no source).
+fn broken(status: &Status) -> bool {
+    std::error::Error::source(status).is_some()
+        || matches!(
+            status.code(),
+            tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+        )
+}
