@@ -9,173 +9,53 @@
 #![cfg(not(madsim))]
 
 mod common;
+mod hosts;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::{FAST, json, status, wait_for};
 use drover_adapters::exec::docker::testing::image_from_script;
+use hosts::{Network, Node, PORT};
 
-const PORT: u16 = 7401;
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A private network and the nodes on it, all removed when dropped.
+/// Three nodes on one private network. Nodes are declared first: they
+/// are removed before the network they are on.
 struct Hosts {
-    network: String,
-    /// `a.b.c.` of the network's /24.
-    prefix: String,
-    names: Vec<String>,
+    nodes: Vec<Node>,
+    network: Network,
 }
 
 impl Hosts {
-    fn create(nodes: usize) -> Self {
-        let tag = std::process::id();
-        let network = format!("drover-mh-{tag}");
-        // A /24 from 172.16.0.0/12 that no other network holds.
-        for attempt in 0..32 {
-            let prefix = format!(
-                "172.{}.{}.",
-                16 + (tag + attempt) % 16,
-                (tag / 16 + attempt) % 256
-            );
-            let created = docker(&[
-                "network",
-                "create",
-                "--subnet",
-                &format!("{prefix}0/24"),
-                &network,
-            ]);
-            if created.status.success() {
-                let names = (1..=nodes).map(|i| format!("{network}-n{i}")).collect();
-                return Self {
-                    network,
-                    prefix,
-                    names,
-                };
-            }
-        }
-        panic!("no free /24 for a docker network");
-    }
-
-    fn ip(&self, id: usize) -> String {
-        format!("{}{}", self.prefix, 10 + id)
+    fn start(image: &str) -> Self {
+        let network = Network::create("mh");
+        let peers = network.peers(3);
+        let nodes = (1..=3)
+            .map(|id| {
+                let config = format!(
+                    "id = {id}\nlisten = \"0.0.0.0:{PORT}\"\nadvertise = \"{}:{PORT}\"\ndata_dir = \"/var/lib/drover\"\ndocker = \"off\"\n{FAST}[capacity]\ncpu = \"4\"\nmemory = \"4GiB\"\n{peers}",
+                    network.ip(id)
+                );
+                Node::start(image, format!("{}-n{id}", network.name), &network, id, &config)
+            })
+            .collect();
+        Self { nodes, network }
     }
 
     fn addr(&self, id: usize) -> String {
-        format!("{}:{PORT}", self.ip(id))
-    }
-
-    fn name(&self, id: usize) -> &str {
-        &self.names[id - 1]
-    }
-
-    fn start(&self, image: &str, dir: &std::path::Path) {
-        let peers: Vec<String> = (1..=self.names.len())
-            .map(|i| format!("[[peers]]\nid = {i}\naddr = \"{}\"\n", self.addr(i)))
-            .collect();
-        let peers = peers.concat();
-        for id in 1..=self.names.len() {
-            let config = dir.join(format!("n{id}.toml"));
-            std::fs::write(
-                &config,
-                format!(
-                    "id = {id}\nlisten = \"0.0.0.0:{PORT}\"\nadvertise = \"{}\"\ndata_dir = \"/var/lib/drover\"\ndocker = \"off\"\n{FAST}[capacity]\ncpu = \"4\"\nmemory = \"4GiB\"\n{peers}",
-                    self.addr(id)
-                ),
-            )
-            .unwrap();
-            let name = self.name(id);
-            docker_ok(&[
-                "create",
-                "--name",
-                name,
-                "--hostname",
-                &format!("n{id}"),
-                "--network",
-                &self.network,
-                "--ip",
-                &self.ip(id),
-                "-e",
-                "RUST_LOG=info,openraft=warn",
-                image,
-                "agent",
-                // Private Docker network addresses, not loopback: this
-                // test is about partitions, not TLS (tests/tls.rs).
-                "--insecure",
-                "--config",
-                "/etc/drover.toml",
-            ]);
-            docker_ok(&[
-                "cp",
-                config.to_str().unwrap(),
-                &format!("{name}:/etc/drover.toml"),
-            ]);
-            docker_ok(&["start", name]);
-        }
+        self.nodes[id - 1].addr.clone()
     }
 
     fn disconnect(&self, id: usize) {
-        docker_ok(&["network", "disconnect", &self.network, self.name(id)]);
+        self.nodes[id - 1].disconnect(&self.network);
     }
 
     fn reconnect(&self, id: usize) {
-        docker_ok(&[
-            "network",
-            "connect",
-            "--ip",
-            &self.ip(id),
-            &self.network,
-            self.name(id),
-        ]);
+        self.nodes[id - 1].connect(&self.network, &self.network.ip(id));
     }
 
-    /// Runs the CLI inside node `id`'s container, against that node.
     fn cli_inside(&self, id: usize, script: &str) -> Output {
-        docker(&[
-            "exec",
-            "-e",
-            &format!("DROVER_ADDR=127.0.0.1:{PORT}"),
-            self.name(id),
-            "sh",
-            "-c",
-            script,
-        ])
-    }
-}
-
-impl Drop for Hosts {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            for name in &self.names {
-                let logs = docker(&["logs", "--tail", "20", name]);
-                eprintln!(
-                    "--- {name} (last lines) ---\n{}",
-                    String::from_utf8_lossy(&logs.stderr)
-                );
-            }
-        }
-        let mut rm = vec!["rm", "-f"];
-        rm.extend(self.names.iter().map(String::as_str));
-        let _ = docker(&rm);
-        let _ = docker(&["network", "rm", &self.network]);
+        self.nodes[id - 1].cli_inside(script)
     }
 }
 
@@ -213,8 +93,7 @@ fn a_partitioned_leader_accepts_nothing_and_the_cluster_converges_after_the_heal
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let hosts = Hosts::create(3);
-    hosts.start(&image, dir.path());
+    let hosts = Hosts::start(&image);
     let all = [1, 2, 3];
     let leader = wait_for("a leader", Duration::from_secs(30), || {
         leader_of(&hosts, &all)
