@@ -32,6 +32,15 @@ pub struct Federation {
     /// The last connection that worked, per region: a call across
     /// regions should not pay for a handshake each time.
     connections: Arc<Mutex<BTreeMap<String, Connection>>>,
+    /// Each region's members as it last told them (`cluster status`):
+    /// tried after the configured addresses, so a region whose listed
+    /// nodes were all replaced is still reached.
+    learned: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
+    /// Per region, where in its addresses the next connection starts:
+    /// past the one whose connection last failed, since a node that
+    /// accepts connections but never answers would otherwise be chosen
+    /// first every time.
+    next: Arc<Mutex<BTreeMap<String, usize>>>,
 }
 
 /// The region a request names, if any.
@@ -54,6 +63,8 @@ impl Federation {
             region,
             others,
             connections: Arc::default(),
+            learned: Arc::default(),
+            next: Arc::default(),
         }
     }
 
@@ -87,10 +98,14 @@ impl Federation {
             return Ok(kept);
         }
         let mut errors = Vec::new();
-        for addr in addrs {
-            match crate::client::connect(addr).await {
+        let addrs = self.addrs_of(region, addrs);
+        let start = self.next_of(region);
+        for k in 0..addrs.len() {
+            let at = (start + k) % addrs.len();
+            match crate::client::connect(&addrs[at]).await {
                 Ok(connection) => {
                     self.lock().insert(region.to_string(), connection.clone());
+                    self.cursor().insert(region.to_string(), at);
                     return Ok(connection);
                 }
                 Err(e) => errors.push(e),
@@ -101,6 +116,48 @@ impl Federation {
             self.region,
             errors.join("; ")
         ))))
+    }
+
+    fn cursor(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, usize>> {
+        self.next.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn next_of(&self, region: &str) -> usize {
+        self.cursor().get(region).copied().unwrap_or(0)
+    }
+
+    /// Drops the region's connection, and starts the next one past it.
+    fn forget(&self, region: &str) {
+        self.lock().remove(region);
+        *self.cursor().entry(region.to_string()).or_default() += 1;
+    }
+
+    /// The configured addresses, then those the region told of since.
+    fn addrs_of(&self, region: &str, configured: &[String]) -> Vec<String> {
+        let mut addrs = configured.to_vec();
+        let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        for addr in learned.get(region).into_iter().flatten() {
+            if !addrs.contains(addr) {
+                addrs.push(addr.clone());
+            }
+        }
+        addrs
+    }
+
+    /// Keeps the members a region's status names.
+    fn learn(&self, region: &str, status: &Value) {
+        let members: Vec<String> = status["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["addr"].as_str().map(String::from))
+            .collect();
+        if !members.is_empty() {
+            self.learned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(region.to_string(), members);
+        }
     }
 
     fn kept(&self, region: &str) -> Option<Connection> {
@@ -120,7 +177,7 @@ impl Federation {
         if status.metadata().contains_key(OUTCOME_KEY) || !broken(&status) {
             return status;
         }
-        self.lock().remove(region);
+        self.forget(region);
         outcome_unknown(format!(
             "region {region}: the connection failed after the request was sent ({}); outcome unknown",
             status.message()
@@ -130,7 +187,7 @@ impl Federation {
     /// A region that took the request and did not answer within
     /// [`CALL_WAIT`]: cut off or stalled after the request was sent.
     pub fn silent(&self, region: &str) -> Status {
-        self.lock().remove(region);
+        self.forget(region);
         outcome_unknown(format!(
             "region {region} did not answer within {}s (cut off from region {}?); outcome unknown",
             CALL_WAIT.as_secs(),
@@ -159,19 +216,24 @@ impl Federation {
                 Ok(Ok(reply)) => {
                     let doc: Value =
                         serde_json::from_str(&reply.into_inner().json).unwrap_or(Value::Null);
+                    self.learn(region, &doc);
                     json!({
                         "region": region,
                         "reachable": true,
                         "leader": doc["leader"],
                         "term": doc["term"],
                         "commit_index": doc["commit_index"],
+                        "addrs": self.addrs_of(region, &self.others[region]),
                     })
                 }
                 Ok(Err(status)) => unreachable(region, status.message()),
-                Err(_) => unreachable(
-                    region,
-                    &format!("no answer within {}s", STATUS_WAIT.as_secs()),
-                ),
+                Err(_) => {
+                    self.forget(region);
+                    unreachable(
+                        region,
+                        &format!("no answer within {}s", STATUS_WAIT.as_secs()),
+                    )
+                }
             }
         });
         futures_util::future::join_all(asks).await
