@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use drover_adapters::disk::{DiskError, DiskLog, LogRecord, RealFs, Recovery};
+use drover_adapters::disk::{DiskError, DiskLog, LogRecord, RealFs, Recovery, Upgrade};
 
-const FILE_HEADER_LEN: usize = 12;
+const FILE_HEADER_LEN: usize = 16;
 const RECORD_HEADER_LEN: usize = 12;
 const END_MARK_LEN: usize = 1;
 
@@ -185,7 +185,7 @@ fn write_format_1_log(dir: &Path, records: &[(u64, Vec<u8>)]) {
     std::fs::write(dir.join("raft.log"), &bytes).unwrap();
 }
 
-/// A format-1 file (no header checksums) is read and rewritten in format 2.
+/// A format-1 file (no header checksums) is read and rewritten in format 3.
 #[test]
 fn a_format_1_log_is_read_and_upgraded() {
     let dir = tempfile::tempdir().unwrap();
@@ -198,7 +198,7 @@ fn a_format_1_log_is_read_and_upgraded() {
     assert_eq!(records.len(), 3);
     assert_eq!(records[2].payload, b"old entry 3");
     let rewritten = std::fs::read(dir.path().join("raft.log")).unwrap();
-    assert_eq!(rewritten[8..12], 2u32.to_le_bytes());
+    assert_eq!(rewritten[8..12], 3u32.to_le_bytes());
     let (again, recovery) = reopen(dir.path()).unwrap();
     assert_eq!(again, records);
     assert_eq!(recovery.upgraded_from, None);
@@ -244,4 +244,61 @@ fn a_format_1_record_with_an_impossible_length_is_refused() {
         error.to_string().contains("impossible record length"),
         "{error}"
     );
+}
+
+/// A format-2 file has every payload passed through the caller's upgrade
+/// once, and is rewritten as format 3; an upgrade that fails names the
+/// record and changes nothing.
+#[test]
+fn a_format_2_log_has_its_payloads_upgraded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut log, _) = DiskLog::open(RealFs, dir.path()).unwrap();
+        let records: Vec<LogRecord> = (1..=3)
+            .map(|i| LogRecord {
+                index: i,
+                term: 1,
+                payload: format!("entry {i}").into_bytes(),
+            })
+            .collect();
+        log.append(&records).unwrap();
+    }
+    let path = dir.path().join("raft.log");
+    // Format 2: the same records after a header without its checksum.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.drain(12..16);
+    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+
+    let refuse: Upgrade<'_> = &|p| {
+        if p == b"entry 2" {
+            Err("no".into())
+        } else {
+            Ok(p.to_vec())
+        }
+    };
+    let error = DiskLog::open_upgrading(RealFs, dir.path(), refuse)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("record 2") && error.contains("raft.log"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "a failed upgrade changed the file"
+    );
+
+    let upper: Upgrade<'_> = &|p| Ok(p.to_ascii_uppercase());
+    let (log, recovery) = DiskLog::open_upgrading(RealFs, dir.path(), upper).unwrap();
+    assert_eq!(recovery.upgraded_from, Some(2));
+    assert_eq!(log.get(3).unwrap().payload, b"ENTRY 3");
+    drop(log);
+    assert_eq!(std::fs::read(&path).unwrap()[8..12], 3u32.to_le_bytes());
+    let twice: Upgrade<'_> = &|_| Err("upgraded twice".into());
+    let (log, recovery) = DiskLog::open_upgrading(RealFs, dir.path(), twice).unwrap();
+    assert_eq!(recovery.upgraded_from, None);
+    assert_eq!(log.get(1).unwrap().payload, b"ENTRY 1");
 }

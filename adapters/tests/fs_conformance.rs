@@ -114,7 +114,8 @@ fn encoded(first: u64, count: u64) -> (Vec<u8>, Vec<LogRecord>) {
     let batch: Vec<LogRecord> = (first..first + count).map(|i| record(i, 1)).collect();
     log.append(&batch).unwrap();
     let mut file = scratch.open(&dir.join("raft.log")).unwrap();
-    (file.read_all().unwrap()[12..].to_vec(), batch)
+    // After the file header: magic, format, checksum.
+    (file.read_all().unwrap()[16..].to_vec(), batch)
 }
 
 /// Runs the ops; returns whether every crash recovered exactly the

@@ -28,6 +28,12 @@ pub struct JobSpec {
     pub update: UpdatePolicy,
     /// Assigned by the state machine: 1 on submit, +1 on every accepted change.
     pub version: u64,
+    /// Fields added since the first format (`extensions`).
+    #[serde(
+        serialize_with = "crate::extensions::write",
+        deserialize_with = "crate::extensions::read"
+    )]
+    pub ext: crate::extensions::Extensions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,6 +261,7 @@ impl JobSpec {
             reschedule: ReschedulePolicy::default(),
             update: UpdatePolicy::default(),
             version: 0,
+            ext: crate::extensions::Extensions::default(),
         }
     }
 

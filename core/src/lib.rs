@@ -1,4 +1,4 @@
-//! Drover's pure core: the model, job specs, access control, the replicated state machine
+//! Drover's pure core: the model, job specs and their extensions, access control, the replicated state machine
 //! and its events, the scheduler and reconciler, and the worker's decisions.
 //!
 //! Nothing here performs I/O, reads a clock or draws OS randomness: time and
@@ -11,6 +11,7 @@ pub mod alloc;
 pub mod diff;
 pub mod dry_run;
 pub mod events;
+pub mod extensions;
 pub mod gc;
 pub mod ids;
 pub mod job;

@@ -370,6 +370,24 @@ fn cases() -> Vec<Case> {
             "datetime",
         ),
         case(
+            "multiregion on a batch job",
+            batch("", "[[multiregion.region]]\nname = \"eu\"\ncount = 1\n"),
+            "multiregion",
+            "multiregion is for services",
+        ),
+        case(
+            "a region listed twice",
+            "id = \"j\"\nkind = \"service\"\n[task]\ndriver = \"exec\"\ncommand = [\"true\"]\n[[multiregion.region]]\nname = \"eu\"\ncount = 1\n[[multiregion.region]]\nname = \"eu\"\ncount = 2\n",
+            "multiregion.region[1].name",
+            "listed twice",
+        ),
+        case(
+            "a region without a count",
+            "id = \"j\"\nkind = \"service\"\n[task]\ndriver = \"exec\"\ncommand = [\"true\"]\n[[multiregion.region]]\nname = \"eu\"\n",
+            "multiregion.region[0].count",
+            "missing",
+        ),
+        case(
             "TOML syntax error",
             "id = \"j\nkind = \"batch\"\n",
             "",

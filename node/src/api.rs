@@ -196,6 +196,7 @@ impl ApiService {
             job: id.to_string(),
             version,
             index,
+            regions: Vec::new(),
         }))
     }
 
@@ -327,16 +328,19 @@ fn committed(
             job: job.to_string(),
             version,
             index,
+            regions: Vec::new(),
         })),
         Ok(Success::JobStopped { job }) => Ok(Response::new(SubmitJobReply {
             job: job.to_string(),
             version: 0,
             index,
+            regions: Vec::new(),
         })),
         Ok(other) => Ok(Response::new(SubmitJobReply {
             job: format!("{other:?}"),
             version: 0,
             index,
+            regions: Vec::new(),
         })),
         Err(ApplyError::InvalidSpec(errors)) => Err(Status::invalid_argument(errors.to_string())),
         Err(ApplyError::UnknownJob(job)) => Err(Status::not_found(format!("no job {job}"))),
@@ -381,7 +385,13 @@ impl Api for ApiService {
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<SubmitJobReply>, Status> {
         relay!(self, submit_job, request);
-        let spec = submitted_spec(request.get_ref())?;
+        let mut spec = submitted_spec(request.get_ref())?;
+        if !spec.ext.multiregion.is_empty() {
+            if !crate::federation::is_federated(&request) {
+                return self.submit_everywhere(request, &spec).await;
+            }
+            spec = self.own_part(spec)?;
+        }
         self.allow_job_write(&request, &spec.id, Some(&spec.pool))
             .await?;
         let request = request.into_inner();
@@ -398,6 +408,7 @@ impl Api for ApiService {
                 job: id.to_string(),
                 version: 1,
                 index: 0,
+                regions: Vec::new(),
             }));
         }
         let (index, outcome) = self
@@ -431,63 +442,29 @@ impl Api for ApiService {
     async fn job_status(&self, request: Request<ReadJob>) -> Result<Response<JsonReply>, Status> {
         relay!(self, job_status, request);
         self.allow(&request, Capability::Read).await?;
+        let fan_out = !crate::federation::is_federated(&request);
+        let token = access::presented(request.metadata()).map(str::to_string);
         let request = request.into_inner();
         let id = job_id(&request.job)?;
         self.settle(request.stale).await?;
-        let applied = self.state.read().await;
-        let state = &applied.state;
-        let job = state
-            .job(&id)
-            .ok_or_else(|| Status::not_found(format!("no job {id}")))?;
-        let page = PageRequest::new(request.page_size, &request.page_token)?;
-        let after = match &page.after {
-            None => None,
-            Some(token) => Some(AllocId::parse(token).ok_or_else(|| {
-                Status::invalid_argument(format!("page_token: {token:?} is not an allocation id"))
-            })?),
+        let (mut doc, spec) = {
+            let applied = self.state.read().await;
+            job_doc(&applied.state, &id, &request)?
         };
-        let (allocs, next_page_token) =
-            take_page(state.job_allocs_after(&id, after), page.size, |a| {
-                a.id.to_string()
-            });
-        let allocations: Vec<Value> = allocs
-            .into_iter()
-            .map(|a| {
-                json!({
-                    "id": a.id.to_string(),
-                    "node": a.node.as_str(),
-                    "version": a.job_version,
-                    "previous": a.previous.map(|p| p.to_string()),
-                    "desired": a.desired,
-                    "status": a.status.as_str(),
-                    "exit_code": a.exit_code,
-                    "message": a.message,
-                })
-            })
-            .collect();
-        // Why anything is pending: what the scheduler would say now (on
-        // the first page only).
-        let cycle = plan_cycle_in(
-            state,
-            &Scope::Jobs(std::iter::once(id.clone()).collect()),
-            now_ms(),
-            &ReconcileConfig::default(),
-            Leadership::default(),
-            SchedulerConfig::default(),
-        );
-        let pending = cycle.pending.get(&id).cloned().unwrap_or_default();
-        let pending = if after.is_none() { pending } else { Vec::new() };
-        Ok(reply(&json!({
-            "id": id.as_str(),
-            "summary": job.spec.summary(),
-            "kind": job.spec.kind.name(),
-            "version": job.spec.version,
-            "status": job_phase(state, job).name(),
-            "allocations": allocations,
-            "next_page_token": next_page_token,
-            "pending": pending,
-            "index": state.index(),
-        })))
+        // Asked with the replica let go: other regions may take seconds.
+        if fan_out && !spec.ext.multiregion.is_empty() {
+            let own = &self.federation.region;
+            let count = spec
+                .ext
+                .multiregion
+                .iter()
+                .find(|p| &p.name == own)
+                .map_or(0, |p| p.count);
+            let mut regions = vec![crate::multiregion::part_doc(own, count, &doc)];
+            regions.extend(self.parts_elsewhere(&spec, token.as_deref()).await);
+            doc["regions"] = Value::Array(regions);
+        }
+        Ok(reply(&doc))
     }
 
     async fn list_jobs(&self, request: Request<Read>) -> Result<Response<JsonReply>, Status> {
@@ -857,6 +834,66 @@ impl Api for ApiService {
         relay!(self, acl_self, request);
         self.token_of(&request).await.map(|doc| reply(&doc))
     }
+}
+
+/// A job's status document as this replica tells it, and its spec.
+fn job_doc(
+    state: &drover_core::ClusterState,
+    id: &JobId,
+    request: &ReadJob,
+) -> Result<(Value, drover_core::JobSpec), Status> {
+    let job = state
+        .job(id)
+        .ok_or_else(|| Status::not_found(format!("no job {id}")))?;
+    let page = PageRequest::new(request.page_size, &request.page_token)?;
+    let after = match &page.after {
+        None => None,
+        Some(token) => Some(AllocId::parse(token).ok_or_else(|| {
+            Status::invalid_argument(format!("page_token: {token:?} is not an allocation id"))
+        })?),
+    };
+    let (allocs, next_page_token) = take_page(state.job_allocs_after(id, after), page.size, |a| {
+        a.id.to_string()
+    });
+    let allocations: Vec<Value> = allocs
+        .into_iter()
+        .map(|a| {
+            json!({
+                "id": a.id.to_string(),
+                "node": a.node.as_str(),
+                "version": a.job_version,
+                "previous": a.previous.map(|p| p.to_string()),
+                "desired": a.desired,
+                "status": a.status.as_str(),
+                "exit_code": a.exit_code,
+                "message": a.message,
+            })
+        })
+        .collect();
+    // Why anything is pending: what the scheduler would say now (on
+    // the first page only).
+    let cycle = plan_cycle_in(
+        state,
+        &Scope::Jobs(std::iter::once(id.clone()).collect()),
+        now_ms(),
+        &ReconcileConfig::default(),
+        Leadership::default(),
+        SchedulerConfig::default(),
+    );
+    let pending = cycle.pending.get(id).cloned().unwrap_or_default();
+    let pending = if after.is_none() { pending } else { Vec::new() };
+    let doc = json!({
+        "id": id.as_str(),
+        "summary": job.spec.summary(),
+        "kind": job.spec.kind.name(),
+        "version": job.spec.version,
+        "status": job_phase(state, job).name(),
+        "allocations": allocations,
+        "next_page_token": next_page_token,
+        "pending": pending,
+        "index": state.index(),
+    });
+    Ok((doc, job.spec.clone()))
 }
 
 /// The spec a submission carries, parsed as its file name says.

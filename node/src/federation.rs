@@ -19,7 +19,7 @@ pub const REGION_KEY: &str = "drover-region";
 /// them: the receiver answers for itself only.
 pub const FEDERATED_KEY: &str = "drover-federated";
 /// How long a region's status may take before it counts as unreachable.
-const STATUS_WAIT: Duration = Duration::from_secs(2);
+pub const STATUS_WAIT: Duration = Duration::from_secs(2);
 /// How long a call forwarded to another region may take: longer than a
 /// write waits for its commit there, so a slow answer is still an answer.
 pub const CALL_WAIT: Duration = Duration::from_secs(10);

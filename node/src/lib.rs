@@ -1,5 +1,5 @@
 //! The Drover node runtime: Raft over a durable disk, the gRPC services and
-//! the event stream with its access control (`access`), the REST API (`http`, not in the simulator) and its
+//! the event stream with its access control (`access`), regions federated by forwarding (`federation`, `multiregion`), the REST API (`http`, not in the simulator) and its
 //! Prometheus metrics, and the leader's control loop; `limits` bounds what one client holds of a node. The `drover` binary (`main.rs`) is the shell
 //! around it; the simulator runs the same code.
 
@@ -26,6 +26,7 @@ pub mod limits;
 pub mod logs;
 pub mod membership;
 pub mod metrics;
+pub mod multiregion;
 pub mod paging;
 pub mod propose;
 pub mod raft;

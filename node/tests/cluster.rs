@@ -91,8 +91,9 @@ fn a_corrupted_log_stops_the_node_naming_file_and_offset() {
     let mut bytes = std::fs::read(&log).unwrap();
     // Damage the first record's length field so that it points past the
     // end of the file, as a torn write's would: still damage, because
-    // the record's header checksum fails.
-    bytes[12 + 4 + 3] ^= 0x40;
+    // the record's header checksum fails. The file header is 16 bytes
+    // (format 3: magic, format, checksum).
+    bytes[16 + 4 + 3] ^= 0x40;
     std::fs::write(&log, &bytes).unwrap();
     let out = drover()
         .args(["agent", "--config"])
@@ -102,7 +103,7 @@ fn a_corrupted_log_stops_the_node_naming_file_and_offset() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("{} at byte 12: corrupt", log.display())),
+        stderr.contains(&format!("{} at byte 16: corrupt", log.display())),
         "{stderr}"
     );
     assert!(stderr.contains("header checksum"), "{stderr}");

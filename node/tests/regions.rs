@@ -110,6 +110,7 @@ fn a_region_places_work_for_another_and_keeps_working_when_that_one_is_cut_off()
         },
     );
     stopped_for(&far[..1], "-CONT");
+    multiregion(dir.path(), &entry);
     assert_eq!(
         home["jobs"].as_array().unwrap().len(),
         0,
@@ -117,6 +118,60 @@ fn a_region_places_work_for_another_and_keeps_working_when_that_one_is_cut_off()
     );
 
     cut_off_and_back(dir.path(), &entry, &far);
+}
+
+const WEB: &str = "id = \"web\"\nkind = \"service\"\n[task]\ndriver = \"exec\"\ncommand = [\"sleep\", \"1000\"]\n[[multiregion.region]]\nname = \"dev-1\"\ncount = 1\n[[multiregion.region]]\nname = \"dev-2\"\ncount = 2\n";
+
+/// A service in both regions, one replica in dev-1 and two in dev-2,
+/// submitted once through dev-1: each region runs its part on its own
+/// nodes, and the job's status in either shows both.
+fn multiregion(dir: &std::path::Path, entry: &str) {
+    let spec = dir.join("web.toml");
+    std::fs::write(&spec, WEB).unwrap();
+    let out = in_region(entry, None, &["job", "run", spec.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (region, count) in [("dev-1", 1), ("dev-2", 2)] {
+        wait_for(
+            "each region's part running",
+            Duration::from_secs(30),
+            || {
+                let status = doc(&in_region(
+                    entry,
+                    Some(region),
+                    &["job", "status", "web", "--json"],
+                ))?;
+                let running: Vec<&str> = status["allocations"]
+                    .as_array()?
+                    .iter()
+                    .filter(|a| a["status"] == "running")
+                    .filter_map(|a| a["node"].as_str())
+                    .collect();
+                (running.len() == count && running.iter().all(|n| n.starts_with(region)))
+                    .then_some(())
+            },
+        );
+    }
+    let both = doc(&in_region(entry, None, &["job", "status", "web", "--json"])).unwrap();
+    let parts: Vec<(String, u64)> = both["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["region"].as_str().unwrap().to_string(),
+                r["running"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        parts,
+        [("dev-1".to_string(), 1), ("dev-2".to_string(), 2)],
+        "{both}"
+    );
 }
 
 /// dev-2 cut off (every one of its processes stops answering), then back.
@@ -139,6 +194,17 @@ fn cut_off_and_back(dir: &std::path::Path, entry: &str, far: &[Agent]) {
         "a call for a cut-off region took {:?}",
         started.elapsed()
     );
+    // A multi-region update while dev-2 is cut off: dev-1 takes its part,
+    // and the command says dev-2 did not, naming it.
+    let spec = dir.join("web.toml");
+    std::fs::write(&spec, WEB.replace("count = 1", "count = 2")).unwrap();
+    let out = in_region(entry, None, &["job", "run", spec.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("region dev-2"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("in region dev-1: version 2"));
     let local = dir.join("near.toml");
     std::fs::write(
         &local,

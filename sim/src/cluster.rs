@@ -459,11 +459,12 @@ fn topology(knobs: &Knobs) -> Topology {
     }
 }
 
-/// Where each record of a Raft log file starts: the file header is 12
-/// bytes, each record's header 12 (checksum, body length, body checksum).
+/// Where each record of a Raft log file starts: the file header is 16
+/// bytes (magic, format, checksum; format 3), each record's header 12
+/// (checksum, body length, body checksum).
 fn record_starts(bytes: &[u8]) -> Vec<usize> {
     let mut starts = Vec::new();
-    let mut at = 12;
+    let mut at = 16;
     while at + 12 <= bytes.len() {
         let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap_or_default());
         let end = at + 12 + len as usize;

@@ -1,14 +1,19 @@
 //! The Raft log on disk: one append-only file of checksummed records, plus
 //! a small metadata file recording how far the log was purged.
 //!
-//! File layout: header `DRVRLOG\0` + format version (u32 LE), then records.
-//! Format 2 (written by this build): header CRC32C (u32 LE, over the next
+//! File layout: header `DRVRLOG\0` + format version (u32 LE) + (from
+//! format 3) CRC32C of those 12 bytes, so that a damaged version is
+//! refused rather than read as another format; then records.
+//! Format 2 and 3: header CRC32C (u32 LE, over the next
 //! 8 bytes), body length (u32 LE), body CRC32C (u32 LE), body = index
 //! (u64 LE), term (u64 LE), payload, end mark `0xA5`. Indexes are
 //! consecutive. The end mark means a complete record never ends in a zero
 //! byte, so zeros at the end of the file are never mistaken for data.
-//! Format 1 lacked the header checksum and end mark; it is read and
-//! rewritten as format 2.
+//! Format 3 is format 2 whose payloads are in the caller's current
+//! encoding: opening a format 2 file hands every payload to the caller's
+//! upgrade (`open_upgrading`) and rewrites the file as format 3, at once.
+//! Format 1 lacked the header checksum and end mark; it is read, upgraded
+//! and rewritten the same way.
 //!
 //! Recovery reads the whole file and tells a write torn by a crash from
 //! damage to bytes that had been made durable, because only the first may
@@ -30,10 +35,12 @@ use super::small_file::{read_small_file, write_small_file};
 use super::{DiskError, FileSystem, LogFile};
 
 const MAGIC: &[u8; 8] = b"DRVRLOG\0";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 /// The format before record headers had their own checksum.
 const VERSION_UNCHECKED_HEADERS: u32 = 1;
-const FILE_HEADER_LEN: u64 = 12;
+/// Format 3's file header; formats 1 and 2 end theirs before the CRC.
+const FILE_HEADER_LEN: u64 = 16;
+const UNCHECKED_FILE_HEADER_LEN: u64 = 12;
 const RECORD_HEADER_LEN: u64 = 12;
 const V1_RECORD_HEADER_LEN: u64 = 8;
 /// The unit a disk writes whole or not at all; a torn write leaves whole
@@ -56,6 +63,9 @@ const UNSYNCED_MAGIC: &[u8; 8] = b"DRVRUNSY";
 const UNSYNCED_VERSION: u32 = 1;
 /// Compaction rewrites the file once purged records take more than this.
 const REWRITE_AFTER_BYTES: u64 = 4 * 1024 * 1024;
+
+/// What turns a payload of an earlier format into this format's.
+pub type Upgrade<'a> = &'a dyn Fn(&[u8]) -> Result<Vec<u8>, String>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRecord {
@@ -231,7 +241,19 @@ fn scan_record_v1(bytes: &[u8], pos: u64) -> Scan {
 
 impl<F: FileSystem> DiskLog<F> {
     /// Opens (or creates) the log in `dir`, recovering from a crash.
+    /// Opens a log whose payloads need no upgrade from older formats.
     pub fn open(fs: F, dir: &Path) -> Result<(Self, Recovery), DiskError> {
+        Self::open_upgrading(fs, dir, &|payload| Ok(payload.to_vec()))
+    }
+
+    /// Opens the log; a file of an earlier format has each payload passed
+    /// through `upgrade` (an error names the record) and is rewritten in
+    /// this format before anything else happens.
+    pub fn open_upgrading(
+        fs: F,
+        dir: &Path,
+        upgrade: Upgrade<'_>,
+    ) -> Result<(Self, Recovery), DiskError> {
         fs.create_dir_all(dir).map_err(|e| DiskError::io(dir, e))?;
         let path = dir.join("raft.log");
         let meta_path = dir.join("raft.log.meta");
@@ -248,12 +270,11 @@ impl<F: FileSystem> DiskLog<F> {
             // been found sound, so a damaged log is refused untouched.
             recovery = unsynced_cut(&mut bytes, durable);
         }
-        if (bytes.len() as u64) < FILE_HEADER_LEN {
+        if creating(&bytes) {
             // New, or a crash while creating it: nothing was ever acknowledged.
             file.truncate(0).map_err(|e| DiskError::io(&path, e))?;
-            let mut header = MAGIC.to_vec();
-            header.extend_from_slice(&VERSION.to_le_bytes());
-            file.append(&header).map_err(|e| DiskError::io(&path, e))?;
+            file.append(&file_header())
+                .map_err(|e| DiskError::io(&path, e))?;
             file.sync().map_err(|e| DiskError::io(&path, e))?;
             fs.sync_dir(dir).map_err(|e| DiskError::io(dir, e))?;
             if !bytes.is_empty() {
@@ -274,13 +295,8 @@ impl<F: FileSystem> DiskLog<F> {
             return Ok((log, recovery));
         }
         let version = check_header(&path, &bytes)?;
-        let scan = if version == VERSION {
-            scan_record
-        } else {
-            scan_record_v1
-        };
+        let (scan, mut pos) = layout(version);
         let mut records = VecDeque::new();
-        let mut pos = FILE_HEADER_LEN;
         let mut previous: Option<u64> = None;
         while pos < bytes.len() as u64 {
             match scan(&bytes, pos) {
@@ -332,6 +348,7 @@ impl<F: FileSystem> DiskLog<F> {
         // record, and the next start cuts the same bytes again.
         log.forget_unsynced(dir)?;
         if version != VERSION {
+            log.upgrade_payloads(version, upgrade)?;
             log.rewrite()?;
             recovery.upgraded_from = Some(version);
         } else if log.records.is_empty() && log.len > FILE_HEADER_LEN {
@@ -530,9 +547,26 @@ impl<F: FileSystem> DiskLog<F> {
     }
 
     /// Rewrites the file without purged records: new file, fsync, rename.
+    /// Every record's payload through `upgrade`, in memory; the caller
+    /// rewrites the file, so a failure leaves it as it was.
+    fn upgrade_payloads(&mut self, version: u32, upgrade: Upgrade<'_>) -> Result<(), DiskError> {
+        for (offset, record) in &mut self.records {
+            record.payload = upgrade(&record.payload).map_err(|e| {
+                DiskError::corrupt(
+                    &self.path,
+                    *offset,
+                    format!(
+                        "record {}: cannot be upgraded from format {version}: {e}",
+                        record.index
+                    ),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     fn rewrite(&mut self) -> Result<(), DiskError> {
-        let mut bytes = MAGIC.to_vec();
-        bytes.extend_from_slice(&VERSION.to_le_bytes());
+        let mut bytes = file_header();
         let mut offsets = Vec::with_capacity(self.records.len());
         for (_, record) in &self.records {
             offsets.push(bytes.len() as u64);
@@ -581,6 +615,36 @@ fn read_unsynced<F: FileSystem>(fs: &F, path: &Path) -> Result<Option<u64>, Disk
     Ok(Some(u64::from_le_bytes(bytes)))
 }
 
+/// Reads the record at a position of the file's bytes.
+type Scanner = fn(&[u8], u64) -> Scan;
+
+/// How a file of `version` is read: its record scanner, and where its
+/// first record starts.
+fn layout(version: u32) -> (Scanner, u64) {
+    match version {
+        VERSION_UNCHECKED_HEADERS => (scan_record_v1, UNCHECKED_FILE_HEADER_LEN),
+        VERSION => (scan_record, FILE_HEADER_LEN),
+        _ => (scan_record, UNCHECKED_FILE_HEADER_LEN),
+    }
+}
+
+/// This format's file header.
+fn file_header() -> Vec<u8> {
+    let mut header = MAGIC.to_vec();
+    header.extend_from_slice(&VERSION.to_le_bytes());
+    let crc = crc32c::crc32c(&header);
+    header.extend_from_slice(&crc.to_le_bytes());
+    header
+}
+
+/// Shorter than any header, or this format's header cut short: a file
+/// being created when the node crashed (the header is its first write).
+fn creating(bytes: &[u8]) -> bool {
+    let len = bytes.len() as u64;
+    len < UNCHECKED_FILE_HEADER_LEN
+        || (len < FILE_HEADER_LEN && bytes[..8] == *MAGIC && u32_at(bytes, 8) == VERSION)
+}
+
 /// The file's format version, if this build reads it.
 fn check_header(path: &Path, bytes: &[u8]) -> Result<u32, DiskError> {
     if &bytes[..8] != MAGIC {
@@ -591,14 +655,27 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<u32, DiskError> {
         ));
     }
     let version = u32_at(bytes, 8);
-    if version != VERSION && version != VERSION_UNCHECKED_HEADERS {
+    if !(VERSION_UNCHECKED_HEADERS..=VERSION).contains(&version) {
         return Err(DiskError::corrupt(
             path,
             8,
             format!(
-                "log format version {version}; this build reads {VERSION_UNCHECKED_HEADERS} and {VERSION}"
+                "log format version {version}; this build reads {VERSION_UNCHECKED_HEADERS} to {VERSION}"
             ),
         ));
+    }
+    if version == VERSION {
+        let expected = u32_at(bytes, 12);
+        let actual = crc32c::crc32c(&bytes[..12]);
+        if expected != actual {
+            return Err(DiskError::corrupt(
+                path,
+                12,
+                format!(
+                    "file header checksum mismatch: stored {expected:#010x}, computed {actual:#010x}"
+                ),
+            ));
+        }
     }
     Ok(version)
 }

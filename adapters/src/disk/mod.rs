@@ -12,6 +12,6 @@ mod small_file;
 
 pub use error::{DiskError, DiskErrorKind};
 pub use fs::{FileSystem, LogFile, RealFs};
-pub use log::{DiskLog, LogRecord, MIN_RECORD_BYTES, Recovery};
+pub use log::{DiskLog, LogRecord, MIN_RECORD_BYTES, Recovery, Upgrade};
 pub use sim_fs::{CrashMode, SimFile, SimFs, WriteFault};
 pub use small_file::{read_small_file, write_small_file};

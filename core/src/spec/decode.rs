@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::doc::{Node, Value};
 use super::reader::{Decoder, Fields};
+use crate::extensions::RegionPart;
 use crate::ids::JobId;
 use crate::job::{
     Attribute, Constraint, ConstraintOp, DEFAULT_POOL, DEFAULT_PRIORITY, Driver, JobKind, JobSpec,
@@ -33,6 +34,7 @@ const JOB_FIELDS: &[&str] = &[
     "restart",
     "reschedule",
     "update",
+    "multiregion",
 ];
 
 /// `None` when any field could not be read; the decoder then holds the errors.
@@ -71,6 +73,9 @@ pub(crate) fn job(d: &mut Decoder, root: &Node) -> Option<JobSpec> {
     let update = f
         .get("update")
         .map_or(Some(UpdatePolicy::default()), |n| update(d, n));
+    let multiregion = f
+        .get("multiregion")
+        .map_or(Some(Vec::new()), |n| multiregion(d, n));
     f.finish(d, JOB_FIELDS);
     Some(JobSpec {
         id: id?,
@@ -85,6 +90,9 @@ pub(crate) fn job(d: &mut Decoder, root: &Node) -> Option<JobSpec> {
         reschedule: reschedule?,
         update: update?,
         version: 0,
+        ext: crate::extensions::Extensions {
+            multiregion: multiregion?,
+        },
     })
 }
 
@@ -477,6 +485,34 @@ fn reschedule(d: &mut Decoder, node: &Node) -> Option<ReschedulePolicy> {
         delay_ms: delay_ms?,
         max_delay_ms: max_delay_ms?,
     })
+}
+
+/// `[[multiregion.region]]`: each region's name and replica count.
+fn multiregion(d: &mut Decoder, node: &Node) -> Option<Vec<RegionPart>> {
+    let mut f = d.table(node, "multiregion")?;
+    let regions = f
+        .require(
+            d,
+            "region",
+            "[[multiregion.region]] tables, each a name and a count",
+        )
+        .and_then(|n| {
+            all(d.tables(n, "multiregion.region"), |mut r| {
+                let name = r
+                    .require(d, "name", "the region's name, like \"eu-1\"")
+                    .and_then(|n| d.string(n, &r.child("name")));
+                let count = r
+                    .require(d, "count", "the replicas this region keeps")
+                    .and_then(|n| d.whole(n, &r.child("count")));
+                r.finish(d, &["name", "count"]);
+                Some(RegionPart {
+                    name: name?,
+                    count: count?,
+                })
+            })
+        });
+    f.finish(d, &["region"]);
+    regions
 }
 
 fn update(d: &mut Decoder, node: &Node) -> Option<UpdatePolicy> {

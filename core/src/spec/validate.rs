@@ -69,7 +69,38 @@ pub fn validate(spec: &JobSpec) -> Vec<Violation> {
     constraints(&mut rules, spec);
     spreads(&mut rules, spec);
     policies(&mut rules, spec);
+    multiregion(&mut rules, spec);
     rules.0
+}
+
+/// Services only (a count is replicas), each region named once.
+fn multiregion(rules: &mut Rules, spec: &JobSpec) {
+    let parts = &spec.ext.multiregion;
+    if parts.is_empty() {
+        return;
+    }
+    rules.check(
+        matches!(spec.kind, JobKind::Service { .. }),
+        "multiregion",
+        || {
+            format!(
+                "a {} job runs in one region; multiregion is for services",
+                spec.kind.name()
+            )
+        },
+    );
+    for (i, part) in parts.iter().enumerate() {
+        let path = format!("multiregion.region[{i}]");
+        if let Err(e) = check_name(&part.name) {
+            rules.check(false, format!("{path}.name"), || format!("region name {e}"));
+        }
+        rules.check(
+            parts[..i].iter().all(|p| p.name != part.name),
+            format!("{path}.name"),
+            || format!("region {:?} is listed twice", part.name),
+        );
+        rules.range(&format!("{path}.count"), part.count, 0, MAX_REPLICAS);
+    }
 }
 
 fn task(rules: &mut Rules, spec: &JobSpec) {

@@ -6,7 +6,8 @@
 //! then, from format 3, postcard of the records (idempotency keys), then,
 //! from format 4, postcard of the access control table. A format 2 body is
 //! the data alone and restores with no records; formats 2 and 3 restore
-//! with no tokens.
+//! with no tokens; formats 2 to 4 hold job specs without extensions
+//! (`crate::extensions`), read as their defaults.
 
 use std::fmt;
 
@@ -16,7 +17,9 @@ use super::{Access, ClusterState, Data, Records};
 use crate::events::EventLog;
 
 const MAGIC: &[u8; 8] = b"DRVRSNAP";
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 4;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 5;
+/// The last format whose job specs carry no extensions.
+const SPECS_WITHOUT_EXTENSIONS: u32 = 4;
 /// The oldest format this build restores.
 const OLDEST_READABLE_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
@@ -107,21 +110,11 @@ impl ClusterState {
                 format!("checksum mismatch: header {expected_crc:#010x}, body {actual_crc:#010x}"),
             ));
         }
-        let (data, rest): (Data, &[u8]) = postcard::take_from_bytes(body)
-            .map_err(|e| fail(HEADER_LEN, format!("undecodable body: {e}")))?;
-        let (records, rest) = if version >= 3 {
-            let at = bytes.len() - rest.len();
-            postcard::take_from_bytes::<Records>(rest)
-                .map_err(|e| fail(at, format!("undecodable records: {e}")))?
+        let decode = || decode_body(bytes, body, version);
+        let (data, records, access, rest) = if version <= SPECS_WITHOUT_EXTENSIONS {
+            crate::extensions::decoding_format_1(decode)?
         } else {
-            (Records::default(), rest)
-        };
-        let (access, rest) = if version >= 4 {
-            let at = bytes.len() - rest.len();
-            postcard::take_from_bytes::<Access>(rest)
-                .map_err(|e| fail(at, format!("undecodable access control table: {e}")))?
-        } else {
-            (Access::default(), rest)
+            decode()?
         };
         if !rest.is_empty() {
             return Err(fail(
@@ -141,6 +134,31 @@ impl ClusterState {
             events,
         })
     }
+}
+
+/// The body's parts as `version` lays them out, and what follows them.
+fn decode_body<'a>(
+    bytes: &[u8],
+    body: &'a [u8],
+    version: u32,
+) -> Result<(Data, Records, Access, &'a [u8]), SnapshotError> {
+    let (data, rest): (Data, &[u8]) = postcard::take_from_bytes(body)
+        .map_err(|e| fail(HEADER_LEN, format!("undecodable body: {e}")))?;
+    let (records, rest) = if version >= 3 {
+        let at = bytes.len() - rest.len();
+        postcard::take_from_bytes::<Records>(rest)
+            .map_err(|e| fail(at, format!("undecodable records: {e}")))?
+    } else {
+        (Records::default(), rest)
+    };
+    let (access, rest) = if version >= 4 {
+        let at = bytes.len() - rest.len();
+        postcard::take_from_bytes::<Access>(rest)
+            .map_err(|e| fail(at, format!("undecodable access control table: {e}")))?
+    } else {
+        (Access::default(), rest)
+    };
+    Ok((data, records, access, rest))
 }
 
 /// The canonical encoding of everything replicated: what snapshots hold
@@ -174,7 +192,8 @@ mod tests {
             command: Box::new(CommandKind::SubmitJob(spec)),
         };
         state.apply(1, Command::new(1_000, keyed)).expect("applies");
-        let body = postcard::to_stdvec(&state.data).expect("encodes");
+        let body = crate::extensions::encoding_format_1(|| postcard::to_stdvec(&state.data))
+            .expect("encodes");
         let mut v2 = Vec::new();
         v2.extend_from_slice(MAGIC);
         v2.extend_from_slice(&2u32.to_le_bytes());
@@ -186,9 +205,38 @@ mod tests {
         assert!(restored.keyed_write("k").is_none());
         assert!(
             ClusterState::restore(&state.snapshot())
-                .expect("format 4")
+                .expect("format 5")
                 .keyed_write("k")
                 .is_some()
+        );
+    }
+
+    /// Format 4 and before hold specs without extensions: they restore,
+    /// every spec with default extensions.
+    #[test]
+    fn a_format_4_snapshot_restores_its_specs() {
+        let mut state = ClusterState::new();
+        let spec = JobSpec::batch(
+            JobId::new("j").expect("valid"),
+            vec!["true".into()],
+            Resources::new(100, 64, 0),
+        );
+        state
+            .apply(1, Command::new(1_000, CommandKind::SubmitJob(spec)))
+            .expect("applies");
+        let mut v4 = crate::extensions::encoding_format_1(|| state.snapshot());
+        v4[8..12].copy_from_slice(&4u32.to_le_bytes());
+        let restored = ClusterState::restore(&v4).expect("format 4 restores");
+        assert_eq!(restored, state);
+        assert!(
+            ClusterState::restore(&state.snapshot()).is_ok(),
+            "format 5 restores"
+        );
+        let mut mislabelled = state.snapshot();
+        mislabelled[8..12].copy_from_slice(&4u32.to_le_bytes());
+        assert!(
+            ClusterState::restore(&mislabelled).is_err(),
+            "format 5 bytes read as format 4 must fail, not misread"
         );
     }
 }

@@ -199,6 +199,10 @@ async fn submit(
         async move { api.submit_job(request).await }
     })
     .await?;
+    if !reply.regions.is_empty() {
+        // Each region places its part alone; `job status` shows them all.
+        return region_outcomes(&reply, target.json);
+    }
     if target.json && detach {
         println!(
             "{}",
@@ -376,7 +380,57 @@ async fn status(id: String, target: Target) -> Result<(), String> {
     for reason in doc["pending"].as_array().into_iter().flatten() {
         println!("pending: {}", text(reason));
     }
+    if let Some(regions) = doc["regions"].as_array() {
+        println!();
+        let rows: Vec<Vec<String>> = regions
+            .iter()
+            .map(|r| {
+                let state = match r["error"].as_str() {
+                    Some(error) => format!("unknown: {error}"),
+                    None => text(&r["status"]),
+                };
+                vec![
+                    text(&r["region"]),
+                    text(&r["count"]),
+                    text(&r["running"]),
+                    text(&r["version"]),
+                    state,
+                ]
+            })
+            .collect();
+        table::print(&["region", "count", "running", "version", "status"], &rows);
+    }
     Ok(())
+}
+
+/// What each region did with its part of a multi-region job; an error
+/// when any did not take it.
+fn region_outcomes(
+    reply: &drover_proto::v1::SubmitJobReply,
+    json_output: bool,
+) -> Result<(), String> {
+    let failed: Vec<String> = reply
+        .regions
+        .iter()
+        .filter(|r| !r.error.is_empty())
+        .map(|r| format!("region {}: {}", r.region, r.error))
+        .collect();
+    if json_output {
+        let regions = drover_node::multiregion::outcomes_doc(&reply.regions);
+        println!("{}", json!({ "job": reply.job, "regions": regions }));
+    } else {
+        for r in reply.regions.iter().filter(|r| r.error.is_empty()) {
+            println!(
+                "job {} in region {}: version {} committed at index {}",
+                reply.job, r.region, r.version, r.index
+            );
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
 }
 
 async fn list(filter: Filter, target: Target) -> Result<(), String> {

@@ -137,8 +137,11 @@ fn document(reply: tonic::Response<JsonReply>) -> Response {
 
 fn written(reply: tonic::Response<SubmitJobReply>) -> Response {
     let reply = reply.into_inner();
-    Json(json!({ "job": reply.job, "version": reply.version, "index": reply.index }))
-        .into_response()
+    let mut doc = json!({ "job": reply.job, "version": reply.version, "index": reply.index });
+    if !reply.regions.is_empty() {
+        doc["regions"] = crate::multiregion::outcomes_doc(&reply.regions);
+    }
+    Json(doc).into_response()
 }
 
 fn read(params: &Params) -> Result<Read, ApiError> {

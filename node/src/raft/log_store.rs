@@ -35,6 +35,14 @@ struct Inner<F: FileSystem> {
     leader_term_path: PathBuf,
 }
 
+/// An entry as a log of format 2 or earlier holds it (job specs without
+/// extensions), encoded as this build writes it.
+fn upgrade_entry(payload: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let entry: Entry = drover_core::extensions::decoding_format_1(|| postcard::from_bytes(payload))
+        .map_err(|e| format!("undecodable entry: {e}"))?;
+    postcard::to_stdvec(&entry).map_err(|e| e.to_string())
+}
+
 /// Waits out what the disk says a durable write takes beyond the call
 /// itself, between the write and its fsync (so a crash meanwhile tears
 /// it); the caller holds the log, so every later write waits too.
@@ -90,7 +98,7 @@ impl<F: FileSystem + Clone> LogStore<F> {
         (Self, drover_adapters::disk::Recovery),
         drover_adapters::disk::DiskError,
     > {
-        let (log, recovery) = DiskLog::open(fs.clone(), dir)?;
+        let (log, recovery) = DiskLog::open_upgrading(fs.clone(), dir, &upgrade_entry)?;
         let leader_term_path = dir.join("raft.leader_term");
         let leader_term = read_small_file(
             &fs,
