@@ -39,19 +39,21 @@ pub fn carrying<T>(message: T, token: Option<&str>) -> Request<T> {
     request
 }
 
-/// The request to send on: the same message, the caller's token and the
-/// region it named.
+/// The request to send on: the same message, the caller's token, the
+/// region it named, and whether it is one region's part of a call
+/// another region answers for all.
 pub fn forward<T>(request: Request<T>) -> Request<T> {
     let token = presented(request.metadata()).map(str::to_string);
-    let region = request
-        .metadata()
-        .get(crate::federation::REGION_KEY)
-        .cloned();
+    let carried: Vec<_> = [
+        crate::federation::REGION_KEY,
+        crate::federation::FEDERATED_KEY,
+    ]
+    .into_iter()
+    .filter_map(|key| Some((key, request.metadata().get(key)?.clone())))
+    .collect();
     let mut forwarded = carrying(request.into_inner(), token.as_deref());
-    if let Some(region) = region {
-        forwarded
-            .metadata_mut()
-            .insert(crate::federation::REGION_KEY, region);
+    for (key, value) in carried {
+        forwarded.metadata_mut().insert(key, value);
     }
     forwarded
 }
