@@ -76,15 +76,16 @@ fn anywhere_under(dir: &Path, needle: &[u8]) -> bool {
 #[allow(clippy::too_many_lines)]
 fn tokens_decide_who_may_do_what_on_every_node_and_revocation_holds_everywhere() {
     let dir = tempfile::tempdir().unwrap();
-    let rest_port = free_ports(1)[0];
+    let ports = free_ports(2);
+    let (rest_port, worker_rest) = (ports[0], ports[1]);
     let mut agents = cluster_each(
         dir.path(),
         &["control", "control", "control", "worker", "edge"],
         |id| {
-            let http = if id == 1 {
-                format!("http = \"127.0.0.1:{rest_port}\"\n")
-            } else {
-                String::new()
+            let http = match id {
+                1 => format!("http = \"127.0.0.1:{rest_port}\"\n"),
+                4 => format!("http = \"127.0.0.1:{worker_rest}\"\n"),
+                _ => String::new(),
             };
             format!("{http}[acl]\nenabled = true\n")
         },

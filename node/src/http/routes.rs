@@ -12,7 +12,6 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use drover_core::acl::Capability;
 use drover_core::spec::{Format, parse_job_spec};
 use drover_proto::v1::api_server::Api;
 use drover_proto::v1::{
@@ -503,7 +502,7 @@ pub async fn events(
 /// with ACLs, for a token that may read (Prometheus: `authorization`
 /// in the scrape config).
 pub async fn metrics(State(api): State<Shared>, caller: Caller) -> Answer {
-    api.allow(&caller.call(()), Capability::Read).await?;
+    api.allow_read_here(caller.call(Empty {})).await?;
     Ok((
         [(
             header::CONTENT_TYPE,
