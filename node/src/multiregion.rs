@@ -61,12 +61,9 @@ impl ApiService {
         let message = request.into_inner();
         let mut outcomes = Vec::new();
         for part in &spec.ext.multiregion {
-            let request = part_request(message.clone(), &part.name, token.as_deref());
-            let answer = if part.name == self.federation.region {
-                drover_proto::v1::api_server::Api::submit_job(self, request).await
-            } else {
-                self.submit_there(&part.name, request).await
-            };
+            let answer = self
+                .submit_part(&message, &part.name, token.as_deref())
+                .await;
             outcomes.push(match answer {
                 Ok(reply) => {
                     let reply = reply.into_inner();
@@ -91,6 +88,36 @@ impl ApiService {
             index: first.map_or(0, |o| o.index),
             regions: outcomes,
         }))
+    }
+
+    /// One region's part, sent again while the region says it certainly
+    /// did not apply it (no leader there yet), for as long as a client
+    /// would keep trying: the caller gets one answer for all regions and
+    /// cannot retry one of them alone.
+    async fn submit_part(
+        &self,
+        message: &SubmitJobRequest,
+        region: &str,
+        token: Option<&str>,
+    ) -> Result<Response<SubmitJobReply>, Status> {
+        let started = std::time::Instant::now();
+        loop {
+            let request = part_request(message.clone(), region, token);
+            let answer = if region == self.federation.region {
+                drover_proto::v1::api_server::Api::submit_job(self, request).await
+            } else {
+                self.submit_there(region, request).await
+            };
+            match answer {
+                Err(status)
+                    if crate::client::outcome(&status) == crate::client::Outcome::NotApplied
+                        && started.elapsed() < crate::client::WRITE_PATIENCE =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                answer => return answer,
+            }
+        }
     }
 
     async fn submit_there(
