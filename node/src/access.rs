@@ -103,12 +103,17 @@ pub fn policy(name: &str, pools: Vec<String>) -> Result<Policy, Status> {
     }
 }
 
-/// A token as the API shows it: never its secret.
-pub fn token_doc(token: &drover_core::acl::Token) -> Value {
-    let pools = match &token.policy {
+/// The pools a job-write policy limits writes to; empty otherwise.
+pub fn pools_of(policy: &Policy) -> Vec<String> {
+    match policy {
         Policy::JobWrite { pools } => pools.clone(),
         _ => Vec::new(),
-    };
+    }
+}
+
+/// A token as the API shows it: never its secret.
+pub fn token_doc(token: &drover_core::acl::Token) -> Value {
+    let pools = pools_of(&token.policy);
     json!({
         "accessor": token.accessor,
         "name": token.name,

@@ -278,10 +278,7 @@ macro_rules! relay {
         }
         if let Some((region, mut remote)) = $self.federation.route(&$request).await? {
             let call = remote.$method(access::forward($request));
-            return match tokio::time::timeout(crate::federation::CALL_WAIT, call).await {
-                Ok(answer) => answer.map_err(|status| $self.federation.failed(&region, status)),
-                Err(_) => Err($self.federation.silent(&region)),
-            };
+            return $self.federation.answered(&region, call).await;
         }
     };
 }
@@ -376,6 +373,15 @@ impl Api for ApiService {
         if let Some(mut upstream) = self.upstream().await? {
             let relayed = upstream
                 .events(access::forward(request))
+                .await?
+                .into_inner();
+            let stream: Self::EventsStream = Box::pin(relayed);
+            return Ok(Response::new(stream));
+        }
+        if let Some((region, mut remote)) = self.federation.route(&request).await? {
+            let relayed = self
+                .federation
+                .answered(&region, remote.events(access::forward(request)))
                 .await?
                 .into_inner();
             let stream: Self::EventsStream = Box::pin(relayed);

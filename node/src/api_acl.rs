@@ -149,10 +149,7 @@ impl ApiService {
 /// A token just made: the only answer that holds its secret, as callers
 /// present it (`<accessor>.<secret>`).
 fn created(accessor: &str, name: &str, policy: &Policy, secret: &str, index: u64) -> Value {
-    let pools = match policy {
-        Policy::JobWrite { pools } => pools.clone(),
-        _ => Vec::new(),
-    };
+    let pools = access::pools_of(policy);
     json!({
         "accessor": accessor,
         "secret": secret,

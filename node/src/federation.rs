@@ -173,7 +173,7 @@ impl Federation {
     /// What a call forwarded to `region` ended with, for the caller: the
     /// region's own answer as it is; a broken connection named, with the
     /// outcome unknown (the request was sent), and the connection dropped.
-    pub fn failed(&self, region: &str, status: Status) -> Status {
+    fn failed(&self, region: &str, status: Status) -> Status {
         if status.metadata().contains_key(OUTCOME_KEY) || !broken(&status) {
             return status;
         }
@@ -184,9 +184,23 @@ impl Federation {
         ))
     }
 
+    /// What a call sent to `region` ended with, waited for at most
+    /// [`CALL_WAIT`]: the region's answer, or a broken or silent
+    /// connection named with its outcome unknown.
+    pub async fn answered<T>(
+        &self,
+        region: &str,
+        call: impl std::future::Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        match tokio::time::timeout(CALL_WAIT, call).await {
+            Ok(answer) => answer.map_err(|status| self.failed(region, status)),
+            Err(_) => Err(self.silent(region)),
+        }
+    }
+
     /// A region that took the request and did not answer within
     /// [`CALL_WAIT`]: cut off or stalled after the request was sent.
-    pub fn silent(&self, region: &str) -> Status {
+    fn silent(&self, region: &str) -> Status {
         self.forget(region);
         outcome_unknown(format!(
             "region {region} did not answer within {}s (cut off from region {}?); outcome unknown",

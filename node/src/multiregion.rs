@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::access;
 use crate::api::ApiService;
-use crate::federation::{CALL_WAIT, FEDERATED_KEY, REGION_KEY};
+use crate::federation::{FEDERATED_KEY, REGION_KEY};
 
 /// `message` for `region`, carrying `token`, marked as one region's part
 /// of a call another region answers for all.
@@ -128,10 +128,9 @@ impl ApiService {
         let Some((region, mut remote)) = self.federation.route(&request).await? else {
             return Err(Status::internal(format!("region {region} routed here")));
         };
-        match tokio::time::timeout(CALL_WAIT, remote.submit_job(request)).await {
-            Ok(answer) => answer.map_err(|status| self.federation.failed(&region, status)),
-            Err(_) => Err(self.federation.silent(&region)),
-        }
+        self.federation
+            .answered(&region, remote.submit_job(request))
+            .await
     }
 
     /// Every other region's part of `spec`'s job: its status, version and
@@ -150,12 +149,11 @@ impl ApiService {
                     .route(&request)
                     .await?
                     .ok_or_else(|| Status::internal("routed here"))?;
-                remote
-                    .job_status(request)
+                self.federation
+                    .answered(&region, remote.job_status(request))
                     .await
-                    .map_err(|status| self.federation.failed(&region, status))
             };
-            match tokio::time::timeout(crate::federation::STATUS_WAIT, ask).await {
+            match Box::pin(tokio::time::timeout(crate::federation::STATUS_WAIT, ask)).await {
                 Ok(Ok(reply)) => {
                     let doc: Value =
                         serde_json::from_str(&reply.into_inner().json).unwrap_or(Value::Null);

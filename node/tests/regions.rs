@@ -95,6 +95,12 @@ fn a_region_places_work_for_another_and_keeps_working_when_that_one_is_cut_off()
     assert!(node.starts_with("dev-2-node-"), "placed on {node}");
     let logs = in_region(&entry, Some("dev-2"), &["job", "logs", "far"]);
     assert_eq!(String::from_utf8_lossy(&logs.stdout), "ran in dev-2\n");
+    let events = in_region(&entry, Some("dev-2"), &["events"]);
+    let told = String::from_utf8_lossy(&events.stdout);
+    assert!(
+        told.contains("job_submitted") && told.contains("far"),
+        "dev-2's events: {told}"
+    );
     let home = doc(&in_region(&entry, None, &["job", "list", "--json"])).unwrap();
     stopped_for(&far[..1], "-STOP");
     wait_for(
