@@ -28,6 +28,8 @@ pub enum Bug {
     /// A rolling update stops each old allocation in the plan that places
     /// its replacement, instead of once the replacement runs.
     DestroyBeforeCreate,
+    /// A node serves every request itself, whatever region it names.
+    IgnoreRegion,
 }
 
 #[cfg(madsim)]
@@ -50,6 +52,7 @@ mod switch {
             Bug::LengthAsTorn => 6,
             Bug::StaleReads => 7,
             Bug::DestroyBeforeCreate => 8,
+            Bug::IgnoreRegion => 9,
         }
     }
 

@@ -4,6 +4,7 @@
 //! same encoding. The first byte picks the message.
 #![no_main]
 
+use drover_node::handover::CampaignRequest;
 use drover_node::membership::{Acknowledged, Announcement};
 use drover_node::propose::{Forwarded, Outcome};
 use drover_node::raft::{RaftId, TypeConfig};
@@ -34,7 +35,7 @@ fuzz_target!(|bytes: &[u8]| {
     let Some((&which, payload)) = bytes.split_first() else {
         return;
     };
-    match which % 18 {
+    match which % 19 {
         0 => stable::<AppendEntriesRequest<TypeConfig>>(payload),
         1 => stable::<Answered<AppendEntriesResponse<RaftId>>>(payload),
         2 => stable::<VoteRequest<RaftId>>(payload),
@@ -52,6 +53,7 @@ fuzz_target!(|bytes: &[u8]| {
         14 => stable::<Announcement>(payload),
         15 => stable::<Acknowledged>(payload),
         16 => stable::<()>(payload),
+        17 => stable::<CampaignRequest>(payload),
         _ => stable::<drover_core::Command>(payload),
     }
 });

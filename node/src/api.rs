@@ -24,6 +24,7 @@ use std::ops::Bound;
 use std::time::Duration;
 
 use crate::access;
+use crate::handover;
 use crate::membership::{self, Announcements};
 use crate::paging::{PageRequest, take_page};
 use crate::propose::{NotCommitted, Proposer};
@@ -753,8 +754,19 @@ impl Api for ApiService {
         relay!(self, remove_member, request);
         self.allow(&request, Capability::Manage).await?;
         to_leader!(self, remove_member, request);
+        let id = member_id(request.get_ref().id)?;
+        if handover::removes_the_leader(&self.raft, id) {
+            let leader = {
+                let _one_at_a_time = self.membership_changes.hold(&self.raft).await?;
+                handover::hand_over(&self.raft, self.proposer.peers()).await?
+            };
+            to_leader!(self, remove_member, request);
+            return Err(NotCommitted::NotApplied(format!(
+                "node {id} handed leadership to node {leader}, which this node does not reach now; ask again"
+            ))
+            .into_status());
+        }
         let request = request.into_inner();
-        let id = member_id(request.id)?;
         let _one_at_a_time = self.membership_changes.hold(&self.raft).await?;
         membership::remove(&self.raft, self.proposer.peers(), id, request.force)
             .await

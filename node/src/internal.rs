@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
+use crate::handover::{CampaignRequest, campaign};
 use crate::membership::{Acknowledged, Announcement, Announcements, is_member, is_self_member};
 use crate::propose::{Forwarded, Proposer};
 use crate::raft::{Assigned, Raft, SharedState};
@@ -253,5 +254,12 @@ impl Internal for InternalService {
         encode(&Acknowledged {
             member: is_self_member(&self.raft),
         })
+    }
+
+    async fn campaign(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        self.admit(&request)?;
+        let asked: CampaignRequest = decode(request)?;
+        let started = campaign(&self.raft, asked, !self.abstention.is_abstaining()).await;
+        encode(&Acknowledged { member: started })
     }
 }

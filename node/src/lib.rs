@@ -1,5 +1,5 @@
 //! The Drover node runtime: Raft over a durable disk, the gRPC services and
-//! the event stream with its access control (`access`), regions federated by forwarding (`federation`, `multiregion`), the REST API (`http`, not in the simulator) and its
+//! the event stream with its access control (`access`), regions federated by forwarding (`federation`, `multiregion`; `region_link` is the simulator's wide-area link), voter changes (`membership`, `handover`: a leader hands over before it is removed), the REST API (`http`, not in the simulator) and its
 //! Prometheus metrics, and the leader's control loop; `limits` bounds what one client holds of a node. The `drover` binary (`main.rs`) is the shell
 //! around it; the simulator runs the same code.
 
@@ -19,6 +19,7 @@ pub mod events;
 pub mod federation;
 #[cfg(not(madsim))]
 pub mod grpc_requests;
+pub mod handover;
 #[cfg(not(madsim))]
 pub mod http;
 pub mod internal;
@@ -32,6 +33,7 @@ pub mod propose;
 pub mod raft;
 pub mod read;
 pub mod recovering;
+pub mod region_link;
 pub mod takeover;
 pub mod time;
 #[cfg(not(madsim))]

@@ -185,6 +185,15 @@ fn the_leader_can_be_removed_and_the_others_carry_on() {
         "cluster remove: {}",
         String::from_utf8_lossy(&removed.stderr)
     );
+    // It handed leadership over first: a leader that appends its own
+    // removal can be left unable to stand while the others need its vote
+    // (node/src/handover.rs).
+    let old = agents.iter().find(|a| a.id == first).unwrap();
+    let log = std::fs::read_to_string(old.config.with_extension("log")).unwrap();
+    assert!(
+        log.contains("handed leadership over before removing this node"),
+        "{log}"
+    );
     let others: Vec<&Agent> = agents.iter().filter(|a| a.id != first).collect();
     let rest = format!("{},{}", others[0].addr(), others[1].addr());
     let doc = wait_for(

@@ -90,8 +90,20 @@ pub struct SimCluster {
     blocked: Mutex<BTreeSet<(End, End)>>,
 }
 
-fn ip(id: u64) -> IpAddr {
-    IpAddr::from([10, 0, 0, u8::try_from(id).unwrap_or(250)])
+/// Node `id` of the cluster in address block `block` (0: the one
+/// cluster of most runs; one block per region when regions federate).
+pub fn ip(block: u8, id: u64) -> IpAddr {
+    IpAddr::from([10, block, 0, u8::try_from(id).unwrap_or(250)])
+}
+
+/// Where a cluster stands: its address block, the region its nodes name
+/// (`None`: each node's own, from the knobs), and the other regions its
+/// control nodes federate with.
+#[derive(Clone, Default)]
+pub struct Site {
+    pub block: u8,
+    pub region: Option<String>,
+    pub federation: Vec<drover_node::config::RegionPeer>,
 }
 
 /// What one simulated node is.
@@ -123,11 +135,16 @@ impl SimCluster {
     /// only), then worker-only nodes; node `i` in region `(i-1) % regions`.
     pub fn start_with(knobs: &Knobs, trace: &Trace) -> Self {
         drover_node::time::skew::clear();
+        Self::start_at(knobs, trace, &Site::default())
+    }
+
+    /// As [`Self::start_with`], at `site`: one region of several.
+    pub fn start_at(knobs: &Knobs, trace: &Trace, site: &Site) -> Self {
         let reality = Reality::new(topology(knobs), trace.clone());
         let peers: Vec<Peer> = (1..=knobs.control_nodes)
             .map(|id| Peer {
                 id,
-                addr: SocketAddr::new(ip(id), PORT),
+                addr: SocketAddr::new(ip(site.block, id), PORT),
             })
             .collect();
         let nodes = (1..=knobs.nodes())
@@ -146,6 +163,7 @@ impl SimCluster {
                 };
                 Self::node(
                     &shape,
+                    site,
                     &peers,
                     knobs.bugs.lying_fsync,
                     &reality,
@@ -170,6 +188,7 @@ impl SimCluster {
     /// what it runs, and where a refusal to start is recorded.
     fn node(
         shape: &Shape,
+        site: &Site,
         peers: &[Peer],
         lying_disk: bool,
         reality: &Reality,
@@ -180,36 +199,8 @@ impl SimCluster {
         } else {
             SimFs::new()
         };
-        let addr = SocketAddr::new(ip(shape.id), PORT);
-        let config = NodeConfig {
-            id: shape.id,
-            name: None,
-            listen: addr,
-            advertise: None,
-            http: None,
-            data_dir: "/data".into(),
-            role: shape.role,
-            region: format!("r{}", shape.region),
-            labels: BTreeMap::new(),
-            pools: vec!["default".into()],
-            capacity: Some(Capacity {
-                cpu: (shape.cpu_millis / 1000).to_string(),
-                memory: format!("{}GiB", shape.cpu_millis / 500),
-                gpus: 0,
-            }),
-            // Workers list the control nodes; voters list all voters.
-            peers: peers.to_vec(),
-            join: Vec::new(),
-            liveness: liveness(),
-            gc: gc(),
-            docker: DockerSetting::Off,
-            snapshot_every: Some(shape.snapshot_every),
-            raft: drover_node::config::RaftTiming::default(),
-            tls: None,
-            exec: drover_node::config::ExecSetting::On,
-            acl: drover_node::config::AclConfig::default(),
-            federation: Vec::new(),
-        };
+        let addr = SocketAddr::new(ip(site.block, shape.id), PORT);
+        let config = node_config(shape, site, peers, addr);
         let fs = disk.clone();
         let id = shape.id;
         let reality = reality.clone();
@@ -217,7 +208,10 @@ impl SimCluster {
         let machine = tasks.clone();
         let handle = Handle::current()
             .create_node()
-            .name(format!("node-{}", shape.id))
+            .name(match &site.region {
+                Some(region) => format!("{region}-node-{}", shape.id),
+                None => format!("node-{}", shape.id),
+            })
             .ip(addr.ip())
             .init(move || {
                 let config = config.clone();
@@ -429,6 +423,46 @@ impl SimCluster {
     /// Every node's API address; `control` ones first.
     pub fn addrs(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.addr.to_string()).collect()
+    }
+}
+
+/// What a simulated node's node.toml would say.
+fn node_config(shape: &Shape, site: &Site, peers: &[Peer], addr: SocketAddr) -> NodeConfig {
+    NodeConfig {
+        id: shape.id,
+        name: None,
+        listen: addr,
+        advertise: None,
+        http: None,
+        data_dir: "/data".into(),
+        role: shape.role,
+        region: site
+            .region
+            .clone()
+            .unwrap_or_else(|| format!("r{}", shape.region)),
+        labels: BTreeMap::new(),
+        pools: vec!["default".into()],
+        capacity: Some(Capacity {
+            cpu: (shape.cpu_millis / 1000).to_string(),
+            memory: format!("{}GiB", shape.cpu_millis / 500),
+            gpus: 0,
+        }),
+        // Workers list the control nodes; voters list all voters.
+        peers: peers.to_vec(),
+        join: Vec::new(),
+        liveness: liveness(),
+        gc: gc(),
+        docker: DockerSetting::Off,
+        snapshot_every: Some(shape.snapshot_every),
+        raft: drover_node::config::RaftTiming::default(),
+        tls: None,
+        exec: drover_node::config::ExecSetting::On,
+        acl: drover_node::config::AclConfig::default(),
+        federation: if shape.role == NodeRole::Worker {
+            Vec::new()
+        } else {
+            site.federation.clone()
+        },
     }
 }
 

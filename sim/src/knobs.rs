@@ -96,6 +96,10 @@ pub struct Knobs {
     /// quarter of the runs, few enough in the others that a run builds snapshots,
     /// compacts its log, restores from them and sends them to followers.
     pub snapshot_every: u64,
+    /// Regions of their own, each a cluster of `control_nodes` voters,
+    /// federated (0: one cluster, the run of every other knob; 2 to 4:
+    /// `scenario::federated`). Set, never drawn: a seed keeps its shape.
+    pub federated: u64,
 }
 
 impl Knobs {
@@ -182,6 +186,7 @@ impl Knobs {
             bugs: PlantedBugs::default(),
             buggify,
             snapshot_every,
+            federated: 0,
         };
         knobs.keep_feasible();
         knobs
@@ -307,6 +312,7 @@ impl Knobs {
             "planted": self.bugs.name(),
             "buggify": self.buggify,
             "snapshot_every": self.snapshot_every,
+            "federated": (self.federated > 0).then_some(self.federated),
         })
     }
 }

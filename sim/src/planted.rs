@@ -10,7 +10,7 @@ pub struct PlantedBugs {
 }
 
 impl PlantedBugs {
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "lying-fsync",
         "ack-before-commit",
         "skip-capacity-check",
@@ -20,6 +20,7 @@ impl PlantedBugs {
         "length-as-torn",
         "stale-reads",
         "destroy-before-create",
+        "ignore-region",
     ];
 
     pub fn parse(name: &str) -> Result<Self, String> {
@@ -39,6 +40,7 @@ impl PlantedBugs {
             "length-as-torn" => Bug::LengthAsTorn,
             "stale-reads" => Bug::StaleReads,
             "destroy-before-create" => Bug::DestroyBeforeCreate,
+            "ignore-region" => Bug::IgnoreRegion,
             other => {
                 return Err(format!(
                     "unknown planted bug {other:?}; known: {}",
@@ -66,6 +68,7 @@ impl PlantedBugs {
             Bug::LengthAsTorn => "length-as-torn",
             Bug::StaleReads => "stale-reads",
             Bug::DestroyBeforeCreate => "destroy-before-create",
+            Bug::IgnoreRegion => "ignore-region",
         })
     }
 }

@@ -5,7 +5,7 @@ use crate::knobs::{Knobs, PlantedBugs, parse_faults};
 
 /// Knobs a reproducer may set away from the seed's (shrinking changes
 /// these): `--set workers=2,services=0,weather=none`.
-pub const SETTABLE: [&str; 13] = [
+pub const SETTABLE: [&str; 14] = [
     "control_nodes",
     "jobs",
     "workers",
@@ -19,6 +19,7 @@ pub const SETTABLE: [&str; 13] = [
     "clock_skew",
     "buggify",
     "snapshot_every",
+    "federated",
 ];
 
 /// A knob's value as `--set` spells it.
@@ -63,6 +64,13 @@ pub fn set(knobs: &mut Knobs, key: &str, value: &str) -> Result<(), String> {
         "drain" => removed().map(|()| knobs.drain = None)?,
         "stop_service_at_ms" => removed().map(|()| knobs.stop_service_at_ms = None)?,
         "update_service_at_ms" => removed().map(|()| knobs.update_service_at_ms = None)?,
+        "federated" => match value {
+            "none" | "0" => knobs.federated = 0,
+            _ => match number()? {
+                n @ 2..=4 => knobs.federated = n,
+                _ => return Err(format!("--set {key}={value}: 2, 3 or 4 regions")),
+            },
+        },
         "clock_skew" => removed().map(|()| knobs.clock_skew_ms.clear())?,
         _ => return Err(format!("--set {key}: can set {}", SETTABLE.join(", "))),
     }

@@ -22,10 +22,16 @@ pub fn run_knobs(knobs: Knobs) -> Run {
     let inner = knobs.clone();
     drover_core::planted::plant(knobs.bugs.core);
     drover_node::buggify::enable(knobs.buggify);
+    drover_node::region_link::set_latency(
+        (knobs.federated > 0).then_some(crate::scenario::federated::REGION_LATENCY_MS),
+    );
     // A panic ends the run and is reported as its failure, without a dump.
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     // On a thread of its own, so a panicking node ends only this run.
+    // The trace so far is kept when the run panics (a node, or the time
+    // limit): what led there is what a failure needs to be read.
+    let (trace_out, trace_in) = std::sync::mpsc::channel();
     let outcome = std::thread::spawn(move || {
         let mut runtime =
             madsim::runtime::Runtime::with_seed_and_config(inner.seed, madsim::Config::default());
@@ -34,6 +40,7 @@ pub fn run_knobs(knobs: Knobs) -> Run {
         ));
         runtime.block_on(async move {
             let trace = Trace::new(&inner);
+            let _ = trace_out.send(trace.clone());
             let result = scenario::run(&inner, &trace).await;
             (result, trace.elapsed(), trace.text())
         })
@@ -42,6 +49,7 @@ pub fn run_knobs(knobs: Knobs) -> Run {
     std::panic::set_hook(previous_hook);
     drover_core::planted::plant(None);
     drover_node::buggify::enable(false);
+    drover_node::region_link::set_latency(None);
     match outcome {
         Ok((result, virtual_time, trace)) => Run {
             knobs,
@@ -60,11 +68,14 @@ pub fn run_knobs(knobs: Knobs) -> Run {
             } else {
                 format!("a node panicked: {what}")
             };
+            let trace = trace_in.try_recv().ok();
             Run {
                 knobs,
                 failure: Some(failure),
-                virtual_time: Duration::ZERO,
-                trace: String::new(),
+                virtual_time: trace
+                    .as_ref()
+                    .map_or(Duration::ZERO, Trace::last_event_time),
+                trace: trace.map_or_else(String::new, |t| t.text()),
             }
         }
     }

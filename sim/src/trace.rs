@@ -49,6 +49,18 @@ impl Trace {
         self.start.elapsed()
     }
 
+    /// The virtual time of the last event: where a run that never
+    /// finished (it panicked) got to.
+    pub fn last_event_time(&self) -> Duration {
+        let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        let last_ms = lines
+            .last()
+            .and_then(|line| serde_json::from_str::<Value>(line).ok())
+            .and_then(|event| event["t_ms"].as_u64())
+            .unwrap_or(0);
+        Duration::from_millis(last_ms)
+    }
+
     pub fn text(&self) -> String {
         let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
         let mut text = lines.join("\n");

@@ -157,3 +157,21 @@ fn the_same_seeds_pass_without_bugs() {
         .collect();
     assert_eq!(failures, Vec::<(u64, String)>::new());
 }
+
+/// Federated regions (`--set federated=2`): a node that serves a request
+/// itself when it names another region runs that region's work.
+#[test]
+fn a_node_that_ignores_the_region_named_is_caught_within_10_federated_seeds() {
+    let runner = runner();
+    let (seed, failure) = (0..10)
+        .find_map(|seed| {
+            let mut knobs = planted(seed, "ignore-region");
+            knobs.federated = 2;
+            let failure = runner.run(&knobs).failure?;
+            failure
+                .starts_with("work stays in its region")
+                .then_some((seed, failure))
+        })
+        .expect("no seed in 0..10 caught ignore-region by \"work stays in its region\"");
+    eprintln!("ignore-region: caught by seed {seed}: {failure}");
+}

@@ -153,3 +153,15 @@ fn an_old_version_allocation_that_cannot_start_is_replaced() {
 fn damage_strikes_only_bytes_that_reached_the_disk() {
     passes(94_922_960);
 }
+
+/// The leader of two voters was asked to remove itself, appended its
+/// removal, and then had its messages dropped; the other voter, which had
+/// only the joint membership, campaigned for 26 s and took the leader's
+/// vote away. The old leader, holding the longest log and a membership
+/// without itself, refused every candidate and could stand for none
+/// (openraft 0.9): no leader for the rest of the run. A leader now hands
+/// leadership over before it is removed (`node/src/handover.rs`).
+#[test]
+fn a_leader_asked_to_remove_itself_hands_leadership_over_first() {
+    passes(111_733_587);
+}

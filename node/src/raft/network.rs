@@ -69,6 +69,7 @@ pub enum Rpc {
     FetchOutput,
     Announce,
     Ping,
+    Campaign,
 }
 
 /// One internal call to `addr`, with a deadline. A call that failed
@@ -104,6 +105,7 @@ async fn call_encoded<Resp: DeserializeOwned>(
             Rpc::FetchOutput => client.fetch_output(blob).await,
             Rpc::Announce => client.announce(blob).await,
             Rpc::Ping => client.ping(blob).await,
+            Rpc::Campaign => client.campaign(blob).await,
         }
     };
     let reply = tokio::time::timeout(timeout, call)

@@ -9,6 +9,7 @@ mod committed_prefixes;
 mod constraints;
 mod convergence;
 mod cut_off_nodes_stop;
+mod cut_off_region_keeps_working;
 mod damaged_disks_refused;
 mod linearizable;
 mod mass_eviction;
@@ -18,6 +19,7 @@ mod replica_digests;
 mod service_instances;
 mod services;
 mod stopped_jobs_stop;
+mod work_stays_in_its_region;
 
 use std::fmt;
 
@@ -28,6 +30,7 @@ pub use committed_prefixes::CommittedPrefixes;
 pub use constraints::placements_in_region;
 pub use convergence::every_batch_job_finishes;
 pub use cut_off_nodes_stop::{STOP_BOUND_MS, cut_off_node_ran_nothing};
+pub use cut_off_region_keeps_working::{Cut, cut_off_region_keeps_working};
 pub use damaged_disks_refused::damaged_disk_refused;
 pub use linearizable::history_is_linearizable;
 pub use mass_eviction::liveness_decisions_paced;
@@ -37,6 +40,7 @@ pub use replica_digests::ReplicaDigests;
 pub use service_instances::service_within_bound;
 pub use services::service_has_its_replicas;
 pub use stopped_jobs_stop::stopped_jobs_run_nothing;
+pub use work_stays_in_its_region::work_stays_in_its_region;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {

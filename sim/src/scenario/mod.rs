@@ -5,6 +5,7 @@
 mod client;
 mod converge;
 mod faults;
+pub mod federated;
 mod observer;
 mod operator;
 mod workload;
@@ -52,6 +53,9 @@ async fn job_doc(client: &mut Api, job: &str, stale: bool) -> Option<Value> {
 }
 
 pub async fn run(knobs: &Knobs, trace: &Trace) -> Result<(), Violation> {
+    if knobs.federated >= 2 {
+        return federated::run(knobs, trace).await;
+    }
     let cluster = SimCluster::start_with(knobs, trace);
     for k in 0..knobs.services {
         let (job, service) = Workload { knobs }.service_shape(k);
