@@ -90,6 +90,12 @@ pub struct Allocation {
     pub modified_ms: u64,
     pub create_index: u64,
     pub modify_index: u64,
+    /// Fields added after snapshot format 5: the ports it holds.
+    #[serde(
+        serialize_with = "crate::extensions::write_alloc",
+        deserialize_with = "crate::extensions::read_alloc"
+    )]
+    pub ext: crate::extensions::AllocExtensions,
 }
 
 impl Allocation {
@@ -98,5 +104,11 @@ impl Allocation {
     /// once, so a plan may stop one allocation and place another in its room.
     pub fn holds_resources(&self) -> bool {
         self.desired == DesiredStatus::Run && !self.status.is_terminal()
+    }
+
+    /// Whether its ports are held: until it is terminal, whatever was
+    /// decided — a task asked to stop still listens until it has exited.
+    pub fn holds_ports(&self) -> bool {
+        !self.status.is_terminal()
     }
 }

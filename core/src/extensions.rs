@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 thread_local! {
     static FORMAT_1: Cell<bool> = const { Cell::new(false) };
+    static PLAIN_ALLOCS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `decode` over bytes written before specs carried extensions (Raft
@@ -20,6 +21,16 @@ pub fn decoding_format_1<T>(decode: impl FnOnce() -> T) -> T {
     let before = FORMAT_1.replace(true);
     let decoded = decode();
     FORMAT_1.set(before);
+    decoded
+}
+
+/// Runs `decode` over a snapshot written before allocations carried
+/// extensions (format 5 and earlier): every allocation decoded meanwhile
+/// gets default extensions and reads no bytes for them.
+pub fn decoding_plain_allocs<T>(decode: impl FnOnce() -> T) -> T {
+    let before = PLAIN_ALLOCS.replace(true);
+    let decoded = decode();
+    PLAIN_ALLOCS.set(before);
     decoded
 }
 
@@ -47,14 +58,27 @@ pub struct Extensions {
     /// region it was submitted to only.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub multiregion: Vec<RegionPart>,
+    /// The ports the task asks for (`[[task.port]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<crate::ports::PortAsk>,
+}
+
+/// Allocation fields beyond snapshot format 5's, with their defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AllocExtensions {
+    /// The ports the allocation holds on its node.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<crate::ports::HeldPort>,
 }
 
 /// In binary encodings (postcard) a JSON string, so that it can grow; in
-/// readable ones (JSON) the fields themselves.
-pub(crate) fn write<S: Serializer>(ext: &Extensions, s: S) -> Result<S::Ok, S::Error> {
+/// readable ones (JSON) the fields themselves; nothing at all in bytes
+/// written before it existed (`absent`).
+fn write_json<T: Serialize, S: Serializer>(ext: &T, absent: bool, s: S) -> Result<S::Ok, S::Error> {
     if s.is_human_readable() {
         ext.serialize(s)
-    } else if FORMAT_1.get() {
+    } else if absent {
         ().serialize(s)
     } else {
         let json = serde_json::to_string(ext).map_err(serde::ser::Error::custom)?;
@@ -62,15 +86,38 @@ pub(crate) fn write<S: Serializer>(ext: &Extensions, s: S) -> Result<S::Ok, S::E
     }
 }
 
-pub(crate) fn read<'de, D: Deserializer<'de>>(d: D) -> Result<Extensions, D::Error> {
+/// What [`write_json`] wrote; the default where it wrote nothing.
+fn read_json<'de, T, D>(absent: bool, d: D) -> Result<T, D::Error>
+where
+    T: Default + serde::de::DeserializeOwned,
+    D: Deserializer<'de>,
+{
     if d.is_human_readable() {
-        return Extensions::deserialize(d);
+        return T::deserialize(d);
     }
-    if FORMAT_1.get() {
-        return Ok(Extensions::default());
+    if absent {
+        return Ok(T::default());
     }
     let json = String::deserialize(d)?;
     serde_json::from_str(&json).map_err(serde::de::Error::custom)
+}
+
+pub(crate) fn write<S: Serializer>(ext: &Extensions, s: S) -> Result<S::Ok, S::Error> {
+    write_json(ext, FORMAT_1.get(), s)
+}
+
+pub(crate) fn read<'de, D: Deserializer<'de>>(d: D) -> Result<Extensions, D::Error> {
+    read_json(FORMAT_1.get(), d)
+}
+
+/// As [`write`], for an allocation's extensions.
+pub(crate) fn write_alloc<S: Serializer>(ext: &AllocExtensions, s: S) -> Result<S::Ok, S::Error> {
+    write_json(ext, PLAIN_ALLOCS.get(), s)
+}
+
+/// As [`read`], for an allocation's extensions.
+pub(crate) fn read_alloc<'de, D: Deserializer<'de>>(d: D) -> Result<AllocExtensions, D::Error> {
+    read_json(PLAIN_ALLOCS.get(), d)
 }
 
 #[cfg(test)]
@@ -108,6 +155,7 @@ mod tests {
                     name: "eu".into(),
                     count: 2,
                 }],
+                ports: Vec::new(),
             },
             after: 4,
         };
@@ -115,7 +163,7 @@ mod tests {
         assert_eq!(postcard::from_bytes::<New>(&bytes).unwrap(), new);
         // A field a later build adds is ignored here; one this build
         // lacks in older bytes is its default.
-        let later = postcard::to_stdvec(&(3u8, r#"{"multiregion":[],"ports":[1]}"#, 4u8)).unwrap();
+        let later = postcard::to_stdvec(&(3u8, r#"{"multiregion":[],"later":[1]}"#, 4u8)).unwrap();
         assert_eq!(
             postcard::from_bytes::<New>(&later).unwrap().ext,
             Extensions::default()

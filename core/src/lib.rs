@@ -1,4 +1,4 @@
-//! Drover's pure core: the model, job specs and their extensions, access control, the replicated state machine
+//! Drover's pure core: the model, job specs and their extensions, ports, access control, the replicated state machine
 //! and its events, the scheduler and reconciler, and the worker's decisions.
 //!
 //! Nothing here performs I/O, reads a clock or draws OS randomness: time and
@@ -17,6 +17,7 @@ pub mod ids;
 pub mod job;
 pub mod node;
 pub mod planted;
+pub mod ports;
 pub mod reconcile;
 pub mod resources;
 pub mod scheduler;

@@ -30,6 +30,8 @@ pub enum Bug {
     DestroyBeforeCreate,
     /// A node serves every request itself, whatever region it names.
     IgnoreRegion,
+    /// Placements take no account of the ports a node's allocations hold.
+    IgnoreHeldPorts,
 }
 
 #[cfg(madsim)]
@@ -53,6 +55,7 @@ mod switch {
             Bug::StaleReads => 7,
             Bug::DestroyBeforeCreate => 8,
             Bug::IgnoreRegion => 9,
+            Bug::IgnoreHeldPorts => 10,
         }
     }
 

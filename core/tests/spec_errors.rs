@@ -388,6 +388,57 @@ fn cases() -> Vec<Case> {
             "missing",
         ),
         case(
+            "a port without a label",
+            batch("", "[[task.port]]\nstatic = 8080\n"),
+            "task.port[0].label",
+            "missing",
+        ),
+        case(
+            "a port label that names no variable",
+            batch("", "[[task.port]]\nlabel = \"my-port\"\n"),
+            "task.port[0].label",
+            "is not a port label",
+        ),
+        case(
+            "a port label twice",
+            batch(
+                "",
+                "[[task.port]]\nlabel = \"http\"\n[[task.port]]\nlabel = \"HTTP\"\n",
+            ),
+            "task.port[1].label",
+            "asked for twice",
+        ),
+        case(
+            "a static port out of range",
+            batch("", "[[task.port]]\nlabel = \"http\"\nstatic = 70000\n"),
+            "task.port[0].static",
+            "65535",
+        ),
+        case(
+            "static port 0",
+            batch("", "[[task.port]]\nlabel = \"http\"\nstatic = 0\n"),
+            "task.port[0].static",
+            "0 is no port",
+        ),
+        case(
+            "an unknown port field",
+            batch("", "[[task.port]]\nlabel = \"http\"\nto = 80\n"),
+            "task.port[0].to",
+            "unknown",
+        ),
+        case(
+            "ports on a docker task",
+            "id = \"j\"\nkind = \"batch\"\n[task]\ndriver = \"docker\"\nimage = \"busybox\"\n[[task.port]]\nlabel = \"http\"\n",
+            "task.port[0]",
+            "exec tasks only for now",
+        ),
+        case(
+            "a port variable set by hand",
+            batch("", "env = { DROVER_PORT_HTTP = \"1\" }\n"),
+            "task.env.DROVER_PORT_HTTP",
+            "set by Drover",
+        ),
+        case(
             "TOML syntax error",
             "id = \"j\nkind = \"batch\"\n",
             "",

@@ -321,6 +321,19 @@ pub fn spec_problems(errors: &drover_core::spec::SpecErrors) -> Value {
         .collect()
 }
 
+/// The ports an allocation holds: label, number, and the address others
+/// reach it at (its node's host).
+fn ports_doc(state: &drover_core::ClusterState, alloc: &drover_core::Allocation) -> Value {
+    let address = state.node(&alloc.node).map_or("", |n| n.address.as_str());
+    let host = drover_core::ports::host_of(address);
+    alloc
+        .ext
+        .ports
+        .iter()
+        .map(|p| json!({ "label": p.label, "port": p.port, "address": format!("{host}:{}", p.port) }))
+        .collect()
+}
+
 fn job_id(raw: &str) -> Result<JobId, Status> {
     JobId::new(raw).map_err(|e| Status::invalid_argument(format!("job id {e}")))
 }
@@ -899,6 +912,7 @@ fn job_doc(
                 "status": a.status.as_str(),
                 "exit_code": a.exit_code,
                 "message": a.message,
+                "ports": ports_doc(state, a),
             })
         })
         .collect();

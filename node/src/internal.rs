@@ -196,7 +196,10 @@ impl Internal for InternalService {
                 task: state
                     .job(&a.job)
                     .filter(|job| job.spec.version == a.job_version)
-                    .map(|job| job.spec.task.clone()),
+                    .map(|job| {
+                        let address = state.node(&a.node).map_or("", |n| n.address.as_str());
+                        drover_core::ports::task_with_ports(&job.spec.task, &a.ext.ports, address)
+                    }),
             })
             .collect();
         let index = replica.last_applied.map_or(0, |id| id.index);

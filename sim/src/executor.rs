@@ -61,6 +61,12 @@ impl Executor for SimExecutor {
             resources: task.resources,
             runs_for,
             exit_code: code,
+            ports: task
+                .env
+                .iter()
+                .filter(|(key, _)| key.starts_with("DROVER_PORT_"))
+                .filter_map(|(_, port)| port.parse().ok())
+                .collect(),
         };
         self.reality.started(self.node, alloc, job, started);
         self.running.insert(

@@ -10,7 +10,7 @@ pub struct PlantedBugs {
 }
 
 impl PlantedBugs {
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 11] = [
         "lying-fsync",
         "ack-before-commit",
         "skip-capacity-check",
@@ -21,6 +21,7 @@ impl PlantedBugs {
         "stale-reads",
         "destroy-before-create",
         "ignore-region",
+        "ignore-held-ports",
     ];
 
     pub fn parse(name: &str) -> Result<Self, String> {
@@ -41,6 +42,7 @@ impl PlantedBugs {
             "stale-reads" => Bug::StaleReads,
             "destroy-before-create" => Bug::DestroyBeforeCreate,
             "ignore-region" => Bug::IgnoreRegion,
+            "ignore-held-ports" => Bug::IgnoreHeldPorts,
             other => {
                 return Err(format!(
                     "unknown planted bug {other:?}; known: {}",
@@ -69,6 +71,7 @@ impl PlantedBugs {
             Bug::StaleReads => "stale-reads",
             Bug::DestroyBeforeCreate => "destroy-before-create",
             Bug::IgnoreRegion => "ignore-region",
+            Bug::IgnoreHeldPorts => "ignore-held-ports",
         })
     }
 }

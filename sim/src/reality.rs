@@ -19,8 +19,8 @@ use serde_json::json;
 
 use crate::history::Call;
 use crate::invariants::{
-    Violation, cut_off_node_ran_nothing, damaged_disk_refused, node_within_capacity,
-    service_within_bound,
+    Violation, cut_off_node_ran_nothing, damaged_disk_refused, no_port_held_twice,
+    node_within_capacity, service_within_bound,
 };
 use crate::network::{Cuts, reaches_a_quorum};
 use crate::trace::Trace;
@@ -39,6 +39,9 @@ pub struct TaskRun {
     /// When it ends by itself, and with what exit code.
     pub natural_end_ms: u64,
     pub exit_code: i32,
+    /// The ports the task was given (`DROVER_PORT_*`), which it holds
+    /// while it runs.
+    pub ports: Vec<u16>,
 }
 
 impl TaskRun {
@@ -63,6 +66,7 @@ impl TaskRun {
             ends_ms: to,
             natural_end_ms: to,
             exit_code: 0,
+            ports: Vec::new(),
         }
     }
 
@@ -104,11 +108,12 @@ pub struct Readiness {
 }
 
 /// What a simulated task is asked to do.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Started {
     pub resources: Resources,
     pub runs_for: Duration,
     pub exit_code: i32,
+    pub ports: Vec<u16>,
 }
 
 /// What the cluster is: who votes, who runs work with what capacity, and
@@ -215,6 +220,7 @@ impl Reality {
             ends_ms: natural_end_ms,
             natural_end_ms,
             exit_code: task.exit_code,
+            ports: task.ports,
         };
         let index = inner.runs.len();
         inner.runs.push(run);
@@ -226,6 +232,8 @@ impl Reality {
             .copied()
             .unwrap_or_default();
         let checked = node_within_capacity(node, capacity, &inner.runs, now);
+        inner.record(checked);
+        let checked = no_port_held_twice(node, &inner.runs, now);
         inner.record(checked);
         if let Some(since) = inner.cut_off_since.get(&node).copied() {
             let max = inner.topology.max_disconnect_ms;

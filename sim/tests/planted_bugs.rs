@@ -175,3 +175,8 @@ fn a_node_that_ignores_the_region_named_is_caught_within_10_federated_seeds() {
         .expect("no seed in 0..10 caught ignore-region by \"work stays in its region\"");
     eprintln!("ignore-region: caught by seed {seed}: {failure}");
 }
+
+#[test]
+fn placements_that_ignore_held_ports_are_caught_within_50_seeds() {
+    caught_by("ignore-held-ports", &["no port held twice on a node"]);
+}

@@ -144,6 +144,24 @@ impl<'j> Checker<'j> {
         }
     }
 
+    /// A task with static ports fits a node where none of them is held,
+    /// and where the job has no allocation yet (`on_node`): it would hold
+    /// the same ports. `held` is asked for only when it matters.
+    pub fn port_check(
+        &self,
+        on_node: u32,
+        held: impl FnOnce() -> std::collections::BTreeSet<u16>,
+    ) -> Result<(), Rejection> {
+        let asks = &self.job.ext.ports;
+        if crate::ports::fixed(asks).next().is_none() {
+            return Ok(());
+        }
+        if on_node > 0 || crate::ports::fixed_free(asks, &held()).is_err() {
+            return Err(Rejection::Port);
+        }
+        Ok(())
+    }
+
     pub fn fit_check(&self, free: Resources) -> Result<(), Rejection> {
         let need = self.job.task.resources;
         if planted::active(Bug::SkipCapacityCheck) {

@@ -23,6 +23,9 @@ pub enum Rejection {
     Cpu,
     Memory,
     Gpus,
+    /// A static port the task asks for is held on the node, or the job
+    /// already has an allocation there (which holds it).
+    Port,
 }
 
 impl Rejection {
@@ -39,6 +42,7 @@ impl Rejection {
             Rejection::Cpu => "cpu",
             Rejection::Memory => "memory",
             Rejection::Gpus => "gpus",
+            Rejection::Port => "port",
         }
     }
 }
@@ -113,6 +117,15 @@ impl PlacementMetrics {
                     )
                 },
             ),
+            Rejection::Port => {
+                let ports: Vec<String> = crate::ports::fixed(&job.ext.ports)
+                    .map(|p| p.to_string())
+                    .collect();
+                format!(
+                    "static port {} held (by this job's allocation there, or another's)",
+                    ports.join(", ")
+                )
+            }
             Rejection::MaxPerNode => format!(
                 "already run max_per_node = {} of this job",
                 job.max_per_node.unwrap_or(0)

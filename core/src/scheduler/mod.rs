@@ -178,25 +178,10 @@ impl<'s> Scheduler<'s> {
                 let info = state.slot_info(slot);
                 let on_node = per_node.get(&slot).copied().unwrap_or(0);
                 let free = self.free_at(slot);
-                let verdict = if info.accepts_work {
-                    Ok(())
-                } else {
-                    feasible::readiness_check(state.node_at(slot)).and(Err(Rejection::NotReady))
-                };
-                let verdict = verdict
-                    .and_then(|()| checker.driver_check(info.drivers))
-                    .and_then(|()| {
-                        if checker.has_constraints() {
-                            checker.constraint_check(state.node_at(slot))
-                        } else {
-                            Ok(())
-                        }
-                    })
-                    .and_then(|()| checker.count_check(on_node))
-                    .and_then(|()| {
-                        attempt.saw_free(free);
-                        checker.fit_check(free)
-                    });
+                let verdict = self.feasible(&checker, slot, on_node).and_then(|()| {
+                    attempt.saw_free(free);
+                    checker.fit_check(free)
+                });
                 if let Err(why) = verdict {
                     attempt.reject(why);
                     continue;
@@ -240,6 +225,23 @@ impl<'s> Scheduler<'s> {
         }
     }
 
+    /// Whether the node in `slot`, holding `on_node` of the job's
+    /// allocations, may take one more, capacity aside.
+    fn feasible(&self, checker: &Checker, slot: u32, on_node: u32) -> Result<(), Rejection> {
+        let state = self.state;
+        let info = state.slot_info(slot);
+        if !info.accepts_work {
+            feasible::readiness_check(state.node_at(slot))?;
+            return Err(Rejection::NotReady);
+        }
+        checker.driver_check(info.drivers)?;
+        if checker.has_constraints() {
+            checker.constraint_check(state.node_at(slot))?;
+        }
+        checker.count_check(on_node)?;
+        checker.port_check(on_node, || state.node_ports(&state.node_at(slot).id))
+    }
+
     /// Checks one specific node (system jobs run one instance per node);
     /// reserves its room on success.
     pub fn place_on(&mut self, job: &JobSpec, node: &Node) -> Result<(), Rejection> {
@@ -250,6 +252,7 @@ impl<'s> Scheduler<'s> {
         let on_node = self.job_counts(&job.id).get(&slot).copied().unwrap_or(0);
         checker.static_check(node)?;
         checker.count_check(on_node)?;
+        checker.port_check(on_node, || self.state.node_ports(&node.id))?;
         checker.fit_check(self.free_at(slot))?;
         self.commit(slot, job.task.resources);
         Ok(())

@@ -13,6 +13,7 @@ use crate::job::{
     NetworkMode, ReschedulePolicy, RestartPolicy, Sandbox, Spread, SpreadTarget, TaskSpec,
     UpdatePolicy,
 };
+use crate::ports::PortAsk;
 use crate::resources::Resources;
 use crate::units::{parse_cpu_cores, parse_duration_ms, parse_memory_mb};
 
@@ -77,10 +78,11 @@ pub(crate) fn job(d: &mut Decoder, root: &Node) -> Option<JobSpec> {
         .get("multiregion")
         .map_or(Some(Vec::new()), |n| multiregion(d, n));
     f.finish(d, JOB_FIELDS);
+    let (task, ports) = task?;
     Some(JobSpec {
         id: id?,
         kind: kind?,
-        task: task?,
+        task,
         constraints: constraints?,
         spread: spread?,
         max_per_node: max_per_node?,
@@ -92,6 +94,7 @@ pub(crate) fn job(d: &mut Decoder, root: &Node) -> Option<JobSpec> {
         version: 0,
         ext: crate::extensions::Extensions {
             multiregion: multiregion?,
+            ports,
         },
     })
 }
@@ -164,9 +167,18 @@ fn kind(d: &mut Decoder, f: &mut Fields<'_>) -> Option<JobKind> {
     }
 }
 
-const TASK_FIELDS: &[&str] = &["driver", "image", "command", "env", "resources", "sandbox"];
+const TASK_FIELDS: &[&str] = &[
+    "driver",
+    "image",
+    "command",
+    "env",
+    "resources",
+    "sandbox",
+    "port",
+];
 
-fn task(d: &mut Decoder, node: &Node, path: &str) -> Option<TaskSpec> {
+/// The task, and the ports it asks for (kept in the spec's extensions).
+fn task(d: &mut Decoder, node: &Node, path: &str) -> Option<(TaskSpec, Vec<PortAsk>)> {
     let mut f = d.table(node, path)?;
     let driver = f
         .require(d, "driver", "\"docker\" or \"exec\"")
@@ -191,15 +203,32 @@ fn task(d: &mut Decoder, node: &Node, path: &str) -> Option<TaskSpec> {
     let sandbox = f.get("sandbox").map_or(Some(Sandbox::default()), |n| {
         sandbox(d, n, &f.child("sandbox"))
     });
+    let port_path = f.child("port");
+    let ports = f.get("port").map_or(Some(Vec::new()), |n| {
+        all(d.tables(n, &port_path), |mut p| {
+            let label = p
+                .require(d, "label", "the port's name, like \"http\"")
+                .and_then(|n| d.string(n, &p.child("label")));
+            let fixed = optional(p.get("static"), |n| d.whole(n, &p.child("static")));
+            p.finish(d, &["label", "static"]);
+            Some(PortAsk {
+                label: label?,
+                fixed: fixed?,
+            })
+        })
+    });
     f.finish(d, TASK_FIELDS);
-    Some(TaskSpec {
-        driver: driver?,
-        image: image?,
-        command: command?,
-        env: env?,
-        resources: resources?,
-        sandbox: sandbox?,
-    })
+    Some((
+        TaskSpec {
+            driver: driver?,
+            image: image?,
+            command: command?,
+            env: env?,
+            resources: resources?,
+            sandbox: sandbox?,
+        },
+        ports?,
+    ))
 }
 
 const RESOURCE_FIELDS: &[&str] = &["cpu", "cpu_millis", "memory", "memory_mb", "gpus"];

@@ -211,7 +211,7 @@ macro_rules! bounded {
         }
     )*};
 }
-bounded!(u8, u32, u64, i64);
+bounded!(u8, u16, u32, u64, i64);
 
 /// The fields of one table, read by name; whatever is left unread at
 /// [`Fields::finish`] is an unknown field.

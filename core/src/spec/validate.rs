@@ -70,7 +70,51 @@ pub fn validate(spec: &JobSpec) -> Vec<Violation> {
     spreads(&mut rules, spec);
     policies(&mut rules, spec);
     multiregion(&mut rules, spec);
+    ports(&mut rules, spec);
     rules.0
+}
+
+/// Labels that name environment variables, once each; static numbers
+/// once each and not 0; exec tasks only for now (a container's ports
+/// need a mapping the docker driver does not make yet).
+fn ports(rules: &mut Rules, spec: &JobSpec) {
+    let asks = &spec.ext.ports;
+    for (i, ask) in asks.iter().enumerate() {
+        let path = format!("task.port[{i}]");
+        let label = &ask.label;
+        let valid = label.len() <= 32
+            && label.starts_with(|c: char| c.is_ascii_alphabetic())
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        rules.check(valid, format!("{path}.label"), || {
+            format!("{label:?} is not a port label; use up to 32 letters, digits and '_', starting with a letter (it names DROVER_PORT_<LABEL>)")
+        });
+        rules.check(
+            asks[..i]
+                .iter()
+                .all(|a| !a.label.eq_ignore_ascii_case(label)),
+            format!("{path}.label"),
+            || format!("port {label:?} is asked for twice"),
+        );
+        if let Some(port) = ask.fixed {
+            rules.check(port != 0, format!("{path}.static"), || {
+                "0 is no port; leave static out for a dynamic one".into()
+            });
+            rules.check(
+                asks[..i].iter().all(|a| a.fixed != Some(port)),
+                format!("{path}.static"),
+                || format!("port {port} is asked for twice"),
+            );
+        }
+        rules.check(spec.task.driver == Driver::Exec, path.clone(), || {
+            "ports are given to exec tasks only for now: the docker driver does not map them yet".into()
+        });
+    }
+    for key in spec.task.env.keys() {
+        let ours = key.starts_with("DROVER_PORT_") || key.starts_with("DROVER_ADDR_");
+        rules.check(!ours, format!("task.env.{key}"), || {
+            "DROVER_PORT_* and DROVER_ADDR_* are set by Drover for the task's ports".into()
+        });
+    }
 }
 
 /// Services only (a count is replicas), each region named once.

@@ -358,6 +358,25 @@ impl ClusterState {
             .filter_map(|id| self.data.allocs.get(&id))
     }
 
+    /// The ports held on `node`'s host (`Allocation::holds_ports`): a
+    /// port belongs to an address, so nodes registered at the same host —
+    /// `drover dev`'s, a test's — share one set. Scans the nodes: asked
+    /// only for jobs with ports.
+    pub fn node_ports(&self, node: &NodeId) -> std::collections::BTreeSet<u16> {
+        let Some(host) = self.node(node).map(|n| crate::ports::host_of(&n.address)) else {
+            return std::collections::BTreeSet::new();
+        };
+        if crate::planted::active(crate::planted::Bug::IgnoreHeldPorts) {
+            return std::collections::BTreeSet::new();
+        }
+        self.nodes()
+            .filter(|n| crate::ports::host_of(&n.address) == host)
+            .flat_map(|n| self.node_allocs(&n.id))
+            .filter(|a| a.holds_ports())
+            .flat_map(|a| a.ext.ports.iter().map(|p| p.port))
+            .collect()
+    }
+
     /// Resources held on `node` by allocations that have not finished.
     pub fn node_used(&self, node: &NodeId) -> Resources {
         self.indexes
@@ -389,6 +408,7 @@ impl ClusterState {
     fn update_alloc(&mut self, id: AllocId, change: impl FnOnce(&mut Allocation)) {
         if let Some(alloc) = self.data.allocs.get_mut(&id) {
             let held = alloc.holds_resources();
+            let held_ports = alloc.holds_ports() && !alloc.ext.ports.is_empty();
             // Only what the event stream compares: cloning the whole
             // allocation on every update would cost more than the rest.
             let before = (alloc.desired, alloc.status);
@@ -398,7 +418,9 @@ impl ClusterState {
             self.indexes.insert(alloc);
             self.changes.job(&alloc.job);
             self.changes.assigned(&alloc.node);
-            if held && !alloc.holds_resources() {
+            // Ports free only when the task has ended (`holds_ports`):
+            // jobs blocked on a static port are looked at again then.
+            if (held && !alloc.holds_resources()) || (held_ports && !alloc.holds_ports()) {
                 self.changes.capacity_grew();
             }
         }

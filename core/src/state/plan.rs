@@ -113,6 +113,8 @@ impl ClusterState {
         if !fits && !planted::active(Bug::SkipCapacityCheck) {
             return Err(PlanRefusal::InsufficientCapacity);
         }
+        let ports = crate::ports::assign(&job.spec.ext.ports, &self.node_ports(&p.node))
+            .map_err(PlanRefusal::Ports)?;
         let attempts = match p.previous {
             None => 0,
             Some(prev) => {
@@ -140,6 +142,7 @@ impl ClusterState {
             modified_ms: 0,
             create_index: 0,
             modify_index: 0,
+            ext: crate::extensions::AllocExtensions { ports },
         })
     }
 

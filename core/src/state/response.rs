@@ -80,6 +80,8 @@ pub enum PlanRefusal {
     UnknownPrevious,
     /// The job gained allocations after the plan was made.
     StaleJobAllocations,
+    /// The node cannot give the task its ports.
+    Ports(crate::ports::PortConflict),
 }
 
 impl fmt::Display for PlanRefusal {
@@ -100,6 +102,7 @@ impl fmt::Display for PlanRefusal {
             Self::StaleJobAllocations => {
                 f.write_str("the job gained allocations after the plan was made")
             }
+            Self::Ports(conflict) => conflict.fmt(f),
         }
     }
 }

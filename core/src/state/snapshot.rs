@@ -7,7 +7,8 @@
 //! from format 4, postcard of the access control table. A format 2 body is
 //! the data alone and restores with no records; formats 2 and 3 restore
 //! with no tokens; formats 2 to 4 hold job specs without extensions
-//! (`crate::extensions`), read as their defaults.
+//! (`crate::extensions`), and formats 2 to 5 allocations without theirs
+//! (the ports they hold), read as their defaults.
 
 use std::fmt;
 
@@ -17,9 +18,11 @@ use super::{Access, ClusterState, Data, Records};
 use crate::events::EventLog;
 
 const MAGIC: &[u8; 8] = b"DRVRSNAP";
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 5;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 6;
 /// The last format whose job specs carry no extensions.
 const SPECS_WITHOUT_EXTENSIONS: u32 = 4;
+/// The last format whose allocations carry no extensions.
+const ALLOCS_WITHOUT_EXTENSIONS: u32 = 5;
 /// The oldest format this build restores.
 const OLDEST_READABLE_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
@@ -111,10 +114,17 @@ impl ClusterState {
             ));
         }
         let decode = || decode_body(bytes, body, version);
+        let plain_allocs = || {
+            if version <= ALLOCS_WITHOUT_EXTENSIONS {
+                crate::extensions::decoding_plain_allocs(decode)
+            } else {
+                decode()
+            }
+        };
         let (data, records, access, rest) = if version <= SPECS_WITHOUT_EXTENSIONS {
-            crate::extensions::decoding_format_1(decode)?
+            crate::extensions::decoding_format_1(plain_allocs)?
         } else {
-            decode()?
+            plain_allocs()?
         };
         if !rest.is_empty() {
             return Err(fail(

@@ -338,6 +338,21 @@ fn settled(doc: &Value) -> bool {
         && doc["pending"].as_array().is_none_or(Vec::is_empty)
 }
 
+/// An allocation's ports as `label=address`, comma-separated; `-` if none.
+fn ports_text(ports: &Value) -> String {
+    let listed: Vec<String> = ports
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| format!("{}={}", text(&p["label"]), text(&p["address"])))
+        .collect();
+    if listed.is_empty() {
+        "-".to_string()
+    } else {
+        listed.join(",")
+    }
+}
+
 async fn status(id: String, target: Target) -> Result<(), String> {
     let mut api = connect_any(&target.addrs()).await?;
     let doc = job_doc(&mut api, &id, target.stale).await?;
@@ -353,18 +368,13 @@ async fn status(id: String, target: Target) -> Result<(), String> {
     );
     let rows: Vec<Vec<String>> = allocations(&doc)
         .map(|a| {
-            [
-                "id",
-                "node",
-                "version",
-                "desired",
-                "status",
-                "exit_code",
-                "message",
-            ]
-            .iter()
-            .map(|k| text(&a[*k]))
-            .collect()
+            let mut row: Vec<String> = ["id", "node", "version", "desired", "status", "exit_code"]
+                .iter()
+                .map(|k| text(&a[*k]))
+                .collect();
+            row.push(ports_text(&a["ports"]));
+            row.push(text(&a["message"]));
+            row
         })
         .collect();
     if rows.is_empty() {
@@ -372,7 +382,7 @@ async fn status(id: String, target: Target) -> Result<(), String> {
     } else {
         table::print(
             &[
-                "alloc", "node", "version", "desired", "status", "exit", "message",
+                "alloc", "node", "version", "desired", "status", "exit", "ports", "message",
             ],
             &rows,
         );

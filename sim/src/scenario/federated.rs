@@ -23,9 +23,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use drover_core::JobId;
-use drover_core::job::JobKind;
-use drover_core::spec::{Format, parse_job_spec};
 use drover_node::config::RegionPeer;
 use drover_node::federation::REGION_KEY;
 use drover_proto::v1::SubmitJobRequest;
@@ -38,7 +35,7 @@ use crate::cluster::{PORT, SimCluster, Site, ip};
 use crate::invariants::{Cut, Violation, cut_off_region_keeps_working, work_stays_in_its_region};
 use crate::knobs::{Knobs, SERVICE_CPU_MILLIS};
 use crate::network::Cuts;
-use crate::reality::{Service, TaskRun};
+use crate::reality::TaskRun;
 use crate::trace::Trace;
 
 /// One way across the link between two regions.
@@ -204,7 +201,7 @@ fn start(knobs: &Knobs, trace: &Trace, count: usize) -> Vec<Region> {
                     .collect(),
             };
             let cluster = SimCluster::start_at(&one, trace, &site);
-            let (job, service) = service_shape(&name(r));
+            let (job, service) = super::workload::shape_of(&service_spec(&name(r)));
             cluster.reality.service(&job, service);
             let users = Handle::current()
                 .create_node()
@@ -222,22 +219,8 @@ fn start(knobs: &Knobs, trace: &Trace, count: usize) -> Vec<Region> {
 
 fn service_spec(region: &str) -> String {
     format!(
-        "id = \"svc-{region}\"\nkind = \"service\"\nreplicas = {REPLICAS}\n[task]\ndriver = \"exec\"\ncommand = [\"sim\", \"3600000\", \"0\"]\n[task.resources]\ncpu_millis = {SERVICE_CPU_MILLIS}\nmemory = \"256MiB\"\n"
+        "id = \"svc-{region}\"\nkind = \"service\"\nreplicas = {REPLICAS}\n[task]\ndriver = \"exec\"\ncommand = [\"sim\", \"3600000\", \"0\"]\n[task.resources]\ncpu_millis = {SERVICE_CPU_MILLIS}\nmemory = \"256MiB\"\n[[task.port]]\nlabel = \"http\"\n"
     )
-}
-
-fn service_shape(region: &str) -> (JobId, Service) {
-    let spec = parse_job_spec(&service_spec(region), Format::Toml)
-        .expect("the federated workload's service spec is valid");
-    let replicas = match spec.kind {
-        JobKind::Service { replicas } => u64::from(replicas),
-        JobKind::Batch | JobKind::System => 0,
-    };
-    let service = Service {
-        replicas,
-        max_parallel: u64::from(spec.update.max_parallel),
-    };
-    (spec.id, service)
 }
 
 fn batch_spec(job: &str) -> String {

@@ -7,6 +7,20 @@ use drover_core::spec::{Format, parse_job_spec};
 use crate::knobs::{Knobs, SERVICE_CPU_MILLIS, SYSTEM_CPU_MILLIS};
 use crate::reality::Service;
 
+/// A service spec's id and what bounds its instances (defaults included).
+pub(super) fn shape_of(spec: &str) -> (JobId, Service) {
+    let spec = parse_job_spec(spec, Format::Toml).expect("the workload's service specs are valid");
+    let replicas = match spec.kind {
+        JobKind::Service { replicas } => u64::from(replicas),
+        JobKind::Batch | JobKind::System => 0,
+    };
+    let service = Service {
+        replicas,
+        max_parallel: u64::from(spec.update.max_parallel),
+    };
+    (spec.id, service)
+}
+
 /// The work the clients submit: its specs follow from the knobs.
 pub(super) struct Workload<'k> {
     pub(super) knobs: &'k Knobs,
@@ -29,7 +43,7 @@ impl Workload<'_> {
     /// Service `k`; `version` changes its task (an update).
     pub(super) fn service(&self, k: u64, version: u64) -> String {
         let mut spec = format!(
-            "id = \"{}\"\nkind = \"service\"\nreplicas = {}\n[task]\ndriver = \"exec\"\ncommand = [\"sim\", \"3600000\", \"0\"]\nenv = {{ VERSION = \"{version}\" }}\n[task.resources]\ncpu_millis = {SERVICE_CPU_MILLIS}\nmemory = \"256MiB\"\n",
+            "id = \"{}\"\nkind = \"service\"\nreplicas = {}\n[task]\ndriver = \"exec\"\ncommand = [\"sim\", \"3600000\", \"0\"]\nenv = {{ VERSION = \"{version}\" }}\n[task.resources]\ncpu_millis = {SERVICE_CPU_MILLIS}\nmemory = \"256MiB\"\n[[task.port]]\nlabel = \"http\"\n",
             Self::service_name(k),
             self.knobs.replicas
         );
@@ -45,17 +59,7 @@ impl Workload<'_> {
     /// Service `k` as its spec says (defaults included), for the reality
     /// ledger's bounds.
     pub(super) fn service_shape(&self, k: u64) -> (JobId, Service) {
-        let spec = parse_job_spec(&self.service(k, 1), Format::Toml)
-            .expect("the workload's service specs are valid");
-        let replicas = match spec.kind {
-            JobKind::Service { replicas } => u64::from(replicas),
-            JobKind::Batch | JobKind::System => 0,
-        };
-        let service = Service {
-            replicas,
-            max_parallel: u64::from(spec.update.max_parallel),
-        };
-        (spec.id, service)
+        shape_of(&self.service(k, 1))
     }
 
     pub(super) fn pinned_region(&self) -> String {
@@ -64,7 +68,7 @@ impl Workload<'_> {
 
     pub(super) fn system() -> String {
         format!(
-            "id = \"agent\"\nkind = \"system\"\n[task]\ndriver = \"exec\"\ncommand = [\"sim\", \"3600000\", \"0\"]\n[task.resources]\ncpu_millis = {SYSTEM_CPU_MILLIS}\n"
+            "id = \"agent\"\nkind = \"system\"\n[task]\ndriver = \"exec\"\ncommand = [\"sim\", \"3600000\", \"0\"]\n[task.resources]\ncpu_millis = {SYSTEM_CPU_MILLIS}\n[[task.port]]\nlabel = \"agent\"\nstatic = 9100\n"
         )
     }
 
