@@ -188,11 +188,16 @@ fn drover_dev_with_two_regions_places_a_job_in_the_region_named() {
         .success()
         .then_some(())
     });
-    let far = common::json(&addr, &["job", "list", "--region", "dev-2"]).unwrap();
+    // Reads fail while a region is still electing (a moment after it
+    // started): asked again until one answers.
+    let read = |what: &str, args: &[&str]| {
+        wait_for(what, Duration::from_secs(30), || common::json(&addr, args))
+    };
+    let far = read("dev-2's jobs", &["job", "list", "--region", "dev-2"]);
     assert_eq!(far["jobs"][0]["id"], "far", "{far}");
-    let near = common::json(&addr, &["job", "list"]).unwrap();
+    let near = read("dev-1's jobs", &["job", "list"]);
     assert_eq!(near["jobs"].as_array().unwrap().len(), 0, "{near}");
-    let status = common::json(&addr, &["cluster", "status"]).unwrap();
+    let status = read("the cluster status", &["cluster", "status"]);
     assert_eq!(status["region"], "dev-1");
     assert_eq!(status["regions"][0]["region"], "dev-2", "{status}");
     signal(dev.id(), "-INT");
