@@ -61,6 +61,9 @@ pub struct Extensions {
     /// The ports the task asks for (`[[task.port]]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<crate::ports::PortAsk>,
+    /// The task's health checks (`[[task.check]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::health::CheckSpec>,
 }
 
 /// Allocation fields beyond snapshot format 5's, with their defaults.
@@ -70,6 +73,10 @@ pub struct AllocExtensions {
     /// The ports the allocation holds on its node.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<crate::ports::HeldPort>,
+    /// Its health as its worker last committed it; `None` before any
+    /// change (pending, for a task with checks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 /// In binary encodings (postcard) a JSON string, so that it can grow; in
@@ -156,6 +163,7 @@ mod tests {
                     count: 2,
                 }],
                 ports: Vec::new(),
+                checks: Vec::new(),
             },
             after: 4,
         };

@@ -1,4 +1,4 @@
-//! Drover's pure core: the model, job specs and their extensions, ports, access control, the replicated state machine
+//! Drover's pure core: the model, job specs and their extensions, ports, health checks, access control, the replicated state machine
 //! and its events, the scheduler and reconciler, and the worker's decisions.
 //!
 //! Nothing here performs I/O, reads a clock or draws OS randomness: time and
@@ -13,6 +13,7 @@ pub mod dry_run;
 pub mod events;
 pub mod extensions;
 pub mod gc;
+pub mod health;
 pub mod ids;
 pub mod job;
 pub mod node;

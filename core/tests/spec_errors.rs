@@ -439,6 +439,129 @@ fn cases() -> Vec<Case> {
             "set by Drover",
         ),
         case(
+            "a check without a type",
+            batch("", "[[task.check]]\ninterval = \"1s\"\n"),
+            "task.check[0].type",
+            "missing",
+        ),
+        case(
+            "a check of an unknown type",
+            batch("", "[[task.check]]\ntype = \"grpc\"\n"),
+            "task.check[0].type",
+            "\"http\"",
+        ),
+        case(
+            "an http check naming no port",
+            batch(
+                "",
+                "[[task.port]]\nlabel = \"web\"\n[[task.check]]\ntype = \"http\"\n",
+            ),
+            "task.check[0].port",
+            "one of the task's [[task.port]] labels (web)",
+        ),
+        case(
+            "a tcp check naming a port the task lacks",
+            batch(
+                "",
+                "[[task.port]]\nlabel = \"web\"\n[[task.check]]\ntype = \"tcp\"\nport = \"db\"\n",
+            ),
+            "task.check[0].port",
+            "\"db\" names no port of the task; its ports: web",
+        ),
+        case(
+            "an http check's path without a slash",
+            batch(
+                "",
+                "[[task.port]]\nlabel = \"web\"\n[[task.check]]\ntype = \"http\"\nport = \"web\"\npath = \"health\"\n",
+            ),
+            "task.check[0].path",
+            "starts with '/'",
+        ),
+        case(
+            "an http check expecting no status",
+            batch(
+                "",
+                "[[task.port]]\nlabel = \"web\"\n[[task.check]]\ntype = \"http\"\nport = \"web\"\nstatus = 42\n",
+            ),
+            "task.check[0].status",
+            "100 to 599",
+        ),
+        case(
+            "a path on a tcp check",
+            batch(
+                "",
+                "[[task.port]]\nlabel = \"web\"\n[[task.check]]\ntype = \"tcp\"\nport = \"web\"\npath = \"/\"\n",
+            ),
+            "task.check[0].path",
+            "only http checks take path",
+        ),
+        case(
+            "a port on an exec check",
+            batch(
+                "",
+                "[[task.check]]\ntype = \"exec\"\ncommand = [\"true\"]\nport = \"web\"\n",
+            ),
+            "task.check[0].port",
+            "only http and tcp checks take port",
+        ),
+        case(
+            "an exec check without a command",
+            batch("", "[[task.check]]\ntype = \"exec\"\n"),
+            "task.check[0].command",
+            "needs a command",
+        ),
+        case(
+            "a check too often",
+            batch(
+                "",
+                "[[task.check]]\ntype = \"exec\"\ncommand = [\"true\"]\ninterval = \"10ms\"\n",
+            ),
+            "task.check[0].interval",
+            "too often",
+        ),
+        case(
+            "a check's timeout that is no duration",
+            batch(
+                "",
+                "[[task.check]]\ntype = \"exec\"\ncommand = [\"true\"]\ntimeout = \"soon\"\n",
+            ),
+            "task.check[0].timeout",
+            "",
+        ),
+        case(
+            "a check restart after 0 failures",
+            batch(
+                "",
+                "[[task.check]]\ntype = \"exec\"\ncommand = [\"true\"]\n[task.check.check_restart]\nlimit = 0\n",
+            ),
+            "task.check[0].check_restart.limit",
+            "use 1 or more",
+        ),
+        case(
+            "a check restart without a limit",
+            batch(
+                "",
+                "[[task.check]]\ntype = \"exec\"\ncommand = [\"true\"]\n[task.check.check_restart]\ngrace = \"1s\"\n",
+            ),
+            "task.check[0].check_restart.limit",
+            "missing",
+        ),
+        case(
+            "an unknown check field",
+            batch(
+                "",
+                "[[task.check]]\ntype = \"exec\"\ncommand = [\"true\"]\nintervall = \"1s\"\n",
+            ),
+            "task.check[0].intervall",
+            "did you mean \"interval\"",
+        ),
+        case(
+            "checks on a docker task",
+            "id = \"j\"\nkind = \"batch\"\n[task]\ndriver = \"docker\"\nimage = \"busybox\"\n[[task.check]]\ntype = \"exec\"\ncommand = [\"true\"]\n",
+            "task.check[0]",
+            "exec tasks only for now",
+        ),
+        case(
             "TOML syntax error",
             "id = \"j\nkind = \"batch\"\n",
             "",
@@ -530,4 +653,47 @@ fn the_examples_validate() {
             dir.display()
         );
     }
+}
+
+/// The issue's own spec: a dynamic port and an http check on it.
+#[test]
+fn a_service_with_a_dynamic_port_and_an_http_check_is_accepted() {
+    let spec = parse_job_spec(
+        r#"id = "web"
+kind = "service"
+replicas = 2
+[task]
+driver = "exec"
+command = ["sh", "-c", "exec python3 -m http.server $DROVER_PORT_HTTP"]
+[[task.port]]
+label = "http"            # dynamic: no `static`
+[[task.check]]
+type = "http"
+port = "http"
+path = "/"
+interval = "1s"
+timeout = "1s"
+[task.check.check_restart]
+limit = 3
+"#,
+        Format::Toml,
+    )
+    .expect("accepted");
+    let check = &spec.ext.checks[0];
+    assert_eq!(
+        check.kind,
+        drover_core::health::CheckKind::Http {
+            port: "http".into(),
+            path: "/".into(),
+            status: None
+        }
+    );
+    assert_eq!((check.interval_ms, check.timeout_ms), (1000, 1000));
+    assert_eq!(check.restart_after, Some(3));
+    let json = r#"{"id": "web", "kind": "service", "task": {"driver": "exec",
+        "command": ["true"], "port": [{"label": "http"}],
+        "check": [{"type": "http", "port": "http", "interval": "1s", "timeout": "1s",
+                   "check_restart": {"limit": 3}}]}}"#;
+    let again = parse_job_spec(json, Format::Json).expect("the same in JSON");
+    assert_eq!(again.ext.checks, spec.ext.checks);
 }

@@ -362,6 +362,18 @@ fn command_kind() -> impl Strategy<Value = CommandKind> {
                 message: String::new(),
             })
         ),
+        1 => (alloc_id(), node_id(), 0..3u8).prop_map(|(alloc, node, status)| {
+            use drover_core::health::{HealthReport, HealthStatus};
+            let status = [HealthStatus::Pending, HealthStatus::Healthy, HealthStatus::Unhealthy]
+                [usize::from(status)];
+            CommandKind::AllocHealth(HealthReport {
+                alloc,
+                node,
+                status,
+                check: "tcp on db".into(),
+                output: "x".repeat(600),
+            })
+        }),
     ]
 }
 

@@ -324,13 +324,8 @@ pub fn spec_problems(errors: &drover_core::spec::SpecErrors) -> Value {
 /// The ports an allocation holds: label, number, and the address others
 /// reach it at (its node's host).
 fn ports_doc(state: &drover_core::ClusterState, alloc: &drover_core::Allocation) -> Value {
-    let address = state.node(&alloc.node).map_or("", |n| n.address.as_str());
-    let host = drover_core::ports::host_of(address);
-    alloc
-        .ext
-        .ports
-        .iter()
-        .map(|p| json!({ "label": p.label, "port": p.port, "address": format!("{host}:{}", p.port) }))
+    crate::services::port_addresses(state, alloc)
+        .map(|(label, port, address)| json!({ "label": label, "port": port, "address": address }))
         .collect()
 }
 
@@ -879,6 +874,59 @@ impl Api for ApiService {
         relay!(self, acl_self, request);
         self.token_of(&request).await.map(|doc| reply(&doc))
     }
+
+    async fn list_services(&self, request: Request<Read>) -> Result<Response<JsonReply>, Status> {
+        relay!(self, list_services, request);
+        self.allow(&request, Capability::Read).await?;
+        let request = request.into_inner();
+        if !request.status.is_empty() {
+            return Err(Status::invalid_argument(
+                "status: services are not filtered by status; show one to see its instances",
+            ));
+        }
+        self.settle(request.stale).await?;
+        let page = PageRequest::new(request.page_size, &request.page_token)?;
+        let applied = self.state.read().await;
+        let state = &applied.state;
+        let start = starting_point(page.after.as_deref(), &request.prefix);
+        let matching = state
+            .jobs_from(start)
+            .take_while(|job| job.spec.id.as_str().starts_with(&request.prefix))
+            .filter(|job| crate::services::is_service(job));
+        let (page_jobs, next_page_token) =
+            take_page(matching, page.size, |job| job.spec.id.to_string());
+        let services: Vec<Value> = page_jobs
+            .into_iter()
+            .map(|job| crate::services::summary(state, job))
+            .collect();
+        Ok(reply(&json!({
+            "services": services,
+            "next_page_token": next_page_token,
+            "index": state.index(),
+        })))
+    }
+
+    async fn service_status(
+        &self,
+        request: Request<ReadJob>,
+    ) -> Result<Response<JsonReply>, Status> {
+        relay!(self, service_status, request);
+        self.allow(&request, Capability::Read).await?;
+        let request = request.into_inner();
+        let id = job_id(&request.job)?;
+        self.settle(request.stale).await?;
+        let applied = self.state.read().await;
+        let job = applied
+            .state
+            .job(&id)
+            .filter(|job| crate::services::is_service(job))
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "no service {id}: a service is a job whose task holds ports ([[task.port]])"
+                ))
+            })?;
+        Ok(reply(&crate::services::show(&applied.state, job)))
+    }
 }
 
 /// A job's status document as this replica tells it, and its spec.
@@ -913,6 +961,7 @@ fn job_doc(
                 "exit_code": a.exit_code,
                 "message": a.message,
                 "ports": ports_doc(state, a),
+                "health": crate::services::health_doc(state, a),
             })
         })
         .collect();

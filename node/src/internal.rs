@@ -200,6 +200,11 @@ impl Internal for InternalService {
                         let address = state.node(&a.node).map_or("", |n| n.address.as_str());
                         drover_core::ports::task_with_ports(&job.spec.task, &a.ext.ports, address)
                     }),
+                checks: state
+                    .job(&a.job)
+                    .filter(|job| job.spec.version == a.job_version)
+                    .map(|job| job.spec.ext.checks.clone())
+                    .unwrap_or_default(),
             })
             .collect();
         let index = replica.last_applied.map_or(0, |id| id.index);

@@ -10,6 +10,7 @@ mod api_acl;
 pub mod batcher;
 pub mod buggify;
 pub mod channel;
+pub mod checks;
 pub mod client;
 pub mod config;
 pub mod contact_record;
@@ -34,6 +35,7 @@ pub mod raft;
 pub mod read;
 pub mod recovering;
 pub mod region_link;
+pub mod services;
 pub mod takeover;
 pub mod time;
 #[cfg(not(madsim))]

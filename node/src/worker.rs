@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use crate::buggify::{self, Point};
+use crate::checks::Checks;
 use crate::contact_record::ContactRecord;
 use crate::propose::Proposer;
 use crate::raft::{Rpc, call_internal};
@@ -49,6 +50,10 @@ pub struct Worker {
     owed: ReportsOwed,
     contact_record: Option<Arc<dyn ContactRecord>>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Wakes the loop from its long poll: a task ended, or its checks
+    /// asked for a restart.
+    wake: Arc<Notify>,
+    checks: Checks,
 }
 
 /// Whether this node's worker owes the control plane reports
@@ -98,6 +103,8 @@ impl Worker {
         executor: SharedExecutor,
         max_disconnect: Duration,
     ) -> Self {
+        let wake = Arc::new(Notify::new());
+        let checks = Checks::new(node.clone(), proposer.clone(), wake.clone());
         Self {
             node,
             control,
@@ -109,6 +116,8 @@ impl Worker {
             owed: ReportsOwed::default(),
             contact_record: None,
             metrics: None,
+            wake,
+            checks,
         }
     }
 
@@ -157,7 +166,7 @@ impl Worker {
         let mut machine = WorkerMachine::new(0, max_disconnect_ms);
         // Task exits interrupt the long poll, so they are reported as they
         // happen rather than when the control plane next has news.
-        let exited = Arc::new(Notify::new());
+        let exited = self.wake.clone();
         let wake = exited.clone();
         self.lock().on_exit(Arc::new(move || wake.notify_one()));
         loop {
@@ -189,11 +198,13 @@ impl Worker {
     /// unless a task ends meanwhile, which ends the round (a poll is only
     /// a read, safe to abandon).
     async fn step(&self, machine: &mut WorkerMachine, clock: &Clock, exited: &Notify) {
+        self.restart_failing(machine).await;
         let exits = self.lock().poll();
         for (alloc, exit) in exits {
             let report = machine.exited(alloc, &exit);
             info!(alloc = %report.alloc, status = %report.status, "{}", report.message);
         }
+        self.checks.unwatch_ended(&self.running());
         self.owed.set(machine.owes_reports());
         self.report_all(machine, machine.unreported()).await;
         self.owed.set(machine.owes_reports());
@@ -218,6 +229,7 @@ impl Worker {
                     self.poll_elsewhere();
                 }
                 self.carry_out(machine, actions).await;
+                self.checks.watch(&reply.assignments, &self.running());
             }
             Err(e) => {
                 debug!(node = %self.node, "poll failed: {e}");
@@ -241,7 +253,10 @@ impl Worker {
                     }
                     reports.extend(machine.started(alloc, started));
                 }
-                Action::Stop { alloc } => self.lock().stop(alloc, STOP_GRACE),
+                Action::Stop { alloc } => {
+                    self.checks.unwatch(alloc);
+                    self.lock().stop(alloc, STOP_GRACE);
+                }
                 Action::Recover { alloc } => {
                     let exit = self.lock().recorded_exit(alloc);
                     reports.extend(machine.recovered(alloc, exit));
@@ -262,6 +277,20 @@ impl Worker {
             })
             .collect();
         self.report_all(machine, reports).await;
+    }
+
+    /// Stops, as failed, the tasks whose checks asked for a restart.
+    async fn restart_failing(&self, machine: &mut WorkerMachine) {
+        let restarts = self.checks.take_restarts();
+        if restarts.is_empty() {
+            return;
+        }
+        let running = self.running();
+        let stops = restarts
+            .into_iter()
+            .filter_map(|(alloc, reason)| machine.fail(alloc, reason, &running))
+            .collect();
+        self.carry_out(machine, stops).await;
     }
 
     /// Sends `reports` at once, so that they share the trip to the leader

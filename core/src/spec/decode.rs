@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::doc::{Node, Value};
 use super::reader::{Decoder, Fields};
 use crate::extensions::RegionPart;
+use crate::health::CheckSpec;
 use crate::ids::JobId;
 use crate::job::{
     Attribute, Constraint, ConstraintOp, DEFAULT_POOL, DEFAULT_PRIORITY, Driver, JobKind, JobSpec,
@@ -78,7 +79,7 @@ pub(crate) fn job(d: &mut Decoder, root: &Node) -> Option<JobSpec> {
         .get("multiregion")
         .map_or(Some(Vec::new()), |n| multiregion(d, n));
     f.finish(d, JOB_FIELDS);
-    let (task, ports) = task?;
+    let (task, ports, checks) = task?;
     Some(JobSpec {
         id: id?,
         kind: kind?,
@@ -95,12 +96,16 @@ pub(crate) fn job(d: &mut Decoder, root: &Node) -> Option<JobSpec> {
         ext: crate::extensions::Extensions {
             multiregion: multiregion?,
             ports,
+            checks,
         },
     })
 }
 
 /// Reads an optional field: `Some(None)` when absent, `None` when malformed.
-fn optional<T>(node: Option<&Node>, read: impl FnOnce(&Node) -> Option<T>) -> Option<Option<T>> {
+pub(super) fn optional<T>(
+    node: Option<&Node>,
+    read: impl FnOnce(&Node) -> Option<T>,
+) -> Option<Option<T>> {
     match node {
         None => Some(None),
         Some(n) => read(n).map(Some),
@@ -108,7 +113,7 @@ fn optional<T>(node: Option<&Node>, read: impl FnOnce(&Node) -> Option<T>) -> Op
 }
 
 /// Reads every item (so every item's errors are reported), then `None` if any failed.
-fn all<I, T>(items: Vec<I>, mut read: impl FnMut(I) -> Option<T>) -> Option<Vec<T>> {
+pub(super) fn all<I, T>(items: Vec<I>, mut read: impl FnMut(I) -> Option<T>) -> Option<Vec<T>> {
     let read: Vec<Option<T>> = items.into_iter().map(&mut read).collect();
     read.into_iter().collect()
 }
@@ -175,10 +180,15 @@ const TASK_FIELDS: &[&str] = &[
     "resources",
     "sandbox",
     "port",
+    "check",
 ];
 
-/// The task, and the ports it asks for (kept in the spec's extensions).
-fn task(d: &mut Decoder, node: &Node, path: &str) -> Option<(TaskSpec, Vec<PortAsk>)> {
+/// The task, and the ports and checks it asks for (kept in the spec's extensions).
+fn task(
+    d: &mut Decoder,
+    node: &Node,
+    path: &str,
+) -> Option<(TaskSpec, Vec<PortAsk>, Vec<CheckSpec>)> {
     let mut f = d.table(node, path)?;
     let driver = f
         .require(d, "driver", "\"docker\" or \"exec\"")
@@ -217,6 +227,9 @@ fn task(d: &mut Decoder, node: &Node, path: &str) -> Option<(TaskSpec, Vec<PortA
             })
         })
     });
+    let checks = f.get("check").map_or(Some(Vec::new()), |n| {
+        super::checks::decode(d, n, &f.child("check"))
+    });
     f.finish(d, TASK_FIELDS);
     Some((
         TaskSpec {
@@ -228,6 +241,7 @@ fn task(d: &mut Decoder, node: &Node, path: &str) -> Option<(TaskSpec, Vec<PortA
             sandbox: sandbox?,
         },
         ports?,
+        checks?,
     ))
 }
 
@@ -480,7 +494,12 @@ fn spread(d: &mut Decoder, mut f: Fields<'_>) -> Option<Spread> {
     })
 }
 
-fn duration(d: &mut Decoder, f: &mut Fields<'_>, key: &str, default: u64) -> Option<u64> {
+pub(super) fn duration(
+    d: &mut Decoder,
+    f: &mut Fields<'_>,
+    key: &str,
+    default: u64,
+) -> Option<u64> {
     f.get(key).map_or(Some(default), |n| {
         d.parsed(n, &f.child(key), parse_duration_ms)
     })

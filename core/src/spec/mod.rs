@@ -4,6 +4,7 @@
 //! unknown fields, types, units), then rules (`validate`). Every error names
 //! the field path, and the line and column where the format gives one.
 
+mod checks;
 mod decode;
 mod doc;
 mod error;

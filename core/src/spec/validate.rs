@@ -27,10 +27,15 @@ pub struct Violation {
 }
 
 #[derive(Default)]
-struct Rules(Vec<Violation>);
+pub(super) struct Rules(Vec<Violation>);
 
 impl Rules {
-    fn check(&mut self, ok: bool, path: impl Into<String>, message: impl FnOnce() -> String) {
+    pub(super) fn check(
+        &mut self,
+        ok: bool,
+        path: impl Into<String>,
+        message: impl FnOnce() -> String,
+    ) {
         if !ok {
             self.0.push(Violation {
                 path: path.into(),
@@ -39,7 +44,7 @@ impl Rules {
         }
     }
 
-    fn range<T: PartialOrd + std::fmt::Display + Copy>(
+    pub(super) fn range<T: PartialOrd + std::fmt::Display + Copy>(
         &mut self,
         path: &str,
         value: T,
@@ -71,6 +76,7 @@ pub fn validate(spec: &JobSpec) -> Vec<Violation> {
     policies(&mut rules, spec);
     multiregion(&mut rules, spec);
     ports(&mut rules, spec);
+    super::checks::validate(&mut rules, spec);
     rules.0
 }
 

@@ -1,33 +1,44 @@
-//! Workers' reports on their allocations. The first terminal status is the
-//! one recorded: later reports about a finished allocation are refused.
+//! Workers' reports on their allocations and on their health. The first
+//! terminal status is the one recorded: later reports about a finished
+//! allocation are refused.
 
 use super::{AllocReport, ApplyError, ClusterState, Response, Success};
+use crate::Allocation;
+use crate::health::{Health, HealthReport, clip};
+use crate::ids::{AllocId, NodeId};
 
 impl ClusterState {
+    /// `alloc`, if it exists, is `node`'s, and has not ended: what a
+    /// worker may report on.
+    fn live_alloc_of(&self, alloc: AllocId, node: &NodeId) -> Result<&Allocation, ApplyError> {
+        let found = self
+            .data
+            .allocs
+            .get(&alloc)
+            .ok_or(ApplyError::UnknownAlloc(alloc))?;
+        if &found.node != node {
+            return Err(ApplyError::WrongNode {
+                alloc,
+                owner: found.node.clone(),
+                reporter: node.clone(),
+            });
+        }
+        if found.status.is_terminal() {
+            return Err(ApplyError::AlreadyTerminal {
+                alloc,
+                status: found.status,
+            });
+        }
+        Ok(found)
+    }
+
     pub(super) fn alloc_update(
         &mut self,
         index: u64,
         now_ms: u64,
         report: AllocReport,
     ) -> Response {
-        let alloc = self
-            .data
-            .allocs
-            .get(&report.alloc)
-            .ok_or(ApplyError::UnknownAlloc(report.alloc))?;
-        if alloc.node != report.node {
-            return Err(ApplyError::WrongNode {
-                alloc: report.alloc,
-                owner: alloc.node.clone(),
-                reporter: report.node,
-            });
-        }
-        if alloc.status.is_terminal() {
-            return Err(ApplyError::AlreadyTerminal {
-                alloc: report.alloc,
-                status: alloc.status,
-            });
-        }
+        self.live_alloc_of(report.alloc, &report.node)?;
         if !report.status.reportable_by_worker() {
             return Err(ApplyError::NotReportable {
                 alloc: report.alloc,
@@ -44,6 +55,30 @@ impl ClusterState {
         Ok(Success::AllocUpdated {
             alloc: report.alloc,
             status: report.status,
+        })
+    }
+
+    /// A worker's health report: recorded on a live allocation of its own.
+    pub(super) fn alloc_health(
+        &mut self,
+        index: u64,
+        now_ms: u64,
+        report: HealthReport,
+    ) -> Response {
+        let status = self.live_alloc_of(report.alloc, &report.node)?.status;
+        self.update_alloc(report.alloc, |a| {
+            a.ext.health = Some(Health {
+                status: report.status,
+                check: report.check,
+                output: clip(&report.output),
+                since_ms: now_ms,
+            });
+            a.modified_ms = now_ms;
+            a.modify_index = index;
+        });
+        Ok(Success::AllocUpdated {
+            alloc: report.alloc,
+            status,
         })
     }
 }

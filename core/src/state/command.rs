@@ -87,6 +87,8 @@ pub enum CommandKind {
     AclRevokeToken {
         accessor: String,
     },
+    /// A worker's word that one of its allocations changed health.
+    AllocHealth(crate::health::HealthReport),
 }
 
 impl CommandKind {
@@ -108,6 +110,7 @@ impl CommandKind {
             Self::AclBootstrap { .. } => "acl_bootstrap",
             Self::AclCreateToken(_) => "acl_create_token",
             Self::AclRevokeToken { .. } => "acl_revoke_token",
+            Self::AllocHealth(_) => "alloc_health",
         }
     }
 }
@@ -202,6 +205,16 @@ mod tests {
                     accessor: String::new(),
                 },
                 15,
+            ),
+            (
+                CommandKind::AllocHealth(crate::health::HealthReport {
+                    alloc: crate::AllocId(1),
+                    node: NodeId::new("n1").expect("valid"),
+                    status: crate::health::HealthStatus::Healthy,
+                    check: String::new(),
+                    output: String::new(),
+                }),
+                16,
             ),
         ];
         for (kind, position) in kinds {

@@ -188,6 +188,7 @@ impl ClusterState {
             }
             CommandKind::AclCreateToken(token) => self.create_token(index, now_ms, token),
             CommandKind::AclRevokeToken { accessor } => self.revoke_token(&accessor),
+            CommandKind::AllocHealth(report) => self.alloc_health(index, now_ms, report),
         }
     }
 

@@ -142,7 +142,10 @@ impl ClusterState {
             modified_ms: 0,
             create_index: 0,
             modify_index: 0,
-            ext: crate::extensions::AllocExtensions { ports },
+            ext: crate::extensions::AllocExtensions {
+                ports,
+                health: None,
+            },
         })
     }
 

@@ -82,6 +82,9 @@ pub struct WorkerMachine {
     known_committed: u64,
     /// Tasks asked to stop whose exit has not been seen.
     stopping: BTreeSet<AllocId>,
+    /// Tasks stopped because they failed (their checks), and why: their
+    /// exit is reported as a failure saying so.
+    failing: BTreeMap<AllocId, String>,
     /// What was last committed about each allocation.
     reported: BTreeMap<AllocId, AllocStatus>,
     /// Exits not yet committed: kept until they are, never dropped.
@@ -95,6 +98,7 @@ impl WorkerMachine {
             after_index: 0,
             known_committed: 0,
             stopping: BTreeSet::new(),
+            failing: BTreeMap::new(),
             reported: BTreeMap::new(),
             unreported: BTreeMap::new(),
         }
@@ -158,10 +162,36 @@ impl WorkerMachine {
         actions
     }
 
+    /// A running task is to end as failed, saying `reason` (its checks
+    /// asked for a restart): it is stopped, its exit reported failed, and
+    /// the control plane replaces it. Nothing if it is not running or is
+    /// being stopped already.
+    pub fn fail(
+        &mut self,
+        alloc: AllocId,
+        reason: String,
+        running: &BTreeSet<AllocId>,
+    ) -> Option<Action> {
+        if !running.contains(&alloc)
+            || self.stopping.contains(&alloc)
+            || self.failing.contains_key(&alloc)
+        {
+            return None;
+        }
+        self.failing.insert(alloc, reason);
+        Some(Action::Stop { alloc })
+    }
+
     /// A task ended; returns the report owed for it.
     pub fn exited(&mut self, alloc: AllocId, exit: &Exit) -> &Report {
         let asked_to_stop = self.stopping.remove(&alloc);
-        let report = exit_report(alloc, exit, asked_to_stop);
+        let mut report = exit_report(alloc, exit, asked_to_stop);
+        if let Some(reason) = self.failing.remove(&alloc)
+            && !asked_to_stop
+        {
+            report.status = AllocStatus::Failed;
+            report.message = reason;
+        }
         self.unreported.insert(alloc, report);
         &self.unreported[&alloc]
     }

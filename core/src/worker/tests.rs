@@ -24,6 +24,7 @@ fn assignment(alloc: u64, desired: DesiredStatus, status: AllocStatus) -> Assign
         desired,
         status,
         task: Some(task()),
+        checks: Vec::new(),
     }
 }
 
@@ -389,4 +390,36 @@ fn a_replica_behind_this_nodes_own_commits_is_stale() {
     );
     let current = worker.answered(3_000, &reply(402, pending), &running(&[]));
     assert_eq!(starts(&current), [2]);
+}
+
+#[test]
+fn a_task_failed_by_its_checks_is_stopped_once_and_reported_failed_with_the_reason() {
+    let mut m = WorkerMachine::new(0, 10_000);
+    let live = running(&[4]);
+    assert_eq!(
+        m.fail(
+            AllocId(4),
+            "restarted: check tcp on db failed 3 times in a row".into(),
+            &live
+        ),
+        Some(Action::Stop { alloc: AllocId(4) })
+    );
+    assert_eq!(
+        m.fail(AllocId(4), "again".into(), &live),
+        None,
+        "asked once"
+    );
+    assert_eq!(m.fail(AllocId(5), "not here".into(), &live), None);
+    let killed = Exit {
+        code: Some(143),
+        message: "terminated".into(),
+    };
+    let report = m.exited(AllocId(4), &killed).clone();
+    assert_eq!(report.status, AllocStatus::Failed);
+    assert!(
+        report.message.contains("failed 3 times in a row"),
+        "{}",
+        report.message
+    );
+    assert_eq!(report.exit_code, Some(143));
 }

@@ -30,6 +30,8 @@ pub struct Assignment {
     /// The task to run; `None` when the job has moved to another version
     /// since the allocation was placed: it is not to start.
     pub task: Option<TaskSpec>,
+    /// The task's health checks, run by the worker while it runs.
+    pub checks: Vec<crate::health::CheckSpec>,
 }
 
 /// How a task ended.

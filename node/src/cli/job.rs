@@ -373,6 +373,7 @@ async fn status(id: String, target: Target) -> Result<(), String> {
                 .map(|k| text(&a[*k]))
                 .collect();
             row.push(ports_text(&a["ports"]));
+            row.push(text(&a["health"]["status"]));
             row.push(text(&a["message"]));
             row
         })
@@ -382,10 +383,22 @@ async fn status(id: String, target: Target) -> Result<(), String> {
     } else {
         table::print(
             &[
-                "alloc", "node", "version", "desired", "status", "exit", "ports", "message",
+                "alloc", "node", "version", "desired", "status", "exit", "ports", "health",
+                "message",
             ],
             &rows,
         );
+    }
+    for a in allocations(&doc) {
+        let health = &a["health"];
+        if let Some(output) = health["output"].as_str() {
+            println!(
+                "check {}: {} {}: {output}",
+                text(&a["id"]),
+                text(&health["check"]),
+                text(&health["status"])
+            );
+        }
     }
     for reason in doc["pending"].as_array().into_iter().flatten() {
         println!("pending: {}", text(reason));

@@ -7,6 +7,7 @@ mod dev;
 mod events;
 mod job;
 mod pages;
+mod service;
 mod table;
 mod tls;
 mod versions;
@@ -104,6 +105,9 @@ enum Top {
     /// Work with nodes.
     #[command(subcommand)]
     Node(cluster::NodeCommand),
+    /// Discovery: services and the endpoints of their instances that serve.
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
     /// The control plane.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -124,7 +128,13 @@ enum Top {
 pub fn run(cli: Cli) -> ExitCode {
     let client = matches!(
         cli.command,
-        Top::Job(_) | Top::Node(_) | Top::Cluster(_) | Top::Bench(_) | Top::Events(_) | Top::Acl(_)
+        Top::Job(_)
+            | Top::Node(_)
+            | Top::Service(_)
+            | Top::Cluster(_)
+            | Top::Bench(_)
+            | Top::Events(_)
+            | Top::Acl(_)
     );
     if client && let Err(message) = tls::install_client_identity() {
         return finish(Err(message));
@@ -148,6 +158,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Top::Dev(args) => block_on(dev::run(args)),
         Top::Job(cmd) => job::run(cmd),
         Top::Node(cmd) => block_on(cluster::node(cmd)),
+        Top::Service(cmd) => block_on(service::run(cmd)),
         Top::Cluster(cmd) => block_on(cluster::cluster(cmd)),
         Top::Bench(cmd) => block_on(bench::run(cmd)),
         Top::Events(args) => block_on(events::run(args)),

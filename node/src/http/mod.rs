@@ -44,6 +44,8 @@ pub fn router(api: Arc<ApiService>) -> Router {
         .route("/v1/jobs/{id}/revert", post(routes::revert_job))
         .route("/v1/jobs/{id}/logs", get(routes::job_logs))
         .route("/v1/nodes", get(routes::list_nodes))
+        .route("/v1/services", get(routes::list_services))
+        .route("/v1/services/{id}", get(routes::get_service))
         .route("/v1/nodes/{id}/drain", post(routes::drain_node))
         .route("/v1/cluster", get(routes::cluster))
         .route("/v1/cluster/members", get(routes::cluster_members))

@@ -217,6 +217,12 @@ fn token(with_secret: bool) -> Value {
 pub fn document() -> Value {
     let job_id = id_in_path("A job id.");
     let node_id = id_in_path("A node id.");
+    let mut service_list = paging();
+    service_list.push(query(
+        "prefix",
+        &json!({ "type": "string" }),
+        "Only services whose name starts with this.",
+    ));
     let mut job_read = paging();
     job_read.insert(0, job_id.clone());
     let submit = spec_params();
@@ -370,6 +376,28 @@ pub fn document() -> Value {
                     "operationId": "listNodes",
                     "parameters": filters(),
                     "responses": responses(ok("A page of nodes.", &object(&["nodes", "index"])), &[]),
+                },
+            },
+            "/v1/services": {
+                "get": {
+                    "summary": "Services (jobs whose task holds ports), a page at a time, with how many instances serve",
+                    "operationId": "listServices",
+                    "parameters": service_list,
+                    "responses": responses(ok("A page of services.", &object(&["services", "index"])), &[]),
+                },
+            },
+            "/v1/services/{id}": {
+                "get": {
+                    "summary": "A service's endpoints that serve (address IP:PORT) and its instances' health",
+                    "operationId": "getService",
+                    "parameters": [
+                        id_in_path("A service's name: its job id."),
+                        query("stale", &json!({ "type": "boolean" }), "Answer from this node's replica as it is (may lag behind acknowledged writes)."),
+                    ],
+                    "responses": responses(
+                        ok("The service.", &object(&["service", "endpoints", "allocations", "index"])),
+                        &[("404", "No such service.")],
+                    ),
                 },
             },
             "/v1/nodes/{id}/drain": {

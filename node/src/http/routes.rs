@@ -318,6 +318,22 @@ pub async fn revert_job(
     Ok(written(api.revert_job(caller.call(request)).await?))
 }
 
+pub async fn list_services(State(api): State<Shared>, caller: Caller, params: RawQuery) -> Answer {
+    let request = read(&Params::from(params)?)?;
+    Ok(document(api.list_services(caller.call(request)).await?))
+}
+
+/// A service's endpoints that serve, and its instances' health.
+pub async fn get_service(
+    State(api): State<Shared>,
+    caller: Caller,
+    name: Id,
+    params: RawQuery,
+) -> Answer {
+    let request = read_job(id(name)?, &Params::from(params)?)?;
+    Ok(document(api.service_status(caller.call(request)).await?))
+}
+
 pub async fn list_nodes(State(api): State<Shared>, caller: Caller, params: RawQuery) -> Answer {
     let request = read(&Params::from(params)?)?;
     Ok(document(api.list_nodes(caller.call(request)).await?))

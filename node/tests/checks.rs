@@ -1,0 +1,194 @@
+//! Health checks and discovery on real processes: the issue's own spec (a
+//! dynamic port and an http check) is discovered at addresses that answer
+//! `GET`; an instance whose check fails is left out of discovery and says
+//! why; a check that starts failing restarts its task, which is replaced.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Agent, cli, cluster, json, run_job, status, wait_for};
+use serde_json::Value;
+
+fn get(address: &str) -> Option<u16> {
+    ureq::get(&format!("http://{address}/"))
+        .timeout(Duration::from_secs(2))
+        .call()
+        .ok()
+        .map(|r| r.status())
+}
+
+fn service(agents: &[Agent], name: &str) -> Option<Value> {
+    json(&agents[0].addr(), &["service", "show", name])
+}
+
+fn allocations(doc: &Value) -> Vec<Value> {
+    doc["allocations"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn the_issue_spec_is_discovered_healthy_at_addresses_that_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster(dir.path());
+    let spec = r#"id = "web"
+kind = "service"
+replicas = 2
+[task]
+driver = "exec"
+command = ["sh", "-c", "exec python3 -m http.server $DROVER_PORT_HTTP"]
+[[task.port]]
+label = "http"            # dynamic: no `static`
+[[task.check]]
+type = "http"
+port = "http"
+path = "/"
+interval = "1s"
+timeout = "1s"
+"#;
+    assert!(run_job(dir.path(), &agents[0].addr(), "web", spec));
+    let endpoints = wait_for("two healthy endpoints", Duration::from_secs(40), || {
+        let doc = service(&agents, "web")?;
+        let endpoints: Vec<String> = doc["endpoints"]
+            .as_array()?
+            .iter()
+            .filter_map(|e| e["address"].as_str().map(String::from))
+            .collect();
+        (endpoints.len() == 2).then_some(endpoints)
+    });
+    for address in &endpoints {
+        assert_eq!(get(address), Some(200), "{address} answers");
+    }
+    let doc = status(&agents[0].addr(), "web").unwrap();
+    for alloc in allocations(&doc)
+        .iter()
+        .filter(|a| a["status"] == "running")
+    {
+        let health = &alloc["health"];
+        assert_eq!(health["status"], "healthy", "{doc}");
+        assert_eq!(health["check"], "http / on http");
+        let output = health["output"].as_str().unwrap();
+        assert!(output.contains("HTTP 200"), "{output}");
+    }
+    let list = json(&agents[0].addr(), &["service", "list"]).unwrap();
+    assert_eq!(list["services"][0]["service"], "web", "{list}");
+    assert_eq!(list["services"][0]["instances"]["serving"], 2, "{list}");
+    let table = cli(&agents[0].addr(), &["job", "status", "web"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("healthy"), "{table}");
+    // A job without ports is no service, and says so.
+    let missing = cli(&agents[0].addr(), &["service", "show", "nothing"]);
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        !missing.status.success() && said.contains("no service nothing"),
+        "{said}"
+    );
+}
+
+#[test]
+fn an_instance_failing_its_check_is_not_discovered_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster(dir.path());
+    let spec = r#"id = "broken"
+kind = "service"
+replicas = 2
+[task]
+driver = "exec"
+command = ["sh", "-c", "exec python3 -m http.server --bind 127.0.0.1 $DROVER_PORT_HTTP"]
+[[task.port]]
+label = "http"
+[[task.check]]
+type = "http"
+port = "http"
+path = "/ready"
+interval = "500ms"
+timeout = "1s"
+grace = "0s"
+"#;
+    assert!(run_job(dir.path(), &agents[0].addr(), "broken", spec));
+    // Unhealthy from the first check (nothing listened yet, no grace);
+    // what the check says now comes within the refresh of its output.
+    let doc = wait_for(
+        "both instances unhealthy, answering 404",
+        Duration::from_secs(40),
+        || {
+            let doc = service(&agents, "broken")?;
+            let said_404 = allocations(&doc).iter().all(|a| {
+                a["health"]["output"]
+                    .as_str()
+                    .is_some_and(|o| o.contains("HTTP 404"))
+            });
+            (doc["instances"]["unhealthy"] == 2 && said_404).then_some(doc)
+        },
+    );
+    assert_eq!(doc["endpoints"], Value::Array(Vec::new()), "{doc}");
+    for alloc in allocations(&doc) {
+        assert_eq!(alloc["serves"], false);
+        let output = alloc["health"]["output"].as_str().unwrap();
+        assert!(
+            output.contains("HTTP 404") && output.contains("/ready"),
+            "{output}"
+        );
+    }
+    // Unhealthy is not failed: without check_restart the tasks run on.
+    let status = status(&agents[0].addr(), "broken").unwrap();
+    let running = allocations(&status)
+        .iter()
+        .filter(|a| a["status"] == "running")
+        .count();
+    assert_eq!(running, 2, "{status}");
+}
+
+#[test]
+fn a_check_that_starts_failing_restarts_the_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster(dir.path());
+    let healthy = dir.path().join("healthy");
+    std::fs::write(&healthy, "").unwrap();
+    let spec = format!(
+        r#"id = "flaky"
+kind = "service"
+replicas = 1
+[restart]
+delay = "500ms"
+[task]
+driver = "exec"
+command = ["sh", "-c", "exec sleep 600"]
+[[task.check]]
+type = "exec"
+command = ["test", "-f", "{}"]
+interval = "300ms"
+timeout = "1s"
+grace = "0s"
+[task.check.check_restart]
+limit = 3
+"#,
+        healthy.display()
+    );
+    assert!(run_job(dir.path(), &agents[0].addr(), "flaky", &spec));
+    let first = wait_for("a healthy instance", Duration::from_secs(30), || {
+        let doc = status(&agents[0].addr(), "flaky")?;
+        allocations(&doc)
+            .into_iter()
+            .find(|a| a["health"]["status"] == "healthy")
+            .map(|a| a["id"].as_str().unwrap().to_string())
+    });
+    std::fs::remove_file(&healthy).unwrap();
+    let failed = wait_for("the instance restarted", Duration::from_secs(30), || {
+        let doc = status(&agents[0].addr(), "flaky")?;
+        allocations(&doc)
+            .into_iter()
+            .find(|a| a["id"] == first.as_str() && a["status"] == "failed")
+    });
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.contains("restarted: check exec test failed 3 times in a row: exit 1"),
+        "{failed}"
+    );
+    std::fs::write(&healthy, "").unwrap();
+    wait_for("its replacement healthy", Duration::from_secs(30), || {
+        let doc = status(&agents[0].addr(), "flaky")?;
+        allocations(&doc)
+            .into_iter()
+            .find(|a| a["id"] != first.as_str() && a["health"]["status"] == "healthy")
+    });
+}
