@@ -147,21 +147,22 @@ fn snapshots_keep_ports_and_older_ones_restore_without() {
     cluster.submit(with_ports(service("web", 2, 100, 64), &[("http", None)]));
     cluster.settle(10);
     let state = &cluster.state;
-    let restored = drover_core::ClusterState::restore(&state.snapshot()).expect("format 6");
+    let restored = drover_core::ClusterState::restore(&state.snapshot()).expect("format 7");
     assert_eq!(&restored, state);
     assert_eq!(held(&cluster).len(), 2);
 
-    let mut v5 = drover_core::extensions::decoding_plain_allocs(|| state.snapshot());
-    v5[8..12].copy_from_slice(&5u32.to_le_bytes());
+    let v5 = drover_core::state::relabelled(
+        &drover_core::extensions::decoding_plain_allocs(|| state.snapshot()),
+        5,
+    );
     let old = drover_core::ClusterState::restore(&v5).expect("format 5 restores");
     assert!(old.allocs().all(|a| a.ext.ports.is_empty()));
     assert_eq!(old.allocs().count(), state.allocs().count());
 
-    let mut mislabelled = state.snapshot();
-    mislabelled[8..12].copy_from_slice(&5u32.to_le_bytes());
+    let mislabelled = drover_core::state::relabelled(&state.snapshot(), 5);
     assert!(
         drover_core::ClusterState::restore(&mislabelled).is_err(),
-        "format 6 bytes read as format 5 must fail, not misread"
+        "format 7 bytes read as format 5 must fail, not misread"
     );
 }
 

@@ -29,7 +29,7 @@ pub use digest::StateDigest;
 pub use history::{HISTORY_DEPTH, PastVersion};
 pub use keys::{KeyedWrite, MAX_KEY_LEN};
 pub use response::{ApplyError, PlanRefusal, PlanResult, Response, Success};
-pub use snapshot::{Frozen, SNAPSHOT_FORMAT_VERSION, SnapshotError};
+pub use snapshot::{Frozen, SNAPSHOT_FORMAT_VERSION, SnapshotError, relabelled};
 
 use crate::alloc::Allocation;
 use crate::events::{Event, EventLog, EventsGone, Topic};

@@ -2,7 +2,9 @@
 //! checksummed header so that a wrong or damaged file is named, not misread.
 //!
 //! Layout (little-endian): magic `DRVRSNAP` (8 bytes), format version (u32),
-//! body length (u64), CRC32C of the body (u32), body: postcard of the data
+//! body length (u64), CRC32C (u32) — from format 7 of the header's first
+//! 20 bytes and the body, so that a damaged version or length is caught
+//! too; before, of the body alone — then the body: postcard of the data
 //! then, from format 3, postcard of the records (idempotency keys), then,
 //! from format 4, postcard of the access control table. A format 2 body is
 //! the data alone and restores with no records; formats 2 and 3 restore
@@ -18,7 +20,9 @@ use super::{Access, ClusterState, Data, Records};
 use crate::events::EventLog;
 
 const MAGIC: &[u8; 8] = b"DRVRSNAP";
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 6;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 7;
+/// The last format whose checksum covers the body alone.
+const BODY_ONLY_CHECKSUM: u32 = 6;
 /// The last format whose job specs carry no extensions.
 const SPECS_WITHOUT_EXTENSIONS: u32 = 4;
 /// The last format whose allocations carry no extensions.
@@ -63,10 +67,32 @@ impl Frozen {
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        let crc = checksum(&out, &body, SNAPSHOT_FORMAT_VERSION);
+        out.extend_from_slice(&crc.to_le_bytes());
         out.extend_from_slice(&body);
         out
     }
+}
+
+/// The checksum a snapshot of `version` records: of `header` (its first
+/// 20 bytes) and `body`, or of `body` alone up to format 6.
+fn checksum(header: &[u8], body: &[u8], version: u32) -> u32 {
+    if version <= BODY_ONLY_CHECKSUM {
+        crc32c::crc32c(body)
+    } else {
+        crc32c::crc32c_append(crc32c::crc32c(header), body)
+    }
+}
+
+/// `snapshot` relabelled as an older `version`, with the checksum that
+/// version records: for tests of the upgrade from it.
+#[doc(hidden)]
+pub fn relabelled(snapshot: &[u8], version: u32) -> Vec<u8> {
+    let mut bytes = snapshot.to_vec();
+    bytes[8..12].copy_from_slice(&version.to_le_bytes());
+    let crc = checksum(&bytes[..20], &bytes[HEADER_LEN..], version);
+    bytes[20..24].copy_from_slice(&crc.to_le_bytes());
+    bytes
 }
 
 impl ClusterState {
@@ -106,7 +132,7 @@ impl ClusterState {
             ));
         }
         let expected_crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
-        let actual_crc = crc32c::crc32c(body);
+        let actual_crc = checksum(&bytes[..20], body, version);
         if expected_crc != actual_crc {
             return Err(fail(
                 HEADER_LEN,
@@ -234,19 +260,34 @@ mod tests {
         state
             .apply(1, Command::new(1_000, CommandKind::SubmitJob(spec)))
             .expect("applies");
-        let mut v4 = crate::extensions::encoding_format_1(|| state.snapshot());
-        v4[8..12].copy_from_slice(&4u32.to_le_bytes());
+        let v4 = relabelled(
+            &crate::extensions::encoding_format_1(|| state.snapshot()),
+            4,
+        );
         let restored = ClusterState::restore(&v4).expect("format 4 restores");
         assert_eq!(restored, state);
         assert!(
             ClusterState::restore(&state.snapshot()).is_ok(),
-            "format 5 restores"
+            "the current format restores"
         );
-        let mut mislabelled = state.snapshot();
-        mislabelled[8..12].copy_from_slice(&4u32.to_le_bytes());
+        let mislabelled = relabelled(&state.snapshot(), 4);
         assert!(
             ClusterState::restore(&mislabelled).is_err(),
-            "format 5 bytes read as format 4 must fail, not misread"
+            "current bytes read as format 4 must fail, not misread"
         );
+    }
+
+    /// A version byte damaged into another readable version, or a damaged
+    /// length, is refused by the checksum, whatever the body holds.
+    #[test]
+    fn a_damaged_header_is_refused() {
+        let state = ClusterState::new();
+        let good = state.snapshot();
+        for version in OLDEST_READABLE_VERSION..SNAPSHOT_FORMAT_VERSION {
+            let mut damaged = good.clone();
+            damaged[8..12].copy_from_slice(&version.to_le_bytes());
+            let error = ClusterState::restore(&damaged).expect_err("refused");
+            assert!(error.to_string().contains("checksum"), "{error}");
+        }
     }
 }
