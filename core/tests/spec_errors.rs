@@ -427,10 +427,10 @@ fn cases() -> Vec<Case> {
             "unknown",
         ),
         case(
-            "ports on a docker task",
+            "ports on a docker task without a network",
             "id = \"j\"\nkind = \"batch\"\n[task]\ndriver = \"docker\"\nimage = \"busybox\"\n[[task.port]]\nlabel = \"http\"\n",
             "task.port[0]",
-            "exec tasks only for now",
+            "set [task.sandbox] network = \"bridge\"",
         ),
         case(
             "a port variable set by hand",
@@ -556,10 +556,10 @@ fn cases() -> Vec<Case> {
             "did you mean \"interval\"",
         ),
         case(
-            "checks on a docker task",
+            "an exec check on a docker task",
             "id = \"j\"\nkind = \"batch\"\n[task]\ndriver = \"docker\"\nimage = \"busybox\"\n[[task.check]]\ntype = \"exec\"\ncommand = [\"true\"]\n",
             "task.check[0]",
-            "exec tasks only for now",
+            "give a docker task an http or tcp check",
         ),
         case(
             "TOML syntax error",

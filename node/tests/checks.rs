@@ -1,21 +1,41 @@
 //! Health checks and discovery on real processes: the issue's own spec (a
 //! dynamic port and an http check) is discovered at addresses that answer
-//! `GET`; an instance whose check fails is left out of discovery and says
-//! why; a check that starts failing restarts its task, which is replaced.
+//! `GET`, and so is a container's (busybox `httpd` on a bridge network,
+//! its port published at the node's address); an instance whose check
+//! fails is left out of discovery and says why; a check that starts
+//! failing restarts its task, which is replaced.
 
 mod common;
 
 use std::time::Duration;
 
 use common::{Agent, cli, cluster, json, run_job, status, wait_for};
+use drover_adapters::exec::docker::testing::test_image;
 use serde_json::Value;
 
-fn get(address: &str) -> Option<u16> {
-    ureq::get(&format!("http://{address}/"))
+fn get(address: &str) -> Option<(u16, String)> {
+    let answer = ureq::get(&format!("http://{address}/"))
         .timeout(Duration::from_secs(2))
         .call()
-        .ok()
-        .map(|r| r.status())
+        .ok()?;
+    Some((answer.status(), answer.into_string().ok()?))
+}
+
+/// The addresses of the service's endpoints that serve, once there are `n`.
+fn endpoints(agents: &[Agent], name: &str, n: usize) -> Vec<String> {
+    wait_for(
+        &format!("{n} endpoints of {name}"),
+        Duration::from_secs(60),
+        || {
+            let doc = service(agents, name)?;
+            let endpoints: Vec<String> = doc["endpoints"]
+                .as_array()?
+                .iter()
+                .filter_map(|e| e["address"].as_str().map(String::from))
+                .collect();
+            (endpoints.len() == n).then_some(endpoints)
+        },
+    )
 }
 
 fn service(agents: &[Agent], name: &str) -> Option<Value> {
@@ -46,17 +66,12 @@ interval = "1s"
 timeout = "1s"
 "#;
     assert!(run_job(dir.path(), &agents[0].addr(), "web", spec));
-    let endpoints = wait_for("two healthy endpoints", Duration::from_secs(40), || {
-        let doc = service(&agents, "web")?;
-        let endpoints: Vec<String> = doc["endpoints"]
-            .as_array()?
-            .iter()
-            .filter_map(|e| e["address"].as_str().map(String::from))
-            .collect();
-        (endpoints.len() == 2).then_some(endpoints)
-    });
-    for address in &endpoints {
-        assert_eq!(get(address), Some(200), "{address} answers");
+    for address in &endpoints(&agents, "web", 2) {
+        assert_eq!(
+            get(address).map(|(code, _)| code),
+            Some(200),
+            "{address} answers"
+        );
     }
     let doc = status(&agents[0].addr(), "web").unwrap();
     for alloc in allocations(&doc)
@@ -191,4 +206,50 @@ limit = 3
             .into_iter()
             .find(|a| a["id"] != first.as_str() && a["health"]["status"] == "healthy")
     });
+}
+
+#[test]
+fn a_container_is_published_on_its_port_and_discovered_healthy() {
+    let Some(image) = test_image("a_container_is_published_on_its_port_and_discovered_healthy")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster(dir.path());
+    let spec = format!(
+        r#"id = "box"
+kind = "service"
+replicas = 2
+[task]
+driver = "docker"
+image = "{image}"
+command = ["sh", "-c", "mkdir -p /tmp/www && echo box at $DROVER_ADDR_HTTP > /tmp/www/index.html && exec httpd -f -p $DROVER_PORT_HTTP -h /tmp/www"]
+[task.sandbox]
+network = "bridge"
+[[task.port]]
+label = "http"
+[[task.check]]
+type = "http"
+port = "http"
+interval = "500ms"
+timeout = "1s"
+"#
+    );
+    assert!(run_job(dir.path(), &agents[0].addr(), "box", &spec));
+    for address in &endpoints(&agents, "box", 2) {
+        let (code, body) = get(address).expect("the container answers at its endpoint");
+        assert_eq!(code, 200);
+        assert_eq!(
+            body.trim(),
+            format!("box at {address}"),
+            "its own address, from its environment"
+        );
+    }
+    let doc = status(&agents[0].addr(), "box").unwrap();
+    for alloc in allocations(&doc)
+        .iter()
+        .filter(|a| a["status"] == "running")
+    {
+        assert_eq!(alloc["health"]["status"], "healthy", "{doc}");
+    }
 }

@@ -127,7 +127,8 @@ pub(super) fn decode(d: &mut Decoder, node: &Node, path: &str) -> Option<Vec<Che
 }
 
 /// A check reaches one of the task's ports by label, runs a command it
-/// has, at a sane pace; exec tasks only for now.
+/// has, at a sane pace; a docker task's checks reach its ports (a command
+/// would run on the node, not in its container).
 pub(super) fn validate(rules: &mut Rules, spec: &JobSpec) {
     let checks = &spec.ext.checks;
     rules.check(checks.len() <= MAX_CHECKS, "task.check", || {
@@ -176,8 +177,10 @@ pub(super) fn validate(rules: &mut Rules, spec: &JobSpec) {
                 "0 failures would restart the task before any check; use 1 or more".into()
             });
         }
-        rules.check(spec.task.driver == Driver::Exec, path.clone(), || {
-            "checks are given to exec tasks only for now: the docker driver does not map ports or run commands in a container for them yet".into()
+        let runnable =
+            spec.task.driver == Driver::Exec || !matches!(check.kind, CheckKind::Exec { .. });
+        rules.check(runnable, path.clone(), || {
+            "exec checks run on the node, outside a container: give a docker task an http or tcp check".into()
         });
     }
 }

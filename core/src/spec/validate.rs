@@ -81,8 +81,8 @@ pub fn validate(spec: &JobSpec) -> Vec<Violation> {
 }
 
 /// Labels that name environment variables, once each; static numbers
-/// once each and not 0; exec tasks only for now (a container's ports
-/// need a mapping the docker driver does not make yet).
+/// once each and not 0; a container's ports need a network to be
+/// published on, named in the sandbox (its default is none).
 fn ports(rules: &mut Rules, spec: &JobSpec) {
     let asks = &spec.ext.ports;
     for (i, ask) in asks.iter().enumerate() {
@@ -111,8 +111,10 @@ fn ports(rules: &mut Rules, spec: &JobSpec) {
                 || format!("port {port} is asked for twice"),
             );
         }
-        rules.check(spec.task.driver == Driver::Exec, path.clone(), || {
-            "ports are given to exec tasks only for now: the docker driver does not map them yet".into()
+        let reachable = spec.task.driver == Driver::Exec
+            || spec.task.sandbox.network != crate::job::NetworkMode::None;
+        rules.check(reachable, path.clone(), || {
+            "a docker task's ports are published on its network, and its sandbox has none: set [task.sandbox] network = \"bridge\" (or \"host\")".into()
         });
     }
     for key in spec.task.env.keys() {

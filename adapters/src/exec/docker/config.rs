@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, PortBinding, PortMap};
 use drover_core::AllocId;
 use drover_core::job::{NetworkMode, TaskSpec};
 
@@ -57,13 +57,58 @@ fn runs_as_root(user: &str) -> bool {
     name == "root" || name == "0"
 }
 
+/// The ports the task holds, from the environment the control plane gave
+/// it: `DROVER_PORT_<LABEL>` (the number) and `DROVER_ADDR_<LABEL>`
+/// (`host:number`), as `(host, number)`. Each is published at that host
+/// and number, to the same number in the container, where the task
+/// listens on `$DROVER_PORT_<LABEL>`.
+pub fn held_ports(task: &TaskSpec) -> Vec<(String, u16)> {
+    task.env
+        .iter()
+        .filter_map(|(key, value)| {
+            let label = key.strip_prefix("DROVER_PORT_")?;
+            let port: u16 = value.parse().ok()?;
+            let address = task.env.get(&format!("DROVER_ADDR_{label}"))?;
+            let host = address.rsplit_once(':').map_or("", |(host, _)| host);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            Some((host.to_string(), port))
+        })
+        .collect()
+}
+
+/// On a bridge network, each held port published at its host and number;
+/// on the host's network the task binds them itself; on none, nothing.
+fn published(task: &TaskSpec) -> Option<(Vec<String>, PortMap)> {
+    let ports = held_ports(task);
+    if task.sandbox.network != NetworkMode::Bridge || ports.is_empty() {
+        return None;
+    }
+    let exposed = ports
+        .iter()
+        .map(|(_, port)| format!("{port}/tcp"))
+        .collect();
+    let bindings = ports
+        .into_iter()
+        .map(|(host, port)| {
+            let binding = PortBinding {
+                host_ip: Some(host),
+                host_port: Some(port.to_string()),
+            };
+            (format!("{port}/tcp"), Some(vec![binding]))
+        })
+        .collect();
+    Some((exposed, bindings))
+}
+
 pub fn container_config(owner: &Owner, task: &TaskSpec, user: String) -> ContainerCreateBody {
     let memory_bytes =
         i64::try_from(task.resources.memory_mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
     let sandbox = &task.sandbox;
     let mut env: Vec<String> = task.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     env.push(format!("DROVER_ALLOC_ID={}", owner.alloc));
+    let (exposed_ports, port_bindings) = published(task).unzip();
     let host_config = HostConfig {
+        port_bindings,
         memory: Some(memory_bytes),
         // Equal to the memory limit: no swap, so the limit is the limit.
         memory_swap: Some(memory_bytes),
@@ -99,6 +144,7 @@ pub fn container_config(owner: &Owner, task: &TaskSpec, user: String) -> Contain
         env: Some(env),
         user: Some(user),
         labels: Some(owner.labels()),
+        exposed_ports,
         host_config: Some(host_config),
         ..ContainerCreateBody::default()
     }
@@ -191,6 +237,37 @@ mod tests {
         assert_eq!(host.security_opt, None);
         assert_eq!(host.cap_drop, None);
         assert_eq!(host.pids_limit, Some(10));
+    }
+
+    #[test]
+    fn held_ports_are_published_at_their_host_on_a_bridge_network_only() {
+        let mut task = task();
+        task.env.extend([
+            ("DROVER_PORT_HTTP".to_string(), "20001".to_string()),
+            ("DROVER_ADDR_HTTP".to_string(), "10.0.0.5:20001".to_string()),
+            ("DROVER_PORT_V6".to_string(), "20002".to_string()),
+            ("DROVER_ADDR_V6".to_string(), "[::1]:20002".to_string()),
+        ]);
+        let none = container_config(&owner(), &task, "1".into());
+        assert_eq!(none.exposed_ports, None, "no network, nothing published");
+        task.sandbox.network = NetworkMode::Bridge;
+        let bridged = container_config(&owner(), &task, "1".into());
+        assert_eq!(
+            bridged.exposed_ports,
+            Some(vec!["20001/tcp".to_string(), "20002/tcp".to_string()])
+        );
+        let bindings = bridged.host_config.unwrap().port_bindings.unwrap();
+        let http = bindings["20001/tcp"].as_ref().unwrap();
+        assert_eq!(http[0].host_ip.as_deref(), Some("10.0.0.5"));
+        assert_eq!(http[0].host_port.as_deref(), Some("20001"));
+        let v6 = bindings["20002/tcp"].as_ref().unwrap();
+        assert_eq!(v6[0].host_ip.as_deref(), Some("::1"));
+        task.sandbox.network = NetworkMode::Host;
+        let host = container_config(&owner(), &task, "1".into());
+        assert_eq!(
+            host.exposed_ports, None,
+            "on the host's network it binds them itself"
+        );
     }
 
     #[test]
