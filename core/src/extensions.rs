@@ -64,6 +64,34 @@ pub struct Extensions {
     /// The task's health checks (`[[task.check]]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<crate::health::CheckSpec>,
+    /// When a rolling update may count a new instance as good.
+    #[serde(skip_serializing_if = "UpdateGate::is_default")]
+    pub update: UpdateGate,
+}
+
+/// `[update]`'s health gate: a new instance replaces an old one only once
+/// it has run, healthy where it has checks, for `min_healthy_time`; one
+/// that is not so within `healthy_deadline` of starting halts the rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateGate {
+    pub min_healthy_time_ms: u64,
+    pub healthy_deadline_ms: u64,
+}
+
+impl UpdateGate {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl Default for UpdateGate {
+    fn default() -> Self {
+        Self {
+            min_healthy_time_ms: 0,
+            healthy_deadline_ms: 300_000,
+        }
+    }
 }
 
 /// Allocation fields beyond snapshot format 5's, with their defaults.
@@ -77,6 +105,9 @@ pub struct AllocExtensions {
     /// change (pending, for a task with checks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<crate::health::Health>,
+    /// When its worker first reported it running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running_since_ms: Option<u64>,
 }
 
 /// In binary encodings (postcard) a JSON string, so that it can grow; in
@@ -164,6 +195,7 @@ mod tests {
                 }],
                 ports: Vec::new(),
                 checks: Vec::new(),
+                update: UpdateGate::default(),
             },
             after: 4,
         };

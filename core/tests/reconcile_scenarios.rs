@@ -703,3 +703,165 @@ fn a_job_with_no_node_to_look_at_says_so() {
         ["1 node: not in pool gpu"]
     );
 }
+
+/// `[update] min_healthy_time`: an old instance is stopped only once its
+/// replacement has run that long; the leader looks again when it has.
+#[test]
+fn an_update_waits_min_healthy_time_before_stopping_the_old_instance() {
+    let mut c = Cluster::new();
+    c.add_nodes(2, "eu", 8000, 16_384);
+    let mut web = service("web", 1, 500, 256);
+    web.ext.update.min_healthy_time_ms = 10_000;
+    c.submit(web.clone());
+    c.settle(5);
+    web.task.env.insert("V".into(), "2".into());
+    c.apply(CommandKind::UpdateJob {
+        spec: web,
+        expected_version: Some(1),
+    })
+    .unwrap();
+    c.settle(5);
+    let versions = |c: &Cluster| {
+        let mut v: Vec<u64> = c.live("web").iter().map(|a| a.job_version).collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(
+        versions(&c),
+        vec![1, 2],
+        "both run while the new one proves itself"
+    );
+    assert!(
+        c.last_cycle
+            .reconciliation
+            .wake_at_ms
+            .is_some_and(|at| at <= c.now_ms + 10_000),
+        "the leader looks again when min_healthy_time has passed"
+    );
+    c.advance(9_000);
+    c.settle(5);
+    assert_eq!(versions(&c), vec![1, 2]);
+    c.advance(1_000);
+    c.settle(5);
+    assert_eq!(versions(&c), vec![2], "replaced once healthy for 10s");
+}
+
+/// Three instances of a service with a port, updated to a version with a
+/// tcp check (`healthy_deadline` 30 s), `max_parallel` at a time.
+fn updated_to_a_checked_version(max_parallel: u32) -> Cluster {
+    use drover_core::health::{CheckKind, CheckSpec};
+    let mut c = Cluster::new();
+    c.add_nodes(3, "eu", 8000, 16_384);
+    let mut web = service("web", 3, 500, 256);
+    web.update.max_parallel = max_parallel;
+    web.ext.ports = vec![drover_core::ports::PortAsk {
+        label: "http".into(),
+        fixed: None,
+    }];
+    web.ext.update.healthy_deadline_ms = 30_000;
+    c.submit(web.clone());
+    c.settle(5);
+    web.ext.checks = vec![CheckSpec {
+        kind: CheckKind::Tcp {
+            port: "http".into(),
+        },
+        interval_ms: 1000,
+        timeout_ms: 1000,
+        grace_ms: 0,
+        restart_after: None,
+    }];
+    c.apply(CommandKind::UpdateJob {
+        spec: web,
+        expected_version: Some(1),
+    })
+    .unwrap();
+    c
+}
+
+/// A new version whose checks never pass is not rolled further than
+/// `max_parallel`, and halts past `healthy_deadline` with every old
+/// instance running.
+#[test]
+fn an_update_whose_checks_never_pass_halts_with_the_old_instances_running() {
+    use drover_core::health::{HealthReport, HealthStatus};
+    let mut c = updated_to_a_checked_version(1);
+    for _ in 0..8 {
+        c.settle(5);
+        let new: Vec<(drover_core::AllocId, drover_core::NodeId)> = c
+            .live("web")
+            .iter()
+            .filter(|a| a.job_version == 2 && a.ext.health.is_none())
+            .map(|a| (a.id, a.node.clone()))
+            .collect();
+        for (alloc, node) in new {
+            c.apply(CommandKind::AllocHealth(HealthReport {
+                alloc,
+                node,
+                status: HealthStatus::Unhealthy,
+                check: "tcp on http".into(),
+                output: "connection refused".into(),
+            }))
+            .unwrap();
+        }
+        c.advance(10_000);
+    }
+    let live = c.live("web");
+    let old = live.iter().filter(|a| a.job_version == 1).count();
+    let new = live.iter().filter(|a| a.job_version == 2).count();
+    assert_eq!((old, new), (3, 1), "one replacement, halted: {live:?}");
+    let halted = drover_core::reconcile::readiness(
+        &c.state,
+        live.iter().find(|a| a.job_version == 2).unwrap(),
+        c.state.job(&job_id("web")).unwrap().spec.ext.update,
+        c.now_ms,
+    );
+    assert!(
+        matches!(&halted, drover_core::reconcile::Readiness::Failed(why) if why.contains("not healthy within healthy_deadline 30s") && why.contains("connection refused")),
+        "{halted:?}"
+    );
+}
+
+/// Past `healthy_deadline`, a new instance that never became healthy
+/// halts the rollout even where `max_parallel` leaves room: the budget
+/// another replacement frees places nothing.
+#[test]
+fn a_replacement_unhealthy_past_its_deadline_halts_the_rollout() {
+    use drover_core::health::{HealthReport, HealthStatus};
+    let mut c = updated_to_a_checked_version(2);
+    c.settle(5);
+    let new: Vec<(drover_core::AllocId, drover_core::NodeId)> = c
+        .live("web")
+        .iter()
+        .filter(|a| a.job_version == 2)
+        .map(|a| (a.id, a.node.clone()))
+        .collect();
+    assert_eq!(new.len(), 2, "max_parallel replacements");
+    let health =
+        |c: &mut Cluster, (alloc, node): &(drover_core::AllocId, drover_core::NodeId), status| {
+            c.apply(CommandKind::AllocHealth(HealthReport {
+                alloc: *alloc,
+                node: node.clone(),
+                status,
+                check: "tcp on http".into(),
+                output: String::new(),
+            }))
+            .unwrap();
+        };
+    health(&mut c, &new[0], HealthStatus::Unhealthy);
+    c.advance(40_000);
+    c.settle(5);
+    health(&mut c, &new[1], HealthStatus::Healthy);
+    c.settle(5);
+    let live = c.live("web");
+    let versions: Vec<u64> = live.iter().map(|a| a.job_version).collect();
+    assert_eq!(
+        versions.iter().filter(|v| **v == 2).count(),
+        2,
+        "no third replacement once halted: {versions:?}"
+    );
+    assert_eq!(
+        versions.iter().filter(|v| **v == 1).count(),
+        2,
+        "{versions:?}"
+    );
+}

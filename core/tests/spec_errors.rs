@@ -562,6 +562,21 @@ fn cases() -> Vec<Case> {
             "give a docker task an http or tcp check",
         ),
         case(
+            "a healthy deadline no instance could meet",
+            batch(
+                "[update]\nmin_healthy_time = \"1m\"\nhealthy_deadline = \"30s\"\n",
+                "",
+            ),
+            "update.healthy_deadline",
+            "not longer than update.min_healthy_time",
+        ),
+        case(
+            "a min_healthy_time that is no duration",
+            batch("[update]\nmin_healthy_time = \"ten\"\n", ""),
+            "update.min_healthy_time",
+            "",
+        ),
+        case(
             "TOML syntax error",
             "id = \"j\nkind = \"batch\"\n",
             "",

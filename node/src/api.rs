@@ -986,6 +986,7 @@ fn job_doc(
         "allocations": allocations,
         "next_page_token": next_page_token,
         "pending": pending,
+        "rollout": crate::rollout::doc(state, job, now_ms()),
         "index": state.index(),
     });
     Ok((doc, job.spec.clone()))

@@ -35,6 +35,7 @@ pub mod raft;
 pub mod read;
 pub mod recovering;
 pub mod region_link;
+pub mod rollout;
 pub mod services;
 pub mod takeover;
 pub mod time;

@@ -253,3 +253,86 @@ timeout = "1s"
         assert_eq!(alloc["health"]["status"], "healthy", "{doc}");
     }
 }
+
+/// A rolling update to a version whose check never passes replaces no
+/// old instance: past `healthy_deadline` it halts, saying why, and the
+/// old instances keep serving; a version that passes then rolls through.
+#[test]
+fn an_update_that_never_passes_its_check_halts_and_the_old_instances_keep_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster(dir.path());
+    let version = |path: &str| {
+        format!(
+            r#"id = "web"
+kind = "service"
+replicas = 2
+[update]
+max_parallel = 1
+min_healthy_time = "1s"
+healthy_deadline = "4s"
+[task]
+driver = "exec"
+command = ["sh", "-c", "exec python3 -m http.server --bind 127.0.0.1 $DROVER_PORT_HTTP"]
+[[task.port]]
+label = "http"
+[[task.check]]
+type = "http"
+port = "http"
+path = "{path}"
+interval = "500ms"
+timeout = "1s"
+grace = "0s"
+"#
+        )
+    };
+    assert!(run_job(dir.path(), &agents[0].addr(), "web", &version("/")));
+    let first = endpoints(&agents, "web", 2);
+    assert!(run_job(
+        dir.path(),
+        &agents[0].addr(),
+        "web",
+        &version("/missing")
+    ));
+    let doc = wait_for("the rollout halted", Duration::from_secs(40), || {
+        let doc = status(&agents[0].addr(), "web")?;
+        doc["rollout"]["halted"].is_string().then_some(doc)
+    });
+    let halted = doc["rollout"]["halted"].as_str().unwrap();
+    assert!(
+        halted.contains("not healthy within healthy_deadline 4s")
+            && halted.contains("http /missing on http said GET"),
+        "{halted}"
+    );
+    assert_eq!(doc["rollout"]["old"], 2, "{doc}");
+    assert_eq!(
+        doc["rollout"]["new"], 1,
+        "max_parallel: one new instance at a time"
+    );
+    let serving = endpoints(&agents, "web", 2);
+    assert_eq!(
+        serving.iter().collect::<std::collections::BTreeSet<_>>(),
+        first.iter().collect(),
+        "the old instances serve on"
+    );
+    let table = cli(&agents[0].addr(), &["job", "status", "web"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("rollout halted: "), "{table}");
+    assert!(run_job(dir.path(), &agents[0].addr(), "web", &version("/")));
+    wait_for("version 3 everywhere", Duration::from_secs(60), || {
+        let doc = status(&agents[0].addr(), "web")?;
+        let live: Vec<&Value> = doc["allocations"]
+            .as_array()?
+            .iter()
+            .filter(|a| a["desired"] == "run" && a["status"] == "running")
+            .collect();
+        let done = doc["rollout"].is_null()
+            && live.len() == 2
+            && live
+                .iter()
+                .all(|a| a["version"] == 3 && a["health"]["status"] == "healthy");
+        done.then_some(())
+    });
+    for address in &endpoints(&agents, "web", 2) {
+        assert_eq!(get(address).map(|(code, _)| code), Some(200));
+    }
+}

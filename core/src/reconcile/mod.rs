@@ -21,6 +21,7 @@ mod cycle;
 mod jobs;
 mod liveness;
 mod phase;
+mod readiness;
 mod slots;
 mod system;
 mod view;
@@ -34,6 +35,7 @@ pub use backoff::delay_ms as reschedule_delay_ms;
 pub use config::{KeepPolicy, Leadership, ReconcileConfig};
 pub use cycle::{Cycle, plan_cycle, plan_cycle_in};
 pub use phase::{JobPhase, job_phase};
+pub use readiness::{Readiness, readiness};
 
 use crate::ids::{AllocId, JobId, NodeId};
 use crate::state::ClusterState;

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use super::readiness::{Readiness, readiness};
 use super::view::{Fate, JobView, fate};
 use super::{KeepPolicy, ReconcileConfig, Reconciliation, ReplaceReason, Replacement, StopReason};
 use crate::alloc::{AllocStatus, Allocation, DesiredStatus};
@@ -38,7 +39,7 @@ pub(super) fn reconcile(
             original,
             replacement,
         };
-        resolve_pair(state, &pair, config, spec.version, now_ms, out);
+        resolve_pair(state, &pair, config, spec, now_ms, out);
     }
     let mut singles: Vec<&Allocation> = view.live().filter(|a| !paired.contains(&a.id)).collect();
     let mut incoming: Vec<Replacement> = view
@@ -75,7 +76,7 @@ pub(super) fn reconcile(
     // One budget for rollouts and drains together: at most `max_parallel`
     // extra instances run, whatever moves them.
     let migrating = migrations_in_flight(state, &view, &pairs);
-    let updated = roll_out(&view, &singles, &pairs, migrating, job, out);
+    let updated = roll_out(state, &view, &singles, &pairs, migrating, job, now_ms, out);
     if !batch {
         let in_flight = migrating + rollout_in_flight(&view, &pairs, spec.version) + updated.len();
         migrate(state, &singles, &updated, job, in_flight, out);
@@ -109,10 +110,11 @@ fn resolve_pair(
     state: &ClusterState,
     pair: &Pair,
     config: &ReconcileConfig,
-    version: u64,
+    spec: &crate::job::JobSpec,
     now_ms: u64,
     out: &mut Reconciliation,
 ) {
+    let version = spec.version;
     let (original, replacement) = (pair.original, pair.replacement);
     let draining = state.node(&original.node).is_some_and(|n| n.draining);
     let (kept, dropped, why) = if draining {
@@ -135,6 +137,28 @@ fn resolve_pair(
     };
     if kept.status != AllocStatus::Running {
         return;
+    }
+    // An update keeps the old instance until the new one has proven
+    // itself (`[update]`'s health gate). A replacement a newer version
+    // has superseded before it proved itself is the one to go: the
+    // original runs on, and the rollout replaces it with the newest.
+    if why == StopReason::Update {
+        let proven = readiness(state, kept, spec.ext.update, now_ms);
+        if proven != Readiness::Ready
+            && kept.job_version < version
+            && dropped.status == AllocStatus::Running
+        {
+            out.stop.push((kept.id, StopReason::Update));
+            return;
+        }
+        match proven {
+            Readiness::Ready => {}
+            Readiness::Waiting { due_ms, .. } => {
+                out.wake_job(&spec.id, due_ms);
+                return;
+            }
+            Readiness::Failed(_) => return,
+        }
     }
     if heard_lately(state, kept, config, now_ms) {
         out.stop.push((dropped.id, why));
@@ -196,12 +220,15 @@ fn stop_surplus(
 /// docs/decisions/0008). At most `max_parallel` are in flight, so at most
 /// that many extra instances run; a failure of the new version halts the
 /// rollout. Returns the allocations rolled over now.
+#[allow(clippy::too_many_arguments)]
 fn roll_out(
+    state: &ClusterState,
     view: &JobView,
     singles: &[&Allocation],
     pairs: &[(&Allocation, &Allocation)],
     migrating: usize,
     job: &Job,
+    now_ms: u64,
     out: &mut Reconciliation,
 ) -> BTreeSet<AllocId> {
     let version = job.spec.version;
@@ -218,7 +245,9 @@ fn roll_out(
             .iter()
             .filter(|a| a.job_version == version && a.desired == DesiredStatus::Run)
     };
-    if current().any(|a| a.status == AllocStatus::Failed) {
+    if current().any(|a| a.status == AllocStatus::Failed)
+        || halted(state, current().copied(), job, now_ms)
+    {
         return BTreeSet::new();
     }
     let budget = usize::try_from(job.spec.update.max_parallel)
@@ -236,6 +265,23 @@ fn roll_out(
             alloc.id
         })
         .collect()
+}
+
+/// Whether a new-version instance failed `[update]`'s health gate: the
+/// rollout replaces no more old instances while it stays so.
+fn halted<'a>(
+    state: &ClusterState,
+    mut current: impl Iterator<Item = &'a Allocation>,
+    job: &Job,
+    now_ms: u64,
+) -> bool {
+    current.any(|a| {
+        !a.status.is_terminal()
+            && matches!(
+                readiness(state, a, job.spec.ext.update, now_ms),
+                Readiness::Failed(_)
+            )
+    })
 }
 
 /// What a rollout has in flight: new-version allocations not yet running,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::doc::{Node, Value};
 use super::reader::{Decoder, Fields};
 use crate::extensions::RegionPart;
+use crate::extensions::UpdateGate;
 use crate::health::CheckSpec;
 use crate::ids::JobId;
 use crate::job::{
@@ -72,9 +73,10 @@ pub(crate) fn job(d: &mut Decoder, root: &Node) -> Option<JobSpec> {
     let reschedule = f
         .get("reschedule")
         .map_or(Some(ReschedulePolicy::default()), |n| reschedule(d, n));
-    let update = f
-        .get("update")
-        .map_or(Some(UpdatePolicy::default()), |n| update(d, n));
+    let update = f.get("update").map_or(
+        Some((UpdatePolicy::default(), UpdateGate::default())),
+        |n| update(d, n),
+    );
     let multiregion = f
         .get("multiregion")
         .map_or(Some(Vec::new()), |n| multiregion(d, n));
@@ -91,12 +93,13 @@ pub(crate) fn job(d: &mut Decoder, root: &Node) -> Option<JobSpec> {
         priority: priority?,
         restart: restart?,
         reschedule: reschedule?,
-        update: update?,
+        update: update?.0,
         version: 0,
         ext: crate::extensions::Extensions {
             multiregion: multiregion?,
             ports,
             checks,
+            update: update?.1,
         },
     })
 }
@@ -563,15 +566,26 @@ fn multiregion(d: &mut Decoder, node: &Node) -> Option<Vec<RegionPart>> {
     regions
 }
 
-fn update(d: &mut Decoder, node: &Node) -> Option<UpdatePolicy> {
+/// `[update]`: the rollout's pace, and its health gate (kept in the
+/// spec's extensions).
+fn update(d: &mut Decoder, node: &Node) -> Option<(UpdatePolicy, UpdateGate)> {
     let mut f = d.table(node, "update")?;
     let max_parallel = f
         .get("max_parallel")
         .map_or(Some(UpdatePolicy::default().max_parallel), |n| {
             d.whole(n, "update.max_parallel")
         });
-    f.finish(d, &["max_parallel"]);
-    Some(UpdatePolicy {
-        max_parallel: max_parallel?,
-    })
+    let gate = UpdateGate::default();
+    let min_healthy = duration(d, &mut f, "min_healthy_time", gate.min_healthy_time_ms);
+    let deadline = duration(d, &mut f, "healthy_deadline", gate.healthy_deadline_ms);
+    f.finish(d, &["max_parallel", "min_healthy_time", "healthy_deadline"]);
+    Some((
+        UpdatePolicy {
+            max_parallel: max_parallel?,
+        },
+        UpdateGate {
+            min_healthy_time_ms: min_healthy?,
+            healthy_deadline_ms: deadline?,
+        },
+    ))
 }

@@ -306,4 +306,22 @@ fn policies(rules: &mut Rules, spec: &JobSpec) {
         "is shorter than reschedule.delay".into()
     });
     rules.range("update.max_parallel", spec.update.max_parallel, 1, u32::MAX);
+    let gate = spec.ext.update;
+    rules.range(
+        "update.min_healthy_time",
+        gate.min_healthy_time_ms,
+        0,
+        MAX_DELAY_MS,
+    );
+    rules.range(
+        "update.healthy_deadline",
+        gate.healthy_deadline_ms,
+        1,
+        MAX_DELAY_MS,
+    );
+    rules.check(
+        gate.min_healthy_time_ms < gate.healthy_deadline_ms,
+        "update.healthy_deadline",
+        || "is not longer than update.min_healthy_time: no instance could ever pass".into(),
+    );
 }

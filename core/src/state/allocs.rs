@@ -46,6 +46,9 @@ impl ClusterState {
             });
         }
         self.update_alloc(report.alloc, |a| {
+            if report.status == crate::AllocStatus::Running {
+                a.ext.running_since_ms.get_or_insert(now_ms);
+            }
             a.status = report.status;
             a.exit_code = report.exit_code;
             a.message = report.message;

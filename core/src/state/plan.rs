@@ -145,6 +145,7 @@ impl ClusterState {
             ext: crate::extensions::AllocExtensions {
                 ports,
                 health: None,
+                running_since_ms: None,
             },
         })
     }

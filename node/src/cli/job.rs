@@ -403,6 +403,22 @@ async fn status(id: String, target: Target) -> Result<(), String> {
     for reason in doc["pending"].as_array().into_iter().flatten() {
         println!("pending: {}", text(reason));
     }
+    let rollout = &doc["rollout"];
+    if !rollout.is_null() {
+        println!(
+            "rollout to version {}: {} of {} new instances ready, {} old running",
+            text(&rollout["version"]),
+            text(&rollout["ready"]),
+            text(&rollout["new"]),
+            text(&rollout["old"])
+        );
+        if let Some(halted) = rollout["halted"].as_str() {
+            println!("rollout halted: {halted}");
+        }
+        for why in rollout["waiting_for"].as_array().into_iter().flatten() {
+            println!("rollout waits for {}", text(why));
+        }
+    }
     if let Some(regions) = doc["regions"].as_array() {
         println!();
         let rows: Vec<Vec<String>> = regions
