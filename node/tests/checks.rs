@@ -5,6 +5,8 @@
 //! fails is left out of discovery and says why; a check that starts
 //! failing restarts its task, which is replaced.
 
+#![cfg(not(madsim))]
+
 mod common;
 
 use std::time::Duration;
