@@ -865,3 +865,37 @@ fn a_replacement_unhealthy_past_its_deadline_halts_the_rollout() {
         "{versions:?}"
     );
 }
+
+/// "Healthy since" is when the status last changed: a new output under
+/// the same status does not move it.
+#[test]
+fn a_new_output_under_the_same_health_keeps_its_since() {
+    use drover_core::health::{HealthReport, HealthStatus};
+    let mut c = updated_to_a_checked_version(1);
+    c.settle(5);
+    let (alloc, node) = c
+        .live("web")
+        .iter()
+        .find(|a| a.job_version == 2)
+        .map(|a| (a.id, a.node.clone()))
+        .unwrap();
+    let report = |c: &mut Cluster, status, output: &str| {
+        c.apply(CommandKind::AllocHealth(HealthReport {
+            alloc,
+            node: node.clone(),
+            status,
+            check: "tcp on http".into(),
+            output: output.into(),
+        }))
+        .unwrap();
+        c.state.alloc(alloc).unwrap().ext.health.clone().unwrap()
+    };
+    let first = report(&mut c, HealthStatus::Healthy, "connected");
+    c.advance(5_000);
+    let again = report(&mut c, HealthStatus::Healthy, "connected again");
+    assert_eq!(again.since_ms, first.since_ms);
+    assert_eq!(again.output, "connected again");
+    c.advance(5_000);
+    let changed = report(&mut c, HealthStatus::Unhealthy, "refused");
+    assert_eq!(changed.since_ms, first.since_ms + 10_000);
+}

@@ -511,6 +511,24 @@ fn cases() -> Vec<Case> {
             "needs a command",
         ),
         case(
+            "an http check's path with a space",
+            batch(
+                "",
+                "[[task.port]]\nlabel = \"web\"\n[[task.check]]\ntype = \"http\"\nport = \"web\"\npath = \"/a b\"\n",
+            ),
+            "task.check[0].path",
+            "no spaces or control characters",
+        ),
+        case(
+            "a check once in a thousand days",
+            batch(
+                "",
+                "[[task.check]]\ntype = \"exec\"\ncommand = [\"true\"]\ninterval = \"1000d\"\n",
+            ),
+            "task.check[0].interval",
+            "longer than a check may wait",
+        ),
+        case(
             "a check too often",
             batch(
                 "",

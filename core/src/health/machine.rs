@@ -2,7 +2,7 @@
 //! checks are due, runs them, and hands each result back; out come the
 //! health changes to commit and, when a check has failed `restart_after`
 //! times in a row past the grace, one restart. Only changes are reported —
-//! a change of status at once, a new output under the same status at most
+//! a change of status at once, a new output of a failing check at most
 //! every [`OUTPUT_REFRESH_MS`] — so a steady task costs the log nothing
 //! however often it is checked.
 
@@ -139,7 +139,9 @@ impl HealthMachine {
         let status = self.status(now_ms);
         let decided = self.deciding(status, i);
         let output = &self.runs[decided].output;
-        let stale = status != HealthStatus::Pending
+        // Only a failing check's output is worth refreshing: while healthy,
+        // checks take turns deciding and would each look new.
+        let stale = status == HealthStatus::Unhealthy
             && *output != self.reported_output
             && now_ms >= self.reported_ms.saturating_add(OUTPUT_REFRESH_MS);
         if status != self.reported || stale {
@@ -308,6 +310,29 @@ mod tests {
                 .is_empty(),
             "unchanged"
         );
+    }
+
+    /// Two passing checks take turns deciding; their outputs differ, and
+    /// still nothing is reported while the task stays healthy.
+    #[test]
+    fn a_healthy_task_with_several_checks_reports_once() {
+        let mut http = tcp(0, None);
+        http.kind = CheckKind::Http {
+            port: "web".into(),
+            path: "/".into(),
+            status: None,
+        };
+        let mut m = HealthMachine::new(vec![tcp(0, None), http], 0);
+        let mut reports = 0;
+        for round in 0..10 {
+            let now = round * OUTPUT_REFRESH_MS;
+            for i in m.due(now) {
+                reports += m
+                    .finished(i, true, &format!("ok {i} at {now}"), now + 1)
+                    .len();
+            }
+        }
+        assert_eq!(reports, 1, "healthy once, then nothing");
     }
 
     #[test]

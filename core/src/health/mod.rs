@@ -130,9 +130,12 @@ pub struct HealthReport {
 /// An allocation's health as shown: `None` when the version it runs asks
 /// for no checks; pending until its worker committed a first change.
 pub fn of(state: &crate::ClusterState, alloc: &crate::Allocation) -> Option<HealthStatus> {
-    let checked = state
-        .job_version(&alloc.job, alloc.job_version)
-        .is_some_and(|spec| !spec.ext.checks.is_empty());
+    // A version gone from the job's history is still known checked by
+    // the health its worker recorded.
+    let checked = alloc.ext.health.is_some()
+        || state
+            .job_version(&alloc.job, alloc.job_version)
+            .is_some_and(|spec| !spec.ext.checks.is_empty());
     checked.then(|| {
         alloc
             .ext

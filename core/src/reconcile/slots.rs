@@ -147,6 +147,7 @@ fn resolve_pair(
         if proven != Readiness::Ready
             && kept.job_version < version
             && dropped.status == AllocStatus::Running
+            && heard_lately(state, dropped, config, now_ms)
         {
             out.stop.push((kept.id, StopReason::Update));
             return;
@@ -249,6 +250,15 @@ fn roll_out(
         || halted(state, current().copied(), job, now_ms)
     {
         return BTreeSet::new();
+    }
+    // A new instance may miss its deadline by the clock alone: look
+    // again then, or the rollout would go on past it.
+    for alloc in current().filter(|a| !a.status.is_terminal()) {
+        if let Readiness::Waiting { due_ms, .. } =
+            readiness(state, alloc, job.spec.ext.update, now_ms)
+        {
+            out.wake_job(&job.spec.id, due_ms);
+        }
     }
     let budget = usize::try_from(job.spec.update.max_parallel)
         .unwrap_or(usize::MAX)

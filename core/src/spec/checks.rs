@@ -5,7 +5,7 @@
 use super::decode::{all, duration, optional};
 use super::doc::Node;
 use super::reader::Decoder;
-use super::validate::Rules;
+use super::validate::{MAX_DELAY_MS, Rules};
 use crate::health::{CheckKind, CheckSpec};
 use crate::job::{Driver, JobSpec};
 use crate::units::format_duration_ms;
@@ -144,8 +144,9 @@ pub(super) fn validate(rules: &mut Rules, spec: &JobSpec) {
                 status,
             } => {
                 port_named(rules, &path, port, &labels);
-                rules.check(p.starts_with('/'), format!("{path}.path"), || {
-                    format!("{p:?} is not a path; it starts with '/'")
+                let plain = p.chars().all(|c| c.is_ascii_graphic());
+                rules.check(p.starts_with('/') && plain, format!("{path}.path"), || {
+                    format!("{p:?} is not a path; it starts with '/' and holds no spaces or control characters (escape them, as %20)")
                 });
                 if let Some(status) = status {
                     rules.range(&format!("{path}.status"), *status, 100, 599);
@@ -172,6 +173,19 @@ pub(super) fn validate(rules: &mut Rules, spec: &JobSpec) {
         rules.check(check.timeout_ms > 0, format!("{path}.timeout"), || {
             "a check needs some time to answer; give a timeout above 0".into()
         });
+        for (field, ms) in [
+            ("interval", check.interval_ms),
+            ("timeout", check.timeout_ms),
+            ("grace", check.grace_ms),
+        ] {
+            rules.check(ms <= MAX_DELAY_MS, format!("{path}.{field}"), || {
+                format!(
+                    "{} is longer than a check may wait; at most {}",
+                    format_duration_ms(ms),
+                    format_duration_ms(MAX_DELAY_MS)
+                )
+            });
+        }
         if let Some(limit) = check.restart_after {
             rules.check(limit >= 1, format!("{path}.check_restart.limit"), || {
                 "0 failures would restart the task before any check; use 1 or more".into()

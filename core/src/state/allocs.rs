@@ -70,11 +70,18 @@ impl ClusterState {
     ) -> Response {
         let status = self.live_alloc_of(report.alloc, &report.node)?.status;
         self.update_alloc(report.alloc, |a| {
+            // A new output under the same status is no change of health:
+            // "healthy since" must not move, or a rollout's
+            // min_healthy_time would never run out.
+            let since_ms = match &a.ext.health {
+                Some(h) if h.status == report.status => h.since_ms,
+                _ => now_ms,
+            };
             a.ext.health = Some(Health {
                 status: report.status,
                 check: report.check,
                 output: clip(&report.output),
-                since_ms: now_ms,
+                since_ms,
             });
             a.modified_ms = now_ms;
             a.modify_index = index;

@@ -27,6 +27,9 @@ pub struct Checks {
     node: NodeId,
     proposer: Proposer,
     watched: Mutex<BTreeMap<AllocId, JoinHandle<()>>>,
+    /// Tasks being stopped: never checked again, though they run on
+    /// through their stop grace and a poll still lists them to run.
+    retired: Mutex<BTreeSet<AllocId>>,
     restarts: Restarts,
     /// Wakes the worker's loop when a restart is asked.
     wake: Arc<Notify>,
@@ -38,6 +41,7 @@ impl Checks {
             node,
             proposer,
             watched: Mutex::new(BTreeMap::new()),
+            retired: Mutex::new(BTreeSet::new()),
             restarts: Arc::default(),
             wake,
         }
@@ -48,13 +52,14 @@ impl Checks {
     /// any that no longer runs.
     pub fn watch(&self, assignments: &[Assignment], running: &BTreeSet<AllocId>) {
         self.unwatch_ended(running);
+        let retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
         let mut watched = self.watched();
         for a in assignments {
             let Some(task) = &a.task else { continue };
             let wanted = a.desired == DesiredStatus::Run
                 && !a.checks.is_empty()
                 && running.contains(&a.alloc);
-            if !wanted || watched.contains_key(&a.alloc) {
+            if !wanted || watched.contains_key(&a.alloc) || retired.contains(&a.alloc) {
                 continue;
             }
             debug!(alloc = %a.alloc, checks = a.checks.len(), "checking the task's health");
@@ -71,8 +76,12 @@ impl Checks {
         }
     }
 
-    /// Stops checking `alloc` (its task is being stopped).
+    /// Stops checking `alloc` for good (its task is being stopped).
     pub fn unwatch(&self, alloc: AllocId) {
+        self.retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(alloc);
         if let Some(handle) = self.watched().remove(&alloc) {
             handle.abort();
         }
@@ -80,6 +89,10 @@ impl Checks {
 
     /// Stops checking allocations whose task is not running.
     pub fn unwatch_ended(&self, running: &BTreeSet<AllocId>) {
+        self.retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|alloc| running.contains(alloc));
         self.watched().retain(|alloc, handle| {
             let keep = running.contains(alloc);
             if !keep {

@@ -85,11 +85,17 @@ async fn http(addr: &str, path: &str, expected: Option<u16>) -> Outcome {
             "GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: drover-check\r\nAccept: */*\r\nConnection: close\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await?;
+        // Up to the status line: a server that keeps the connection open
+        // or streams its body has answered once that line is in.
         let mut answer = Vec::with_capacity(512);
-        stream
-            .take(MAX_ANSWER as u64)
-            .read_to_end(&mut answer)
-            .await?;
+        let mut chunk = [0u8; 512];
+        while answer.len() < MAX_ANSWER && !answer.contains(&b'\n') {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&chunk[..n]);
+        }
         Ok::<_, std::io::Error>(answer)
     };
     let answer = match answer.await {
