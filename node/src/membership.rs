@@ -235,7 +235,46 @@ impl ChangeLock {
             )
             .into_status());
         }
+        if let Some(leaving_to) = removal_left_halfway(&metrics) {
+            finish_own_removal(raft, leaving_to).await;
+            return Err(NotCommitted::NotApplied(
+                "this node leads under a half-made change that removes it; it has finished that change and steps down: ask again"
+                    .into(),
+            )
+            .into_status());
+        }
         Ok(guard)
+    }
+}
+
+/// The voters a joint configuration is moving to, when this node is not
+/// among them: a leader that removed it committed the first step and was
+/// lost before the second, and this node was elected under the joint
+/// configuration. Any change it starts now would first move to a
+/// configuration without it and then, no longer a voter, propose the
+/// second step, which openraft 0.9 asserts only a voting leader does
+/// (found by the simulator, seed 220194399).
+fn removal_left_halfway(
+    metrics: &openraft::RaftMetrics<RaftId, BasicNode>,
+) -> Option<BTreeSet<RaftId>> {
+    let joint = metrics.membership_config.membership().get_joint_config();
+    let target = joint.last()?;
+    (joint.len() > 1 && !target.contains(&metrics.id)).then(|| target.clone())
+}
+
+/// Completes the change a lost leader began: one step, from the joint
+/// configuration to its target, after which openraft has this node stop
+/// leading once the change commits.
+async fn finish_own_removal(raft: &Raft, target: BTreeSet<RaftId>) {
+    match raft
+        .change_membership(ChangeMembers::ReplaceAllVoters(target), false)
+        .await
+    {
+        Ok(done) => info!(
+            index = done.log_id.index,
+            "finished the change that removes this node from the voters"
+        ),
+        Err(e) => warn!("could not finish the change that removes this node: {e}"),
     }
 }
 

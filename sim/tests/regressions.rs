@@ -165,3 +165,15 @@ fn damage_strikes_only_bytes_that_reached_the_disk() {
 fn a_leader_asked_to_remove_itself_hands_leadership_over_first() {
     passes(111_733_587);
 }
+
+/// A leader removing a voter committed the joint step and crashed; the
+/// voter being removed was then elected under the joint membership, and
+/// the next `cluster add` it served first moved to a membership without
+/// itself and then, no longer a voter, proposed the second step: openraft
+/// 0.9 panicked ("Only leader is allowed to call
+/// update_effective_membership()"). Such a leader now finishes its own
+/// removal and refuses the change (`node/src/membership.rs`).
+#[test]
+fn a_leader_elected_during_its_own_removal_finishes_it_first() {
+    passes(220_194_399);
+}
