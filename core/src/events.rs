@@ -59,6 +59,10 @@ pub enum EventKind {
     JobSubmitted,
     JobUpdated,
     JobStopped,
+    /// A version's rollout finished with every instance ready.
+    DeploymentSucceeded,
+    /// A version's rollout failed (its detail says why, and any revert).
+    DeploymentFailed,
     AllocPlaced,
     /// The control plane asked the allocation's worker to stop it.
     AllocStopRequested,
@@ -81,7 +85,11 @@ pub enum EventKind {
 impl EventKind {
     pub fn topic(self) -> Topic {
         match self {
-            Self::JobSubmitted | Self::JobUpdated | Self::JobStopped => Topic::Job,
+            Self::JobSubmitted
+            | Self::JobUpdated
+            | Self::JobStopped
+            | Self::DeploymentSucceeded
+            | Self::DeploymentFailed => Topic::Job,
             Self::AllocPlaced
             | Self::AllocStopRequested
             | Self::AllocRunning
@@ -304,6 +312,17 @@ impl EventLog {
             None,
             String::new(),
         );
+    }
+
+    pub(crate) fn deployment_ended(&mut self, job: &JobId, version: u64, failed: Option<&str>) {
+        let (kind, detail) = match failed {
+            None => (EventKind::DeploymentSucceeded, format!("version {version}")),
+            Some(why) => (
+                EventKind::DeploymentFailed,
+                format!("version {version}: {why}"),
+            ),
+        };
+        self.push(kind, job.to_string(), Some(job.clone()), None, detail);
     }
 
     pub(crate) fn alloc_placed(&mut self, alloc: &Allocation) {

@@ -69,14 +69,21 @@ pub struct Extensions {
     pub update: UpdateGate,
 }
 
-/// `[update]`'s health gate: a new instance replaces an old one only once
-/// it has run, healthy where it has checks, for `min_healthy_time`; one
-/// that is not so within `healthy_deadline` of starting halts the rollout.
+/// `[update]`'s deployment fields: a new instance replaces an old one only
+/// once it has run, healthy where it has checks, for `min_healthy_time`;
+/// one that is not so within `healthy_deadline` of starting fails the
+/// deployment, and so does one in which no instance became ready for
+/// `progress_deadline` (0: never). `canary` new instances run beside the
+/// old ones, which stay until `drover job promote`; `auto_revert` makes a
+/// failed deployment put back the last version whose deployment succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UpdateGate {
     pub min_healthy_time_ms: u64,
     pub healthy_deadline_ms: u64,
+    pub progress_deadline_ms: u64,
+    pub canary: u32,
+    pub auto_revert: bool,
 }
 
 impl UpdateGate {
@@ -90,6 +97,9 @@ impl Default for UpdateGate {
         Self {
             min_healthy_time_ms: 0,
             healthy_deadline_ms: 300_000,
+            progress_deadline_ms: 600_000,
+            canary: 0,
+            auto_revert: false,
         }
     }
 }

@@ -9,6 +9,10 @@ fn batch(extra_top: &str, extra_task: &str) -> String {
     format!("id = \"j\"\nkind = \"batch\"\n{extra_top}\n{TASK}{extra_task}\n")
 }
 
+fn service(extra_top: &str) -> String {
+    format!("id = \"j\"\nkind = \"service\"\nreplicas = 2\n{extra_top}\n{TASK}\n")
+}
+
 struct Case {
     name: &'static str,
     spec: String,
@@ -592,6 +596,42 @@ fn cases() -> Vec<Case> {
             "a min_healthy_time that is no duration",
             batch("[update]\nmin_healthy_time = \"ten\"\n", ""),
             "update.min_healthy_time",
+            "",
+        ),
+        case(
+            "a progress deadline shorter than the healthy deadline",
+            service("[update]\nhealthy_deadline = \"5m\"\nprogress_deadline = \"1m\"\n"),
+            "update.progress_deadline",
+            "shorter than update.healthy_deadline",
+        ),
+        case(
+            "more canaries than replicas",
+            service("[update]\ncanary = 3\n"),
+            "update.canary",
+            "more than the job's 2 replicas",
+        ),
+        case(
+            "a negative canary count",
+            service("[update]\ncanary = -1\n"),
+            "update.canary",
+            "",
+        ),
+        case(
+            "canaries on a batch job",
+            batch("[update]\ncanary = 1\n", ""),
+            "update.canary",
+            "only services take canaries",
+        ),
+        case(
+            "auto_revert on a batch job",
+            batch("[update]\nauto_revert = true\n", ""),
+            "update.auto_revert",
+            "only services",
+        ),
+        case(
+            "auto_revert that is no boolean",
+            service("[update]\nauto_revert = \"yes\"\n"),
+            "update.auto_revert",
             "",
         ),
         case(

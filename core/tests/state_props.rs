@@ -91,20 +91,29 @@ fn spec() -> impl Strategy<Value = JobSpec> {
         ),
         prop_oneof![9 => Just(None), 1 => Just(Some("busybox".to_string()))],
         prop_oneof![9 => Just(50u8), 1 => Just(0u8)],
-        any::<bool>(),
+        (
+            any::<bool>(),
+            prop_oneof![4 => Just(0u32), 1 => 1..3u32],
+            any::<bool>(),
+        ),
     )
-        .prop_map(|(id, kind, (cpu, mem, gpus), image, priority, docker)| {
-            let mut spec = JobSpec::batch(id, vec!["true".into()], Resources::new(cpu, mem, gpus));
-            spec.kind = kind;
-            spec.priority = priority;
-            if docker {
-                spec.task.driver = Driver::Docker;
-                spec.task.image = image.or(Some("busybox".into()));
-            } else {
-                spec.task.image = image;
-            }
-            spec
-        })
+        .prop_map(
+            |(id, kind, (cpu, mem, gpus), image, priority, (docker, canary, auto_revert))| {
+                let mut spec =
+                    JobSpec::batch(id, vec!["true".into()], Resources::new(cpu, mem, gpus));
+                spec.kind = kind;
+                spec.priority = priority;
+                spec.ext.update.canary = canary;
+                spec.ext.update.auto_revert = auto_revert;
+                if docker {
+                    spec.task.driver = Driver::Docker;
+                    spec.task.image = image.or(Some("busybox".into()));
+                } else {
+                    spec.task.image = image;
+                }
+                spec
+            },
+        )
 }
 
 fn plan() -> impl Strategy<Value = Plan> {
@@ -374,6 +383,17 @@ fn command_kind() -> impl Strategy<Value = CommandKind> {
                 output: "x".repeat(600),
             })
         }),
+        1 => (job_id(), 0..4u64, any::<bool>()).prop_map(|(job, version, failed)| {
+            use drover_core::state::{Outcome, Settlement};
+            let outcome = if failed {
+                Outcome::Failed("an instance missed its deadline".into())
+            } else {
+                Outcome::Succeeded
+            };
+            CommandKind::SettleDeployment(Settlement { job, version, outcome })
+        }),
+        1 => (job_id(), 0..4u64)
+            .prop_map(|(job, version)| CommandKind::PromoteDeployment { job, version }),
     ]
 }
 

@@ -344,7 +344,9 @@ fn committed(
     outcome: drover_core::Response,
 ) -> Result<Response<SubmitJobReply>, Status> {
     match outcome {
-        Ok(Success::JobAccepted { job, version }) => Ok(Response::new(SubmitJobReply {
+        Ok(
+            Success::JobAccepted { job, version } | Success::DeploymentPromoted { job, version },
+        ) => Ok(Response::new(SubmitJobReply {
             job: job.to_string(),
             version,
             index,
@@ -820,6 +822,35 @@ impl Api for ApiService {
         }
     }
 
+    async fn promote_job(
+        &self,
+        request: Request<JobRef>,
+    ) -> Result<Response<SubmitJobReply>, Status> {
+        relay!(self, promote_job, request);
+        let job = job_id(&request.get_ref().job)?;
+        self.allow_job_write(&request, &job, None).await?;
+        self.settle(false).await?;
+        let version = {
+            let applied = self.state.read().await;
+            applied
+                .state
+                .job(&job)
+                .map(|j| j.spec.version)
+                .ok_or_else(|| Status::not_found(format!("no job {job}")))?
+        };
+        let promote = CommandKind::PromoteDeployment {
+            job: job.clone(),
+            version,
+        };
+        match self.commit(promote).await? {
+            // Promoted before: say so as the first promotion did.
+            (index, Ok(Success::Unchanged)) => {
+                committed(index, Ok(Success::DeploymentPromoted { job, version }))
+            }
+            (index, outcome) => committed(index, outcome),
+        }
+    }
+
     async fn plan_job(
         &self,
         request: Request<SubmitJobRequest>,
@@ -987,6 +1018,7 @@ fn job_doc(
         "next_page_token": next_page_token,
         "pending": pending,
         "rollout": crate::rollout::doc(state, job, now_ms()),
+        "deployment": crate::rollout::deployment_doc(state, job),
         "index": state.index(),
     });
     Ok((doc, job.spec.clone()))

@@ -338,3 +338,179 @@ grace = "0s"
         assert_eq!(get(address).map(|(code, _)| code), Some(200));
     }
 }
+
+/// A two-instance python web service, version `tag`, whose check asks for
+/// `path`, with `update` lines added to its `[update]`.
+fn web_version(tag: &str, path: &str, update: &str) -> String {
+    format!(
+        r#"id = "web"
+kind = "service"
+replicas = 2
+[update]
+max_parallel = 1
+min_healthy_time = "1s"
+healthy_deadline = "4s"
+{update}
+[task]
+driver = "exec"
+command = ["sh", "-c", "exec python3 -m http.server --bind 127.0.0.1 $DROVER_PORT_HTTP"]
+[task.env]
+TAG = "{tag}"
+[[task.port]]
+label = "http"
+[[task.check]]
+type = "http"
+port = "http"
+path = "{path}"
+interval = "500ms"
+timeout = "1s"
+grace = "0s"
+"#
+    )
+}
+
+/// The job's live, running instances' versions, sorted, once each is
+/// healthy.
+fn healthy_versions(doc: &Value) -> Option<Vec<u64>> {
+    let mut versions = Vec::new();
+    for a in allocations(doc)
+        .iter()
+        .filter(|a| a["desired"] == "run" && a["status"] != "stopped")
+    {
+        if a["status"] != "running" || a["health"]["status"] != "healthy" {
+            return None;
+        }
+        versions.push(a["version"].as_u64()?);
+    }
+    versions.sort_unstable();
+    Some(versions)
+}
+
+#[test]
+fn an_update_that_never_passes_its_check_is_rolled_back_by_auto_revert() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster(dir.path());
+    let addr = agents[0].addr();
+    let auto_revert = "auto_revert = true";
+    assert!(run_job(
+        dir.path(),
+        &addr,
+        "web",
+        &web_version("one", "/", auto_revert)
+    ));
+    wait_for("version 1 deployed", Duration::from_secs(40), || {
+        let doc = status(&addr, "web")?;
+        (doc["deployment"]["status"] == "succeeded").then_some(())
+    });
+    let first = endpoints(&agents, "web", 2);
+    assert!(run_job(
+        dir.path(),
+        &addr,
+        "web",
+        &web_version("two", "/missing", auto_revert)
+    ));
+    let doc = wait_for(
+        "version 1's spec back as version 3, deployed",
+        Duration::from_secs(60),
+        || {
+            let doc = status(&addr, "web")?;
+            let done = doc["version"] == 3
+                && doc["deployment"]["status"] == "succeeded"
+                && healthy_versions(&doc)? == [3, 3];
+            done.then_some(doc)
+        },
+    );
+    assert_eq!(doc["deployment"]["stable_version"], 3, "{doc}");
+    let history = json(&addr, &["job", "history", "web"]).expect("history");
+    let three = &history["versions"][0];
+    assert_eq!(three["version"], 3, "{history}");
+    let changes = three["changes"].as_array().expect("changes from 2");
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["path"] == "task.env.TAG" && c["new"] == "\"one\""),
+        "version 3 has version 1's spec: {history}"
+    );
+    let events = cli(&addr, &["events", "--topic", "job"]);
+    let events = String::from_utf8_lossy(&events.stdout);
+    let failed = events
+        .lines()
+        .find(|l| l.contains("deployment_failed"))
+        .unwrap_or_else(|| panic!("no deployment_failed event in:\n{events}"));
+    assert!(
+        failed.contains("version 2")
+            && failed.contains("not healthy within healthy_deadline 4s")
+            && failed.contains("auto_revert: version 1 is back as version 3"),
+        "{failed}"
+    );
+    let serving = endpoints(&agents, "web", 2);
+    for address in &serving {
+        assert_eq!(get(address).map(|(code, _)| code), Some(200));
+    }
+    // The old instances served throughout; the reverted version replaced
+    // them one at a time, so at least one address changed.
+    assert_ne!(serving, first);
+}
+
+#[test]
+fn a_canary_serves_beside_the_old_instances_until_promoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster(dir.path());
+    let addr = agents[0].addr();
+    assert!(run_job(
+        dir.path(),
+        &addr,
+        "web",
+        &web_version("one", "/", "canary = 1")
+    ));
+    wait_for("version 1 deployed", Duration::from_secs(40), || {
+        let doc = status(&addr, "web")?;
+        (doc["deployment"]["status"] == "succeeded").then_some(())
+    });
+    assert!(run_job(
+        dir.path(),
+        &addr,
+        "web",
+        &web_version("two", "/", "canary = 1")
+    ));
+    wait_for("one healthy canary", Duration::from_secs(40), || {
+        let doc = status(&addr, "web")?;
+        (healthy_versions(&doc)? == [1, 1, 2]).then_some(())
+    });
+    // Well past min_healthy_time: the old instances still run.
+    std::thread::sleep(Duration::from_secs(3));
+    let doc = status(&addr, "web").expect("status");
+    assert_eq!(healthy_versions(&doc), Some(vec![1, 1, 2]), "{doc}");
+    assert_eq!(doc["deployment"]["awaiting_promotion"], true, "{doc}");
+    let table = cli(&addr, &["job", "status", "web"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("drover job promote web"), "{table}");
+    assert_eq!(
+        endpoints(&agents, "web", 3).len(),
+        3,
+        "the canary serves too"
+    );
+
+    let promoted = cli(&addr, &["job", "promote", "web"]);
+    assert!(
+        promoted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promoted.stderr)
+    );
+    assert!(String::from_utf8_lossy(&promoted.stdout).contains("job web version 2 promoted"));
+    wait_for("version 2 everywhere", Duration::from_secs(60), || {
+        let doc = status(&addr, "web")?;
+        let done = doc["deployment"]["status"] == "succeeded" && healthy_versions(&doc)? == [2, 2];
+        done.then_some(())
+    });
+    let again = cli(&addr, &["job", "promote", "web"]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already succeeded"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    for address in &endpoints(&agents, "web", 2) {
+        assert_eq!(get(address).map(|(code, _)| code), Some(200));
+    }
+}

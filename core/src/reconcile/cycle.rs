@@ -51,19 +51,7 @@ pub fn plan_cycle_in(
     scheduler_config: SchedulerConfig,
 ) -> Cycle {
     let rec = reconcile_in(state, scope, now_ms, config, leadership);
-    let mut commands: Vec<CommandKind> = Vec::new();
-    for (node, last_heartbeat_ms) in &rec.mark_disconnected {
-        commands.push(CommandKind::MarkNodeDisconnected {
-            node: node.clone(),
-            last_heartbeat_ms: *last_heartbeat_ms,
-        });
-    }
-    for (node, last_heartbeat_ms) in &rec.mark_down {
-        commands.push(CommandKind::MarkNodeDown {
-            node: node.clone(),
-            last_heartbeat_ms: *last_heartbeat_ms,
-        });
-    }
+    let mut commands = decisions(&rec);
     let mut scheduler = Scheduler::new(state, scheduler_config);
     let mut plan = Plan {
         based_on_index: Some(state.index()),
@@ -150,6 +138,32 @@ pub fn plan_cycle_in(
         acted_on,
         reconciliation: rec,
     }
+}
+
+/// What the reconciliation decided besides placements and stops: nodes
+/// marked, deployments settled.
+fn decisions(rec: &Reconciliation) -> Vec<CommandKind> {
+    let disconnected = rec
+        .mark_disconnected
+        .iter()
+        .map(
+            |(node, last_heartbeat_ms)| CommandKind::MarkNodeDisconnected {
+                node: node.clone(),
+                last_heartbeat_ms: *last_heartbeat_ms,
+            },
+        );
+    let down = rec
+        .mark_down
+        .iter()
+        .map(|(node, last_heartbeat_ms)| CommandKind::MarkNodeDown {
+            node: node.clone(),
+            last_heartbeat_ms: *last_heartbeat_ms,
+        });
+    let settled = rec
+        .settle
+        .iter()
+        .map(|s| CommandKind::SettleDeployment(s.clone()));
+    disconnected.chain(down).chain(settled).collect()
 }
 
 /// Rejections and unplaced allocations summed over a turn.

@@ -2,7 +2,7 @@
 //! slot that a clean exit closes; services are `replicas` slots; system jobs
 //! one slot per eligible node.
 
-use super::{ReconcileConfig, Reconciliation, StopReason, slots, system};
+use super::{ReconcileConfig, Reconciliation, StopReason, deployment, slots, system};
 use crate::alloc::DesiredStatus;
 use crate::job::JobKind;
 use crate::state::{ClusterState, Job, JobStatus};
@@ -26,6 +26,7 @@ pub(super) fn reconcile_job(
         JobKind::Batch => slots::reconcile(state, job, 1, now_ms, config, out),
         JobKind::Service { replicas } => {
             slots::reconcile(state, job, replicas, now_ms, config, out);
+            deployment::watch(state, job, replicas, now_ms, out);
         }
         JobKind::System => system::reconcile(state, job, now_ms, out),
     }

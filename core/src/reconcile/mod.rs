@@ -13,11 +13,13 @@
 //! - **mark disconnected / down**: liveness decisions, paced and suspended
 //!   as `liveness` explains; **withheld** ones say why they were not made.
 //! - **place on**: system-job instances bound to one node.
+//! - **settle**: a service version's deployment succeeded or failed.
 
 mod attention;
 mod backoff;
 mod config;
 mod cycle;
+mod deployment;
 mod jobs;
 mod liveness;
 mod phase;
@@ -115,6 +117,7 @@ pub struct Reconciliation {
     pub job_wakes: BTreeMap<JobId, u64>,
     /// Jobs waiting for a node's next heartbeat, and the node.
     pub awaiting_heartbeat: Vec<(JobId, NodeId)>,
+    pub settle: Vec<crate::state::Settlement>,
 }
 
 impl Reconciliation {
@@ -135,6 +138,7 @@ impl Reconciliation {
             && self.mark_disconnected.is_empty()
             && self.mark_down.is_empty()
             && self.place_on.is_empty()
+            && self.settle.is_empty()
     }
 }
 

@@ -13,12 +13,10 @@ use crate::units::format_duration_ms;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
-    Ready,
+    /// Proven since `since_ms`.
+    Ready { since_ms: u64 },
     /// Not yet; `due_ms` is when it next may change by the clock alone.
-    Waiting {
-        due_ms: u64,
-        why: String,
-    },
+    Waiting { due_ms: u64, why: String },
     /// Past the deadline: the rollout halts, saying why.
     Failed(String),
 }
@@ -78,7 +76,7 @@ pub fn readiness(
     };
     let proven = healthy_since.saturating_add(gate.min_healthy_time_ms);
     if now_ms >= proven {
-        Readiness::Ready
+        Readiness::Ready { since_ms: proven }
     } else {
         Readiness::Waiting {
             due_ms: proven,

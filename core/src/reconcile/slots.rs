@@ -13,7 +13,7 @@ use crate::alloc::{AllocStatus, Allocation, DesiredStatus};
 use crate::ids::AllocId;
 use crate::job::JobKind;
 use crate::planted::{self, Bug};
-use crate::state::{ClusterState, Job};
+use crate::state::{ClusterState, DeploymentStatus, Job};
 
 pub(super) fn reconcile(
     state: &ClusterState,
@@ -144,7 +144,8 @@ fn resolve_pair(
     // original runs on, and the rollout replaces it with the newest.
     if why == StopReason::Update {
         let proven = readiness(state, kept, spec.ext.update, now_ms);
-        if proven != Readiness::Ready
+        let ready = matches!(proven, Readiness::Ready { .. });
+        if !ready
             && kept.job_version < version
             && dropped.status == AllocStatus::Running
             && heard_lately(state, dropped, config, now_ms)
@@ -153,12 +154,17 @@ fn resolve_pair(
             return;
         }
         match proven {
-            Readiness::Ready => {}
+            Readiness::Ready { .. } => {}
             Readiness::Waiting { due_ms, .. } => {
                 out.wake_job(&spec.id, due_ms);
                 return;
             }
             Readiness::Failed(_) => return,
+        }
+        // A canary runs beside the instance it will replace until the
+        // deployment is promoted.
+        if state.awaiting_promotion(&spec.id, version) {
+            return;
         }
     }
     if heard_lately(state, kept, config, now_ms) {
@@ -248,6 +254,9 @@ fn roll_out(
     };
     if current().any(|a| a.status == AllocStatus::Failed)
         || halted(state, current().copied(), job, now_ms)
+        || state
+            .deployment(&job.spec.id, version)
+            .is_some_and(|d| d.status == DeploymentStatus::Failed)
     {
         return BTreeSet::new();
     }
@@ -260,9 +269,17 @@ fn roll_out(
             out.wake_job(&job.spec.id, due_ms);
         }
     }
-    let budget = usize::try_from(job.spec.update.max_parallel)
-        .unwrap_or(usize::MAX)
-        .saturating_sub(rollout_in_flight(view, pairs, version) + migrating);
+    let budget = if state.awaiting_promotion(&job.spec.id, version) {
+        // Canaries: that many new instances at once, beside the old ones.
+        let placed = current().filter(|a| !a.status.is_terminal()).count();
+        usize::try_from(job.spec.ext.update.canary)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(placed)
+    } else {
+        usize::try_from(job.spec.update.max_parallel)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(rollout_in_flight(view, pairs, version) + migrating)
+    };
     old.sort_by_key(|a| (a.status == AllocStatus::Running, a.id));
     old.into_iter()
         .take(budget)

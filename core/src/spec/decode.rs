@@ -578,7 +578,24 @@ fn update(d: &mut Decoder, node: &Node) -> Option<(UpdatePolicy, UpdateGate)> {
     let gate = UpdateGate::default();
     let min_healthy = duration(d, &mut f, "min_healthy_time", gate.min_healthy_time_ms);
     let deadline = duration(d, &mut f, "healthy_deadline", gate.healthy_deadline_ms);
-    f.finish(d, &["max_parallel", "min_healthy_time", "healthy_deadline"]);
+    let progress = duration(d, &mut f, "progress_deadline", gate.progress_deadline_ms);
+    let canary = f
+        .get("canary")
+        .map_or(Some(gate.canary), |n| d.whole(n, "update.canary"));
+    let auto_revert = f.get("auto_revert").map_or(Some(gate.auto_revert), |n| {
+        d.boolean(n, "update.auto_revert")
+    });
+    f.finish(
+        d,
+        &[
+            "max_parallel",
+            "min_healthy_time",
+            "healthy_deadline",
+            "progress_deadline",
+            "canary",
+            "auto_revert",
+        ],
+    );
     Some((
         UpdatePolicy {
             max_parallel: max_parallel?,
@@ -586,6 +603,9 @@ fn update(d: &mut Decoder, node: &Node) -> Option<(UpdatePolicy, UpdateGate)> {
         UpdateGate {
             min_healthy_time_ms: min_healthy?,
             healthy_deadline_ms: deadline?,
+            progress_deadline_ms: progress?,
+            canary: canary?,
+            auto_revert: auto_revert?,
         },
     ))
 }

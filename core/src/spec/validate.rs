@@ -324,4 +324,37 @@ fn policies(rules: &mut Rules, spec: &JobSpec) {
         "update.healthy_deadline",
         || "is not longer than update.min_healthy_time: no instance could ever pass".into(),
     );
+    rules.range(
+        "update.progress_deadline",
+        gate.progress_deadline_ms,
+        0,
+        MAX_DELAY_MS,
+    );
+    rules.check(
+        gate.progress_deadline_ms == 0 || gate.progress_deadline_ms >= gate.healthy_deadline_ms,
+        "update.progress_deadline",
+        || "is shorter than update.healthy_deadline (0 turns it off)".into(),
+    );
+    deployment_shape(rules, spec);
+}
+
+/// Canaries and reverts are a service's: a batch job runs once and a
+/// system job one instance per node.
+fn deployment_shape(rules: &mut Rules, spec: &JobSpec) {
+    let gate = spec.ext.update;
+    if let crate::job::JobKind::Service { replicas } = spec.kind {
+        rules.check(gate.canary <= replicas, "update.canary", || {
+            format!(
+                "is {}, more than the job's {replicas} replicas",
+                gate.canary
+            )
+        });
+        return;
+    }
+    rules.check(gate.canary == 0, "update.canary", || {
+        "only services take canaries".into()
+    });
+    rules.check(!gate.auto_revert, "update.auto_revert", || {
+        "only services are reverted by their deployments".into()
+    });
 }

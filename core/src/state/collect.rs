@@ -27,6 +27,7 @@ impl ClusterState {
             self.forget_allocs(&ids);
             self.data.jobs.remove(job);
             self.forget_history(job);
+            self.forget_deployments(job);
             self.changes.forget_job(job);
         }
         let mut asked: BTreeMap<JobId, BTreeSet<AllocId>> = BTreeMap::new();

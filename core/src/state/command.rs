@@ -89,6 +89,13 @@ pub enum CommandKind {
     },
     /// A worker's word that one of its allocations changed health.
     AllocHealth(crate::health::HealthReport),
+    /// The leader's reconciler found a version's deployment ended.
+    SettleDeployment(super::Settlement),
+    /// `drover job promote`: the canaries of the job's `version` are good.
+    PromoteDeployment {
+        job: JobId,
+        version: u64,
+    },
 }
 
 impl CommandKind {
@@ -111,6 +118,8 @@ impl CommandKind {
             Self::AclCreateToken(_) => "acl_create_token",
             Self::AclRevokeToken { .. } => "acl_revoke_token",
             Self::AllocHealth(_) => "alloc_health",
+            Self::SettleDeployment(_) => "settle_deployment",
+            Self::PromoteDeployment { .. } => "promote_deployment",
         }
     }
 }

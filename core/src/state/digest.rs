@@ -23,7 +23,7 @@ impl ClusterState {
     /// Postcard encodes ordered maps in key order and has no padding or
     /// alignment choices, so equal states encode to equal bytes.
     pub fn digest(&self) -> StateDigest {
-        let body = super::snapshot::body(&self.data, &self.records, &self.access);
+        let body = super::snapshot::body(&self.data, &self.records, &self.access, &self.deploys);
         StateDigest(Sha256::digest(&body).into())
     }
 }

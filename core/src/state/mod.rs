@@ -7,6 +7,7 @@ mod allocs;
 mod changes;
 mod collect;
 mod command;
+mod deployments;
 mod digest;
 mod history;
 mod index;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use changes::ChangedSince;
 pub use command::{AllocReport, Collection, Command, CommandKind, Placement, Plan, PlanStop};
+pub use deployments::{Deployment, DeploymentStatus, JobDeployments, Outcome, Settlement};
 pub use digest::StateDigest;
 pub use history::{HISTORY_DEPTH, PastVersion};
 pub use keys::{KeyedWrite, MAX_KEY_LEN};
@@ -95,11 +97,19 @@ struct Access {
     acl: crate::acl::Acl,
 }
 
+/// Each service's deployment record, kept beside [`Access`] since
+/// snapshot format 8 so that older snapshots still restore (with none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Deploys {
+    jobs: OrdMap<JobId, deployments::JobDeployments>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ClusterState {
     data: Data,
     records: Records,
     access: Access,
+    deploys: Deploys,
     /// Derived from `data`; rebuilt on restore, never serialized.
     indexes: Indexes,
     /// What changed when, since the state was created or restored.
@@ -110,7 +120,10 @@ pub struct ClusterState {
 
 impl PartialEq for ClusterState {
     fn eq(&self, other: &Self) -> bool {
-        self.data == other.data && self.records == other.records && self.access == other.access
+        self.data == other.data
+            && self.records == other.records
+            && self.access == other.access
+            && self.deploys == other.deploys
     }
 }
 
@@ -189,6 +202,12 @@ impl ClusterState {
             CommandKind::AclCreateToken(token) => self.create_token(index, now_ms, token),
             CommandKind::AclRevokeToken { accessor } => self.revoke_token(&accessor),
             CommandKind::AllocHealth(report) => self.alloc_health(index, now_ms, report),
+            CommandKind::SettleDeployment(settlement) => {
+                self.settle_deployment(index, now_ms, settlement)
+            }
+            CommandKind::PromoteDeployment { job, version } => {
+                self.promote_deployment(now_ms, job, version)
+            }
         }
     }
 

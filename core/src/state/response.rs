@@ -44,6 +44,14 @@ pub enum Success {
     TokenRevoked {
         accessor: String,
     },
+    DeploymentSettled {
+        job: JobId,
+        version: u64,
+    },
+    DeploymentPromoted {
+        job: JobId,
+        version: u64,
+    },
 }
 
 /// Which parts of a plan were applied and which were refused, and why.
@@ -161,6 +169,8 @@ pub enum ApplyError {
     InvalidToken(String),
     TokenExists(String),
     UnknownToken(String),
+    /// A deployment cannot change so: the message says why.
+    Deployment(String),
 }
 
 impl fmt::Display for ApplyError {
@@ -215,6 +225,7 @@ impl fmt::Display for ApplyError {
             Self::InvalidToken(reason) => write!(f, "token {reason}"),
             Self::TokenExists(accessor) => write!(f, "a token with accessor {accessor} exists"),
             Self::UnknownToken(accessor) => write!(f, "no token with accessor {accessor}"),
+            Self::Deployment(why) => f.write_str(why),
         }
     }
 }

@@ -6,27 +6,31 @@
 //! 20 bytes and the body, so that a damaged version or length is caught
 //! too; before, of the body alone — then the body: postcard of the data
 //! then, from format 3, postcard of the records (idempotency keys), then,
-//! from format 4, postcard of the access control table. A format 2 body is
+//! from format 4, postcard of the access control table, then, from format
+//! 8, postcard of the deployment records. A format 2 body is
 //! the data alone and restores with no records; formats 2 and 3 restore
 //! with no tokens; formats 2 to 4 hold job specs without extensions
 //! (`crate::extensions`), and formats 2 to 5 allocations without theirs
-//! (the ports they hold), read as their defaults.
+//! (the ports they hold), read as their defaults; formats before 8 restore
+//! with no deployment records.
 
 use std::fmt;
 
 use super::changes::Changes;
 use super::index::Indexes;
-use super::{Access, ClusterState, Data, Records};
+use super::{Access, ClusterState, Data, Deploys, Records};
 use crate::events::EventLog;
 
 const MAGIC: &[u8; 8] = b"DRVRSNAP";
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 7;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 8;
 /// The last format whose checksum covers the body alone.
 const BODY_ONLY_CHECKSUM: u32 = 6;
 /// The last format whose job specs carry no extensions.
 const SPECS_WITHOUT_EXTENSIONS: u32 = 4;
 /// The last format whose allocations carry no extensions.
 const ALLOCS_WITHOUT_EXTENSIONS: u32 = 5;
+/// The first format whose body ends with the deployment records.
+const FIRST_WITH_DEPLOYMENTS: u32 = 8;
 /// The oldest format this build restores.
 const OLDEST_READABLE_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
@@ -57,12 +61,12 @@ fn fail(offset: usize, message: impl Into<String>) -> SnapshotError {
 /// share their nodes with the live state's until either changes), to be
 /// encoded away from whatever keeps applying the log.
 #[derive(Debug, Clone)]
-pub struct Frozen(Data, Records, Access);
+pub struct Frozen(Data, Records, Access, Deploys);
 
 impl Frozen {
     /// The snapshot's bytes: header, then the postcard body.
     pub fn encode(&self) -> Vec<u8> {
-        let body = body(&self.0, &self.1, &self.2);
+        let body = body(&self.0, &self.1, &self.2, &self.3);
         let mut out = Vec::with_capacity(HEADER_LEN + body.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
@@ -85,10 +89,21 @@ fn checksum(header: &[u8], body: &[u8], version: u32) -> u32 {
 }
 
 /// `snapshot` relabelled as an older `version`, with the checksum that
-/// version records: for tests of the upgrade from it.
+/// version records: for tests of the upgrade from it. Formats before 8 end
+/// before the deployment records, so those must be empty (one byte, the
+/// empty map's length), and are cut off.
 #[doc(hidden)]
 pub fn relabelled(snapshot: &[u8], version: u32) -> Vec<u8> {
     let mut bytes = snapshot.to_vec();
+    if version < FIRST_WITH_DEPLOYMENTS {
+        assert_eq!(
+            bytes.pop(),
+            Some(0),
+            "only a snapshot without deployment records passes for an older format"
+        );
+        let body_len = (bytes.len() - HEADER_LEN) as u64;
+        bytes[12..20].copy_from_slice(&body_len.to_le_bytes());
+    }
     bytes[8..12].copy_from_slice(&version.to_le_bytes());
     let crc = checksum(&bytes[..20], &bytes[HEADER_LEN..], version);
     bytes[20..24].copy_from_slice(&crc.to_le_bytes());
@@ -97,7 +112,12 @@ pub fn relabelled(snapshot: &[u8], version: u32) -> Vec<u8> {
 
 impl ClusterState {
     pub fn frozen(&self) -> Frozen {
-        Frozen(self.data.clone(), self.records.clone(), self.access.clone())
+        Frozen(
+            self.data.clone(),
+            self.records.clone(),
+            self.access.clone(),
+            self.deploys.clone(),
+        )
     }
 
     pub fn snapshot(&self) -> Vec<u8> {
@@ -147,7 +167,7 @@ impl ClusterState {
                 decode()
             }
         };
-        let (data, records, access, rest) = if version <= SPECS_WITHOUT_EXTENSIONS {
+        let (data, records, access, deploys, rest) = if version <= SPECS_WITHOUT_EXTENSIONS {
             crate::extensions::decoding_format_1(plain_allocs)?
         } else {
             plain_allocs()?
@@ -165,6 +185,7 @@ impl ClusterState {
             data,
             records,
             access,
+            deploys,
             indexes,
             changes,
             events,
@@ -177,7 +198,7 @@ fn decode_body<'a>(
     bytes: &[u8],
     body: &'a [u8],
     version: u32,
-) -> Result<(Data, Records, Access, &'a [u8]), SnapshotError> {
+) -> Result<(Data, Records, Access, Deploys, &'a [u8]), SnapshotError> {
     let (data, rest): (Data, &[u8]) = postcard::take_from_bytes(body)
         .map_err(|e| fail(HEADER_LEN, format!("undecodable body: {e}")))?;
     let (records, rest) = if version >= 3 {
@@ -194,15 +215,23 @@ fn decode_body<'a>(
     } else {
         (Access::default(), rest)
     };
-    Ok((data, records, access, rest))
+    let (deploys, rest) = if version >= FIRST_WITH_DEPLOYMENTS {
+        let at = bytes.len() - rest.len();
+        postcard::take_from_bytes::<Deploys>(rest)
+            .map_err(|e| fail(at, format!("undecodable deployment records: {e}")))?
+    } else {
+        (Deploys::default(), rest)
+    };
+    Ok((data, records, access, deploys, rest))
 }
 
 /// The canonical encoding of everything replicated: what snapshots hold
 /// and digests hash.
-pub(super) fn body(data: &Data, records: &Records, access: &Access) -> Vec<u8> {
+pub(super) fn body(data: &Data, records: &Records, access: &Access, deploys: &Deploys) -> Vec<u8> {
     let body = postcard::to_stdvec(data).expect("state data always serializes");
     let body = postcard::to_extend(records, body).expect("records always serialize");
-    postcard::to_extend(access, body).expect("the access table always serializes")
+    let body = postcard::to_extend(access, body).expect("the access table always serializes");
+    postcard::to_extend(deploys, body).expect("deployment records always serialize")
 }
 
 #[cfg(test)]

@@ -73,6 +73,13 @@ pub enum JobCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Promote the canaries of a job's current version: the rollout
+    /// replaces the remaining old instances.
+    Promote {
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
     /// A job's versions, newest first (the current one and up to 10
     /// before it), with what changed in each.
     History {
@@ -160,6 +167,7 @@ pub fn run(cmd: JobCommand) -> ExitCode {
         JobCommand::Status { id, target } => block_on(status(id, target)),
         JobCommand::List { filter, target } => block_on(list(filter, target)),
         JobCommand::Stop { id, target } => block_on(stop(id, target)),
+        JobCommand::Promote { id, target } => block_on(promote(id, target)),
         JobCommand::History { id, target } => block_on(versions::history(id, target)),
         JobCommand::Revert {
             id,
@@ -403,6 +411,7 @@ async fn status(id: String, target: Target) -> Result<(), String> {
     for reason in doc["pending"].as_array().into_iter().flatten() {
         println!("pending: {}", text(reason));
     }
+    print_deployment(&doc["id"], &doc["deployment"]);
     let rollout = &doc["rollout"];
     if !rollout.is_null() {
         println!(
@@ -531,6 +540,64 @@ async fn stop(id: String, target: Target) -> Result<(), String> {
     })
     .await?;
     println!("job {id} stopping (committed at index {})", reply.index);
+    Ok(())
+}
+
+/// The deployment lines of `job status`: only what an operator acts on or
+/// asks about (a running deployment of a first version says nothing).
+fn print_deployment(id: &Value, deployment: &Value) {
+    if deployment.is_null() {
+        return;
+    }
+    let previous = &deployment["previous"];
+    if previous["status"] == "failed" {
+        println!(
+            "deployment of version {} failed: {}",
+            text(&previous["version"]),
+            text(&previous["message"])
+        );
+    }
+    let version = text(&deployment["version"]);
+    let stable = match deployment["stable_version"].as_u64() {
+        Some(stable) => format!(" (last good version: {stable})"),
+        None => String::new(),
+    };
+    match deployment["status"].as_str() {
+        Some("failed") => println!(
+            "deployment of version {version} failed: {}{stable}",
+            text(&deployment["message"])
+        ),
+        Some("succeeded") => println!("deployment of version {version} succeeded"),
+        _ if deployment["awaiting_promotion"].as_bool() == Some(true) => println!(
+            "deployment of version {version}: {} canaries run beside the old instances; when they serve well: drover job promote {}{stable}",
+            text(&deployment["canary"]),
+            text(id)
+        ),
+        _ => match deployment["message"].as_str().filter(|m| !m.is_empty()) {
+            Some(message) => println!("deployment of version {version} running{stable}: {message}"),
+            None => println!("deployment of version {version} running{stable}"),
+        },
+    }
+}
+
+async fn promote(id: String, target: Target) -> Result<(), String> {
+    let job = JobRef { job: id.clone() };
+    let reply = write_any(&target.addrs(), WRITE_PATIENCE, |mut api| {
+        let job = job.clone();
+        async move { api.promote_job(job).await }
+    })
+    .await?;
+    if target.json {
+        println!(
+            "{}",
+            json!({ "job": id, "version": reply.version, "index": reply.index })
+        );
+    } else {
+        println!(
+            "job {id} version {} promoted (committed at index {})",
+            reply.version, reply.index
+        );
+    }
     Ok(())
 }
 

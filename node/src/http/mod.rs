@@ -42,6 +42,7 @@ pub fn router(api: Arc<ApiService>) -> Router {
         .route("/v1/jobs/{id}/allocations", get(routes::job_allocations))
         .route("/v1/jobs/{id}/history", get(routes::job_history))
         .route("/v1/jobs/{id}/revert", post(routes::revert_job))
+        .route("/v1/jobs/{id}/promote", post(routes::promote_job))
         .route("/v1/jobs/{id}/logs", get(routes::job_logs))
         .route("/v1/nodes", get(routes::list_nodes))
         .route("/v1/services", get(routes::list_services))

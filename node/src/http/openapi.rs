@@ -239,7 +239,18 @@ pub fn document() -> Value {
             .into_iter()
             .filter(|p| p["name"] != "file_name"),
     );
-    json!({
+    let promote = json!({
+        "post": {
+            "summary": "Promote the canaries of the job's current version: the rollout goes on past them",
+            "operationId": "promoteJob",
+            "parameters": [job_id.clone()],
+            "responses": responses(written(), &[
+                ("404", "No such job."),
+                ("409", "The job has no canaries, or its deployment already ended."),
+            ]),
+        },
+    });
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Drover",
@@ -536,5 +547,9 @@ pub fn document() -> Value {
                 },
             },
         },
-    })
+    });
+    // Beside the rest: one more entry in that literal passes `json!`'s
+    // recursion limit.
+    document["paths"]["/v1/jobs/{id}/promote"] = promote;
+    document
 }

@@ -318,6 +318,11 @@ pub async fn revert_job(
     Ok(written(api.revert_job(caller.call(request)).await?))
 }
 
+pub async fn promote_job(State(api): State<Shared>, caller: Caller, job: Id) -> Answer {
+    let request = JobRef { job: id(job)? };
+    Ok(written(api.promote_job(caller.call(request)).await?))
+}
+
 pub async fn list_services(State(api): State<Shared>, caller: Caller, params: RawQuery) -> Answer {
     let request = read(&Params::from(params)?)?;
     Ok(document(api.list_services(caller.call(request)).await?))
