@@ -67,6 +67,9 @@ pub struct Extensions {
     /// When a rolling update may count a new instance as good.
     #[serde(skip_serializing_if = "UpdateGate::is_default")]
     pub update: UpdateGate,
+    /// The host volumes the task mounts (`[[volume]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<crate::volumes::VolumeAsk>,
 }
 
 /// `[update]`'s deployment fields: a new instance replaces an old one only
@@ -206,6 +209,7 @@ mod tests {
                 ports: Vec::new(),
                 checks: Vec::new(),
                 update: UpdateGate::default(),
+                volumes: Vec::new(),
             },
             after: 4,
         };

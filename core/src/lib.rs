@@ -1,4 +1,4 @@
-//! Drover's pure core: the model, job specs and their extensions, ports, health checks, access control, the replicated state machine
+//! Drover's pure core: the model, job specs and their extensions, ports, host volumes, health checks, access control, the replicated state machine
 //! and its events, the scheduler and reconciler, and the worker's decisions.
 //!
 //! Nothing here performs I/O, reads a clock or draws OS randomness: time and
@@ -26,6 +26,7 @@ pub mod spec;
 pub mod state;
 pub mod units;
 pub mod version;
+pub mod volumes;
 pub mod worker;
 
 pub use alloc::{AllocStatus, Allocation, DesiredStatus};

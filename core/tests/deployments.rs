@@ -71,6 +71,13 @@ fn checked(mut spec: JobSpec) -> JobSpec {
     spec
 }
 
+fn promote(c: &mut Cluster, version: u64) -> drover_core::Response {
+    c.apply(CommandKind::PromoteDeployment {
+        job: web(),
+        version,
+    })
+}
+
 /// Every new instance of `version` reports `status` once.
 fn report_health(c: &mut Cluster, version: u64, status: HealthStatus) {
     let new: Vec<(AllocId, NodeId)> = c
@@ -207,18 +214,11 @@ fn canaries_run_beside_the_old_instances_until_promoted() {
         outcome: Outcome::Succeeded,
     }));
     assert!(early.is_err(), "cannot succeed before promotion: {early:?}");
-    c.apply(CommandKind::PromoteDeployment {
-        job: web(),
-        version: 2,
-    })
-    .expect("promotes");
+    promote(&mut c, 2).expect("promotes");
     c.settle(20);
     assert_eq!(versions(&c), [2, 2, 2]);
     assert_eq!(status_of(&c, 2), Some(DeploymentStatus::Succeeded));
-    let again = c.apply(CommandKind::PromoteDeployment {
-        job: web(),
-        version: 2,
-    });
+    let again = promote(&mut c, 2);
     assert!(
         again
             .as_ref()
@@ -235,11 +235,7 @@ fn canaries_for_every_replica_are_blue_green() {
     update(&mut c, spec);
     c.settle(10);
     assert_eq!(versions(&c), [1, 1, 1, 2, 2, 2]);
-    c.apply(CommandKind::PromoteDeployment {
-        job: web(),
-        version: 2,
-    })
-    .expect("promotes");
+    promote(&mut c, 2).expect("promotes");
     c.settle(20);
     assert_eq!(versions(&c), [2, 2, 2]);
 }
@@ -247,10 +243,7 @@ fn canaries_for_every_replica_are_blue_green() {
 #[test]
 fn a_job_without_canaries_cannot_be_promoted() {
     let (mut c, _) = deployed(|_| {});
-    let refused = c.apply(CommandKind::PromoteDeployment {
-        job: web(),
-        version: 1,
-    });
+    let refused = promote(&mut c, 1);
     assert!(
         refused
             .as_ref()

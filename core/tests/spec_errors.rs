@@ -635,6 +635,51 @@ fn cases() -> Vec<Case> {
             "",
         ),
         case(
+            "a volume name that names no variable",
+            batch("[[volume]]\nname = \"my-data\"\n", ""),
+            "volume[0].name",
+            "not a volume name",
+        ),
+        case(
+            "a volume asked for twice",
+            batch(
+                "[[volume]]\nname = \"data\"\n[[volume]]\nname = \"DATA\"\n",
+                "",
+            ),
+            "volume[1].name",
+            "asked for twice",
+        ),
+        case(
+            "an exec task given a destination",
+            batch("[[volume]]\nname = \"data\"\ndestination = \"/data\"\n", ""),
+            "volume[0].destination",
+            "finds the volume's path in DROVER_VOLUME_<NAME>",
+        ),
+        case(
+            "a container volume without a destination",
+            "id = \"j\"\nkind = \"batch\"\n[[volume]]\nname = \"data\"\n[task]\ndriver = \"docker\"\nimage = \"busybox\"\n",
+            "volume[0].destination",
+            "missing",
+        ),
+        case(
+            "a relative container destination",
+            "id = \"j\"\nkind = \"batch\"\n[[volume]]\nname = \"data\"\ndestination = \"data/../x\"\n[task]\ndriver = \"docker\"\nimage = \"busybox\"\n",
+            "volume[0].destination",
+            "not an absolute path",
+        ),
+        case(
+            "an unknown volume field",
+            batch("[[volume]]\nname = \"data\"\nsource = \"x\"\n", ""),
+            "volume[0].source",
+            "unknown",
+        ),
+        case(
+            "a volume variable set by hand",
+            batch("", "[task.env]\nDROVER_VOLUME_DATA = \"/x\"\n"),
+            "task.env.DROVER_VOLUME_DATA",
+            "set by Drover",
+        ),
+        case(
             "TOML syntax error",
             "id = \"j\nkind = \"batch\"\n",
             "",

@@ -280,6 +280,7 @@ fn worker_of<F: FileSystem>(
     )
     .with_contact_record(Arc::new(ContactFile::new(fs, &config.data_dir)))
     .with_metrics(node.metrics.clone())
+    .with_volumes(config.volume_paths())
 }
 
 /// What runs on every node: its heartbeats, and the leader's loop (idle
@@ -649,6 +650,7 @@ pub async fn run_in<F: FileSystem + Clone>(
     #[cfg(not(madsim))]
     let tls = load_tls(&config)?;
     let registration = registration_of(&config, environment.executor.as_ref())?;
+    config.check_volume_paths()?;
     let reconcile = config.liveness.reconcile_config()?;
     let fs = environment.fs;
     let node = start(&config, fs.clone()).await?;

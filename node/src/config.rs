@@ -78,6 +78,21 @@ pub struct NodeConfig {
     /// calls that name them (`--region`): a few addresses each.
     #[serde(default)]
     pub federation: Vec<RegionPeer>,
+    /// Host volumes this worker offers to jobs that ask for them by name.
+    #[serde(default, rename = "volume")]
+    pub volumes: Vec<HostVolume>,
+}
+
+/// `[[volume]]`: a directory on this node that tasks asking for `name`
+/// get (`drover_core::volumes`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostVolume {
+    pub name: String,
+    pub path: PathBuf,
+    /// Offered to tasks that only read it.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// `[[federation]]`: another region and some of its control nodes.
@@ -443,17 +458,81 @@ impl NodeConfig {
             ),
             None => machine_capacity(),
         };
+        let mut labels = self.labels.clone();
+        if let Some(key) = labels
+            .keys()
+            .find(|k| k.starts_with(drover_core::volumes::LABEL_PREFIX))
+        {
+            return Err(format!(
+                "labels.{key:?}: labels starting with {:?} are set by Drover for [[volume]]",
+                drover_core::volumes::LABEL_PREFIX
+            ));
+        }
+        for (i, volume) in self.volumes.iter().enumerate() {
+            volume.check(i, &self.volumes[..i])?;
+            labels.insert(
+                drover_core::volumes::label(&volume.name),
+                drover_core::volumes::access(volume.read_only).to_string(),
+            );
+        }
         Ok(NodeRegistration {
             id,
             address: self.advertise().to_string(),
             region: self.region.clone(),
-            labels: self.labels.clone(),
+            labels,
             role: self.role,
             capacity,
             pools: self.pools.iter().cloned().collect::<BTreeSet<_>>(),
             // Filled in from the executor when the node starts.
             drivers: BTreeSet::new(),
         })
+    }
+}
+
+impl HostVolume {
+    /// The `i`th volume's name names an environment variable and no
+    /// earlier volume; its path is absolute and fits a container's bind.
+    fn check(&self, i: usize, earlier: &[HostVolume]) -> Result<(), String> {
+        let name = &self.name;
+        if !drover_core::volumes::valid_name(name) {
+            return Err(format!(
+                "volume[{i}].name: {name:?} is not a volume name; use up to 32 letters, digits and '_', starting with a letter"
+            ));
+        }
+        if earlier.iter().any(|v| v.name.eq_ignore_ascii_case(name)) {
+            return Err(format!("volume[{i}].name: {name:?} is offered twice"));
+        }
+        let path = self.path.to_string_lossy();
+        if !self.path.is_absolute() || path.contains([':', ',']) {
+            return Err(format!(
+                "volume[{i}].path: {path:?} is not an absolute path without ':' or ','"
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl NodeConfig {
+    /// Every volume's directory exists: checked when the agent starts, so
+    /// a task is never placed on a volume that is not there.
+    pub fn check_volume_paths(&self) -> Result<(), String> {
+        for (i, volume) in self.volumes.iter().enumerate() {
+            if !volume.path.is_dir() {
+                return Err(format!(
+                    "volume[{i}].path: {} is not a directory on this node",
+                    volume.path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Volume names and their paths, for the worker.
+    pub fn volume_paths(&self) -> BTreeMap<String, String> {
+        self.volumes
+            .iter()
+            .map(|v| (v.name.clone(), v.path.to_string_lossy().into_owned()))
+            .collect()
     }
 }
 
@@ -536,5 +615,39 @@ mod tests {
         assert!(err.contains("role") || err.contains("boss"), "{err}");
         let err = NodeConfig::parse("id = 1\nlisten = \"127.0.0.1:7401\"\ndata_dir = \"/x\"\ncapacity = { cpu = \"2\", memory = \"4GB\" }\n").unwrap_err();
         assert!(err.contains("capacity.memory"), "{err}");
+    }
+
+    #[test]
+    fn volumes_are_announced_as_labels_and_checked() {
+        let base = "id = 1\nlisten = \"127.0.0.1:7401\"\ndata_dir = \"/x\"\n";
+        let with = |extra: &str| NodeConfig::parse(&format!("{base}{extra}"));
+        let config = with(
+            "[[volume]]\nname = \"data\"\npath = \"/srv/data\"\n[[volume]]\nname = \"certs\"\npath = \"/etc/certs\"\nread_only = true\n",
+        )
+        .unwrap();
+        let labels = config.registration().unwrap().labels;
+        assert_eq!(labels["volume.data"], "read-write");
+        assert_eq!(labels["volume.certs"], "read-only");
+        assert_eq!(config.volume_paths()["data"], "/srv/data");
+        let err = config.check_volume_paths().unwrap_err();
+        assert!(
+            err.contains("volume[0].path: /srv/data is not a directory"),
+            "{err}"
+        );
+
+        let err = with("[labels]\n\"volume.data\" = \"read-write\"\n").unwrap_err();
+        assert!(err.contains("set by Drover for [[volume]]"), "{err}");
+        let err = with("[[volume]]\nname = \"my-data\"\npath = \"/srv\"\n").unwrap_err();
+        assert!(err.contains("volume[0].name"), "{err}");
+        let err = with("[[volume]]\nname = \"data\"\npath = \"srv\"\n").unwrap_err();
+        assert!(err.contains("volume[0].path"), "{err}");
+        let twice = "[[volume]]\nname = \"data\"\npath = \"/a\"\n";
+        let err = with(&format!("{twice}{twice}")).unwrap_err();
+        assert!(
+            err.contains("volume[1].name") && err.contains("twice"),
+            "{err}"
+        );
+        let err = with("[[volume]]\nname = \"data\"\n").unwrap_err();
+        assert!(err.contains("path"), "{err}");
     }
 }

@@ -34,6 +34,7 @@ pub async fn membership_loop(
     owed: ReportsOwed,
 ) {
     let node = registration.id.clone();
+    wait_for_reports(&owed, &node).await;
     register(&proposer, &registration).await;
     loop {
         tokio::time::sleep(every).await;
@@ -52,6 +53,26 @@ pub async fn membership_loop(
             Ok(_) => {}
             Err(e) => debug!(%node, "heartbeat not committed: {e}"),
         }
+    }
+}
+
+/// The longest a (re)starting node's registration waits for its worker's
+/// first reports: past it, a worker that cannot act on any answer (its
+/// control plane unreachable) would keep the node unregistered for good.
+const REGISTRATION_WAITS_AT_MOST: Duration = Duration::from_secs(30);
+
+/// Waits, within [`REGISTRATION_WAITS_AT_MOST`], until the worker has
+/// reported what became of the tasks a previous process of this node ran:
+/// a registration says the node is in touch, and the control plane would
+/// take the statuses it holds for the node as current.
+async fn wait_for_reports(owed: &ReportsOwed, node: &drover_core::NodeId) {
+    let started = tokio::time::Instant::now();
+    while owed.get() {
+        if started.elapsed() >= REGISTRATION_WAITS_AT_MOST {
+            warn!(%node, "registering although the worker has not reported on its tasks yet");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -183,28 +183,28 @@ impl Internal for InternalService {
         let assignments = state
             .node_allocs(&request.node)
             .filter(|a| !a.status.is_terminal())
-            .map(|a| Assignment {
-                alloc: a.id,
-                job: a.job.clone(),
-                desired: a.desired,
-                status: a.status,
+            .map(|a| {
                 // The current version's task only: an allocation of an
                 // older one that has not started never will (its worker
                 // reports it failed and the reconciler places the current
                 // version); starting it would run one more instance than a
                 // rollout counts.
-                task: state
+                let current = state
                     .job(&a.job)
-                    .filter(|job| job.spec.version == a.job_version)
-                    .map(|job| {
-                        let address = state.node(&a.node).map_or("", |n| n.address.as_str());
-                        drover_core::ports::task_with_ports(&job.spec.task, &a.ext.ports, address)
+                    .map(|job| &job.spec)
+                    .filter(|spec| spec.version == a.job_version);
+                let address = state.node(&a.node).map_or("", |n| n.address.as_str());
+                Assignment {
+                    alloc: a.id,
+                    job: a.job.clone(),
+                    desired: a.desired,
+                    status: a.status,
+                    task: current.map(|spec| {
+                        drover_core::ports::task_with_ports(&spec.task, &a.ext.ports, address)
                     }),
-                checks: state
-                    .job(&a.job)
-                    .filter(|job| job.spec.version == a.job_version)
-                    .map(|job| job.spec.ext.checks.clone())
-                    .unwrap_or_default(),
+                    checks: current.map(|s| s.ext.checks.clone()).unwrap_or_default(),
+                    volumes: current.map(|s| s.ext.volumes.clone()).unwrap_or_default(),
+                }
             })
             .collect();
         let index = replica.last_applied.map_or(0, |id| id.index);

@@ -5,7 +5,7 @@
 //! by this node's own commands that a quorum committed, never by poll
 //! answers; cut off for `max_disconnect`, the node stops its tasks.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -54,13 +54,16 @@ pub struct Worker {
     /// asked for a restart.
     wake: Arc<Notify>,
     checks: Checks,
+    /// The host volumes this node offers: name to path.
+    volumes: BTreeMap<String, String>,
 }
 
 /// Whether this node's worker owes the control plane reports
-/// ([`WorkerMachine::owes_reports`]); the node's heartbeats wait while it
-/// does, so that the first word a quorum hears from a node back from a
-/// cut-off is what became of its tasks. Never owed on a node without a
-/// worker.
+/// ([`WorkerMachine::owes_reports`]); the node's registration and
+/// heartbeats wait while it does, so that the first word a quorum hears
+/// from a node back from a cut-off, or restarted, is what became of its
+/// tasks. Owed from a worker's start until it has acted on an answer;
+/// never owed on a node without a worker.
 #[derive(Debug, Clone, Default)]
 pub struct ReportsOwed(Arc<AtomicBool>);
 
@@ -113,12 +116,20 @@ impl Worker {
             executor,
             max_disconnect,
             asked_gone: std::sync::Mutex::new(None),
-            owed: ReportsOwed::default(),
+            owed: ReportsOwed(Arc::new(AtomicBool::new(true))),
             contact_record: None,
             metrics: None,
             wake,
             checks,
+            volumes: BTreeMap::new(),
         }
+    }
+
+    /// The host volumes this node offers, by name, with their paths.
+    #[must_use]
+    pub fn with_volumes(mut self, volumes: BTreeMap<String, String>) -> Self {
+        self.volumes = volumes;
+        self
     }
 
     /// Keeps the last contact where the next process finds it
@@ -163,7 +174,8 @@ impl Worker {
     pub async fn run(self) {
         let clock = self.clock();
         let max_disconnect_ms = u64::try_from(self.max_disconnect.as_millis()).unwrap_or(u64::MAX);
-        let mut machine = WorkerMachine::new(0, max_disconnect_ms);
+        let mut machine =
+            WorkerMachine::new(0, max_disconnect_ms).with_volumes(self.volumes.clone());
         // Task exits interrupt the long poll, so they are reported as they
         // happen rather than when the control plane next has news.
         let exited = self.wake.clone();
@@ -229,6 +241,7 @@ impl Worker {
                     self.poll_elsewhere();
                 }
                 self.carry_out(machine, actions).await;
+                self.owed.set(machine.owes_reports());
                 self.checks.watch(&reply.assignments, &self.running());
             }
             Err(e) => {

@@ -463,6 +463,7 @@ fn node_config(shape: &Shape, site: &Site, peers: &[Peer], addr: SocketAddr) -> 
         } else {
             site.federation.clone()
         },
+        volumes: Vec::new(),
     }
 }
 

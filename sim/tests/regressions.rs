@@ -177,3 +177,18 @@ fn a_leader_asked_to_remove_itself_hands_leadership_over_first() {
 fn a_leader_elected_during_its_own_removal_finishes_it_first() {
     passes(220_194_399);
 }
+
+/// A worker cut off past max_disconnect stopped its task, and its node
+/// crashed before the exit was committed; restarted, the node registered
+/// at once, and the leader, trusting the "running" it still held for the
+/// node, kept that allocation of a reconnect pair and stopped the
+/// replacement, the service's only running instance. A restarted worker
+/// now reports what became of its predecessor's tasks before the node
+/// registers or heartbeats (`WorkerMachine::owes_reports`; the unit test
+/// `a_restarted_worker_owes_what_its_predecessor_ran_until_it_is_committed`
+/// pins the mechanism, which this seed's trace no longer reaches the same
+/// way).
+#[test]
+fn a_restarted_node_reports_before_it_registers() {
+    passes(400_533);
+}

@@ -110,7 +110,21 @@ impl<'j> Checker<'j> {
         }
         readiness_check(node)?;
         self.driver_check(DriverSet::of(&node.drivers))?;
+        self.volume_check(node)?;
         self.constraint_check(node)
+    }
+
+    /// Every host volume the job asks for is offered, writable if it
+    /// writes (`crate::volumes`).
+    pub fn volume_check(&self, node: &Node) -> Result<(), Rejection> {
+        match crate::volumes::missing(node, &self.job.ext.volumes) {
+            None => Ok(()),
+            Some(_) => Err(Rejection::Volume),
+        }
+    }
+
+    pub fn has_volumes(&self) -> bool {
+        !self.job.ext.volumes.is_empty()
     }
 
     pub fn driver_check(&self, drivers: DriverSet) -> Result<(), Rejection> {

@@ -26,6 +26,9 @@ pub enum Rejection {
     /// A static port the task asks for is held on the node, or the job
     /// already has an allocation there (which holds it).
     Port,
+    /// The node lacks a host volume the job asks for, or offers it
+    /// read-only to a task that writes.
+    Volume,
 }
 
 impl Rejection {
@@ -43,6 +46,7 @@ impl Rejection {
             Rejection::Memory => "memory",
             Rejection::Gpus => "gpus",
             Rejection::Port => "port",
+            Rejection::Volume => "volume",
         }
     }
 }
@@ -125,6 +129,15 @@ impl PlacementMetrics {
                     "static port {} held (by this job's allocation there, or another's)",
                     ports.join(", ")
                 )
+            }
+            Rejection::Volume => {
+                let asks: Vec<String> = job
+                    .ext
+                    .volumes
+                    .iter()
+                    .map(|v| format!("{} ({})", v.name, crate::volumes::access(v.read_only)))
+                    .collect();
+                format!("lacks host volume {}", asks.join(", "))
             }
             Rejection::MaxPerNode => format!(
                 "already run max_per_node = {} of this job",

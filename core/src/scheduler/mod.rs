@@ -235,6 +235,9 @@ impl<'s> Scheduler<'s> {
             return Err(Rejection::NotReady);
         }
         checker.driver_check(info.drivers)?;
+        if checker.has_volumes() {
+            checker.volume_check(state.node_at(slot))?;
+        }
         if checker.has_constraints() {
             checker.constraint_check(state.node_at(slot))?;
         }

@@ -38,6 +38,7 @@ const JOB_FIELDS: &[&str] = &[
     "reschedule",
     "update",
     "multiregion",
+    "volume",
 ];
 
 /// `None` when any field could not be read; the decoder then holds the errors.
@@ -80,6 +81,9 @@ pub(crate) fn job(d: &mut Decoder, root: &Node) -> Option<JobSpec> {
     let multiregion = f
         .get("multiregion")
         .map_or(Some(Vec::new()), |n| multiregion(d, n));
+    let volumes = f.get("volume").map_or(Some(Vec::new()), |n| {
+        all(d.tables(n, "volume"), |v| volume(d, v))
+    });
     f.finish(d, JOB_FIELDS);
     let (task, ports, checks) = task?;
     Some(JobSpec {
@@ -100,7 +104,32 @@ pub(crate) fn job(d: &mut Decoder, root: &Node) -> Option<JobSpec> {
             ports,
             checks,
             update: update?.1,
+            volumes: volumes?,
         },
+    })
+}
+
+/// `[[volume]]`: a host volume by name, where a container mounts it, and
+/// whether the task only reads it.
+fn volume(d: &mut Decoder, mut f: Fields<'_>) -> Option<crate::volumes::VolumeAsk> {
+    let name = f
+        .require(
+            d,
+            "name",
+            "the host volume's name, as the node's [[volume]] gives it",
+        )
+        .and_then(|n| d.string(n, &f.child("name")));
+    let destination = optional(f.get("destination"), |n| {
+        d.string(n, &f.child("destination"))
+    });
+    let read_only = f
+        .get("read_only")
+        .map_or(Some(false), |n| d.boolean(n, &f.child("read_only")));
+    f.finish(d, &["name", "destination", "read_only"]);
+    Some(crate::volumes::VolumeAsk {
+        name: name?,
+        destination: destination?,
+        read_only: read_only?,
     })
 }
 

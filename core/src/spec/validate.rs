@@ -76,6 +76,7 @@ pub fn validate(spec: &JobSpec) -> Vec<Violation> {
     policies(&mut rules, spec);
     multiregion(&mut rules, spec);
     ports(&mut rules, spec);
+    volumes(&mut rules, spec);
     super::checks::validate(&mut rules, spec);
     rules.0
 }
@@ -121,6 +122,56 @@ fn ports(rules: &mut Rules, spec: &JobSpec) {
         let ours = key.starts_with("DROVER_PORT_") || key.starts_with("DROVER_ADDR_");
         rules.check(!ours, format!("task.env.{key}"), || {
             "DROVER_PORT_* and DROVER_ADDR_* are set by Drover for the task's ports".into()
+        });
+    }
+}
+
+/// Names that name environment variables, once each; a container mounts
+/// each at its own absolute destination, an exec task (a process on the
+/// host) at none.
+fn volumes(rules: &mut Rules, spec: &JobSpec) {
+    let asks = &spec.ext.volumes;
+    let docker = spec.task.driver == Driver::Docker;
+    for (i, ask) in asks.iter().enumerate() {
+        let path = format!("volume[{i}]");
+        let name = &ask.name;
+        rules.check(crate::volumes::valid_name(name), format!("{path}.name"), || {
+            format!("{name:?} is not a volume name; use up to 32 letters, digits and '_', starting with a letter (it names DROVER_VOLUME_<NAME>)")
+        });
+        rules.check(
+            asks[..i].iter().all(|a| !a.name.eq_ignore_ascii_case(name)),
+            format!("{path}.name"),
+            || format!("volume {name:?} is asked for twice"),
+        );
+        match (&ask.destination, docker) {
+            (None, true) => rules.check(false, format!("{path}.destination"), || {
+                "missing: where the container mounts the volume, like \"/data\"".into()
+            }),
+            (Some(_), false) => rules.check(false, format!("{path}.destination"), || {
+                "an exec task runs on the host and mounts nothing: it finds the volume's path in DROVER_VOLUME_<NAME>".into()
+            }),
+            (Some(dest), true) => {
+                let clean = dest.starts_with('/')
+                    && dest.len() > 1
+                    && !dest.chars().any(|c| c.is_control() || c == ':' || c == ',')
+                    && dest.split('/').all(|part| part != "..");
+                rules.check(clean, format!("{path}.destination"), || {
+                    format!("{dest:?} is not an absolute path inside the container (no '..', ':' or ',')")
+                });
+                rules.check(
+                    asks[..i].iter().all(|a| a.destination.as_ref() != Some(dest)),
+                    format!("{path}.destination"),
+                    || format!("{dest:?} is the destination of two volumes"),
+                );
+            }
+            (None, false) => {}
+        }
+    }
+    for key in spec.task.env.keys() {
+        let ours =
+            key.starts_with("DROVER_VOLUME_") || key.starts_with(crate::volumes::BIND_PREFIX);
+        rules.check(!ours, format!("task.env.{key}"), || {
+            "DROVER_VOLUME_* and DROVER_BIND_* are set by Drover for the task's volumes".into()
         });
     }
 }

@@ -105,6 +105,9 @@ impl ClusterState {
         if !node.drivers.contains(&job.spec.task.driver) {
             return Err(PlanRefusal::NodeLacksDriver);
         }
+        if let Some(why) = crate::volumes::missing(node, &job.spec.ext.volumes) {
+            return Err(PlanRefusal::Volume(why));
+        }
         let ask = job.spec.task.resources;
         let fits = self
             .node_used(&p.node)

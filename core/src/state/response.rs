@@ -90,6 +90,8 @@ pub enum PlanRefusal {
     StaleJobAllocations,
     /// The node cannot give the task its ports.
     Ports(crate::ports::PortConflict),
+    /// The node lacks a host volume the task asks for.
+    Volume(String),
 }
 
 impl fmt::Display for PlanRefusal {
@@ -111,6 +113,7 @@ impl fmt::Display for PlanRefusal {
                 f.write_str("the job gained allocations after the plan was made")
             }
             Self::Ports(conflict) => conflict.fmt(f),
+            Self::Volume(why) => f.write_str(why),
         }
     }
 }

@@ -89,6 +89,13 @@ pub struct WorkerMachine {
     reported: BTreeMap<AllocId, AllocStatus>,
     /// Exits not yet committed: kept until they are, never dropped.
     unreported: BTreeMap<AllocId, Report>,
+    /// The host volumes this node offers: name to path.
+    volumes: BTreeMap<String, String>,
+    /// Whether an answer has been acted on since this process started.
+    /// Until then the statuses the control plane holds for this node are
+    /// a previous process's (which may have died owing reports), and the
+    /// node must not vouch for them.
+    synced: bool,
 }
 
 impl WorkerMachine {
@@ -101,7 +108,17 @@ impl WorkerMachine {
             failing: BTreeMap::new(),
             reported: BTreeMap::new(),
             unreported: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            synced: false,
         }
+    }
+
+    /// The host volumes this node offers (`[[volume]]` in node.toml), by
+    /// name, with their paths: what the tasks that ask for them get.
+    #[must_use]
+    pub fn with_volumes(mut self, volumes: BTreeMap<String, String>) -> Self {
+        self.volumes = volumes;
+        self
     }
 
     /// The state index the next poll asks to be answered after.
@@ -124,9 +141,15 @@ impl WorkerMachine {
     /// touch while the statuses it holds for the node no longer hold; the
     /// reconciler would keep an allocation it believes running and stop
     /// the other of its pair (a node back from a cut-off whose liveness
-    /// was never decided, e.g. within a new leader's grace).
+    /// was never decided, e.g. within a new leader's grace). A process
+    /// that has not yet acted on an answer owes what became of the tasks
+    /// its predecessor ran: until then the node neither registers nor
+    /// heartbeats (a node restarted after its worker stopped a task, the
+    /// exit not yet committed, registered and was trusted to run it).
     pub fn owes_reports(&self) -> bool {
-        !self.unreported.is_empty() || (self.contact.is_lost() && !self.stopping.is_empty())
+        !self.synced
+            || !self.unreported.is_empty()
+            || (self.contact.is_lost() && !self.stopping.is_empty())
     }
 
     /// A command this node sent at `sent_ms` was committed by a quorum.
@@ -244,6 +267,7 @@ impl WorkerMachine {
             actions.extend(self.handle(assignment, running, may_start));
         }
         actions.extend(self.forget(reply, running));
+        self.synced = true;
         actions
     }
 
@@ -286,7 +310,13 @@ impl WorkerMachine {
             message: "lost when the worker restarted".into(),
         });
         let report = exit_report(alloc, &exit, false);
-        self.report(alloc, report.status, report.exit_code, report.message)
+        let action = self.report(alloc, report.status, report.exit_code, report.message)?;
+        if let Action::Report(report) = &action {
+            // Owed like any exit: the node vouches for nothing until it
+            // is committed.
+            self.unreported.insert(alloc, report.clone());
+        }
+        Some(action)
     }
 
     /// Stops tasks that no allocation of this node owns any more: left by
@@ -333,7 +363,9 @@ impl WorkerMachine {
                 self.report(a.alloc, running.status, None, running.message)
             }
             (DesiredStatus::Run, true) => None,
-            (DesiredStatus::Run, false) if !may_start => None,
+            // Only starting waits for contact: what became of a task a
+            // previous process ran is reported whatever replica asks.
+            (DesiredStatus::Run, false) if !may_start && a.status == AllocStatus::Pending => None,
             // It ended here and that was committed: a replica still listing
             // it to run has not applied the report yet.
             (DesiredStatus::Run, false)
@@ -352,11 +384,14 @@ impl WorkerMachine {
                 Some(Action::Recover { alloc: a.alloc })
             }
             (DesiredStatus::Run, false) => match &a.task {
-                Some(task) => Some(Action::Start {
-                    alloc: a.alloc,
-                    job: a.job.clone(),
-                    task: task.clone(),
-                }),
+                Some(task) => match self.with_volume_paths(task, &a.volumes) {
+                    Ok(task) => Some(Action::Start {
+                        alloc: a.alloc,
+                        job: a.job.clone(),
+                        task,
+                    }),
+                    Err(why) => self.report(a.alloc, AllocStatus::Failed, None, why),
+                },
                 // Said, or it would wait for ever (a rollout halted by a
                 // failure never replaces it): the control plane replaces a
                 // failed allocation with the current version.
@@ -368,6 +403,27 @@ impl WorkerMachine {
                 ),
             },
         }
+    }
+
+    /// `task` with the paths of the volumes it asks for in its environment
+    /// (`crate::volumes`); an error names a volume this node lacks (it was
+    /// offered when the task was placed, and is no longer configured).
+    fn with_volume_paths(
+        &self,
+        task: &crate::job::TaskSpec,
+        asks: &[crate::volumes::VolumeAsk],
+    ) -> Result<crate::job::TaskSpec, String> {
+        if let Some(missing) = asks.iter().find(|a| !self.volumes.contains_key(&a.name)) {
+            return Err(format!(
+                "host volume {} is not configured on this node ([[volume]] in its node.toml)",
+                missing.name
+            ));
+        }
+        let mut task = task.clone();
+        task.env.extend(crate::volumes::environment(asks, |name| {
+            self.volumes.get(name).cloned().unwrap_or_default()
+        }));
+        Ok(task)
     }
 
     /// A report, unless this status was already committed.

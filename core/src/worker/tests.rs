@@ -25,6 +25,7 @@ fn assignment(alloc: u64, desired: DesiredStatus, status: AllocStatus) -> Assign
         status,
         task: Some(task()),
         checks: Vec::new(),
+        volumes: Vec::new(),
     }
 }
 
@@ -422,4 +423,76 @@ fn a_task_failed_by_its_checks_is_stopped_once_and_reported_failed_with_the_reas
         report.message
     );
     assert_eq!(report.exit_code, Some(143));
+}
+
+/// Assignments cross the internal wire in postcard, which reads every
+/// field in order: a field serde skips when empty would make every poll
+/// answer undecodable, and the worker would start nothing.
+#[test]
+fn a_poll_answer_survives_the_wire_with_checks_and_volumes() {
+    use crate::health::{CheckKind, CheckSpec};
+    use crate::volumes::VolumeAsk;
+    let mut with_everything = assignment(1, DesiredStatus::Run, AllocStatus::Pending);
+    with_everything.checks = vec![CheckSpec {
+        kind: CheckKind::Tcp {
+            port: "http".into(),
+        },
+        interval_ms: 1000,
+        timeout_ms: 1000,
+        grace_ms: 0,
+        restart_after: None,
+    }];
+    with_everything.volumes = vec![
+        VolumeAsk {
+            name: "data".into(),
+            destination: None,
+            read_only: false,
+        },
+        VolumeAsk {
+            name: "certs".into(),
+            destination: Some("/certs".into()),
+            read_only: true,
+        },
+    ];
+    let plain = assignment(2, DesiredStatus::Stop, AllocStatus::Running);
+    let answer = reply(7, vec![with_everything, plain]);
+    let bytes = postcard::to_stdvec(&answer).expect("encodes");
+    let decoded: PollReply = postcard::from_bytes(&bytes).expect("decodes");
+    assert_eq!(decoded, answer);
+}
+
+/// Found by the simulator (seed 400533): a node whose worker had stopped
+/// a task when cut off crashed before the exit was committed; restarted,
+/// it registered at once, and the leader, trusting the "running" it held
+/// for the node, kept that allocation and stopped its running
+/// replacement. A restarted worker now owes reports until it has acted on
+/// an answer and what it recovered is committed; the recovery needs no
+/// contact (only starting does), so the node is not left waiting for
+/// itself.
+#[test]
+fn a_restarted_worker_owes_what_its_predecessor_ran_until_it_is_committed() {
+    let mut worker = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    assert!(worker.owes_reports(), "nothing acted on since the start");
+    let ran_before = vec![assignment(4, DesiredStatus::Run, AllocStatus::Running)];
+    let actions = worker.answered(0, &reply(3, ran_before), &running(&[]));
+    assert_eq!(actions, [Action::Recover { alloc: AllocId(4) }]);
+    let Some(Action::Report(report)) = worker.recovered(
+        AllocId(4),
+        Some(Exit {
+            code: Some(143),
+            message: "stopped".into(),
+        }),
+    ) else {
+        panic!("the recovered exit is reported");
+    };
+    assert!(worker.owes_reports(), "owed until committed");
+    worker.reported(&report, true);
+    assert!(!worker.owes_reports());
+
+    let mut fresh = WorkerMachine::new(0, MAX_DISCONNECT_MS);
+    fresh.answered(0, &reply(1, Vec::new()), &running(&[]));
+    assert!(
+        !fresh.owes_reports(),
+        "a node with nothing to recover owes nothing"
+    );
 }

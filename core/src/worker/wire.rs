@@ -32,6 +32,9 @@ pub struct Assignment {
     pub task: Option<TaskSpec>,
     /// The task's health checks, run by the worker while it runs.
     pub checks: Vec<crate::health::CheckSpec>,
+    /// The host volumes the task mounts, by name: the worker knows their
+    /// paths.
+    pub volumes: Vec<crate::volumes::VolumeAsk>,
 }
 
 /// How a task ended.

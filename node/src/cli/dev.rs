@@ -79,6 +79,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
                 exec: drover_node::config::ExecSetting::On,
                 acl: drover_node::config::AclConfig::default(),
                 federation: federation.clone(),
+                volumes: Vec::new(),
             };
             let mut stop = stop_rx.clone();
             let environment = drover_node::agent::Environment::machine(&config).await?;

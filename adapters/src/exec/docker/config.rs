@@ -3,9 +3,12 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, PortBinding, PortMap};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, PortBinding, PortMap,
+};
 use drover_core::AllocId;
 use drover_core::job::{NetworkMode, TaskSpec};
+use drover_core::volumes::BIND_PREFIX;
 
 /// `nobody`: the user a task runs as when neither the spec nor the image
 /// names a non-root one.
@@ -76,6 +79,29 @@ pub fn held_ports(task: &TaskSpec) -> Vec<(String, u16)> {
         .collect()
 }
 
+/// The host volumes the worker resolved for the task, from
+/// `DROVER_BIND_<NAME>` = `<host path>:<destination>:<ro|rw>`
+/// (`drover_core::volumes`): each a bind mount. The destination and mode
+/// hold no ':' (the spec refuses it), so the host path is what precedes
+/// the last two.
+fn binds(task: &TaskSpec) -> Vec<Mount> {
+    task.env
+        .iter()
+        .filter(|(key, _)| key.starts_with(BIND_PREFIX))
+        .filter_map(|(_, bind)| {
+            let mut parts = bind.rsplitn(3, ':');
+            let (mode, target, source) = (parts.next()?, parts.next()?, parts.next()?);
+            Some(Mount {
+                target: Some(target.to_string()),
+                source: Some(source.to_string()),
+                typ: Some(MountType::BIND),
+                read_only: Some(mode == "ro"),
+                ..Mount::default()
+            })
+        })
+        .collect()
+}
+
 /// On a bridge network, each held port published at its host and number;
 /// on the host's network the task binds them itself; on none, nothing.
 fn published(task: &TaskSpec) -> Option<(Vec<String>, PortMap)> {
@@ -104,11 +130,18 @@ pub fn container_config(owner: &Owner, task: &TaskSpec, user: String) -> Contain
     let memory_bytes =
         i64::try_from(task.resources.memory_mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
     let sandbox = &task.sandbox;
-    let mut env: Vec<String> = task.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut env: Vec<String> = task
+        .env
+        .iter()
+        .filter(|(k, _)| !k.starts_with(BIND_PREFIX))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     env.push(format!("DROVER_ALLOC_ID={}", owner.alloc));
     let (exposed_ports, port_bindings) = published(task).unzip();
+    let mounts = binds(task);
     let host_config = HostConfig {
         port_bindings,
+        mounts: (!mounts.is_empty()).then_some(mounts),
         memory: Some(memory_bytes),
         // Equal to the memory limit: no swap, so the limit is the limit.
         memory_swap: Some(memory_bytes),
@@ -292,5 +325,48 @@ mod tests {
         let mut task = task();
         task.command.clear();
         assert_eq!(container_config(&owner(), &task, "1".into()).cmd, None);
+    }
+
+    #[test]
+    fn host_volumes_are_bind_mounts_kept_out_of_the_environment() {
+        let mut task = task();
+        task.env.insert("DROVER_VOLUME_DATA".into(), "/data".into());
+        task.env
+            .insert("DROVER_BIND_DATA".into(), "/srv/my data:/data:ro".into());
+        task.env
+            .insert("DROVER_BIND_LOGS".into(), "/var/log/x:/logs:rw".into());
+        let config = container_config(&owner(), &task, "1".into());
+        let mounts = config.host_config.unwrap().mounts.unwrap();
+        let seen: Vec<(String, String, bool)> = mounts
+            .iter()
+            .map(|m| {
+                assert_eq!(m.typ, Some(MountType::BIND));
+                (
+                    m.source.clone().unwrap(),
+                    m.target.clone().unwrap(),
+                    m.read_only.unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("/srv/my data".into(), "/data".into(), true),
+                ("/var/log/x".into(), "/logs".into(), false),
+            ]
+        );
+        let env = config.env.unwrap();
+        assert!(env.contains(&"DROVER_VOLUME_DATA=/data".to_string()));
+        assert!(
+            env.iter().all(|e| !e.starts_with("DROVER_BIND_")),
+            "{env:?}"
+        );
+        assert_eq!(
+            container_config(&owner(), &self::task(), "1".into())
+                .host_config
+                .unwrap()
+                .mounts,
+            None
+        );
     }
 }

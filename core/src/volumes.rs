@@ -1,0 +1,106 @@
+//! Host volumes: directories a node offers by name (`[[volume]]` in
+//! node.toml) and a job asks for by name (`[[volume]]` in its spec). A
+//! node announces each as the label `volume.<name>` (`read-write` or
+//! `read-only`), so the log and snapshots carry no new format; the
+//! scheduler places a job only where every volume it asks for is offered,
+//! writable if it writes. The worker resolves names to paths from its own
+//! configuration when it starts the task.
+
+use serde::{Deserialize, Serialize};
+
+use crate::node::Node;
+
+/// What a node's labels start with for each volume it offers.
+pub const LABEL_PREFIX: &str = "volume.";
+pub const READ_WRITE: &str = "read-write";
+pub const READ_ONLY: &str = "read-only";
+
+/// One host volume a job asks for. Plain serde, nothing skipped: it
+/// crosses the internal wire in a worker's assignments, in postcard,
+/// which reads every field in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeAsk {
+    /// The volume's name on the node; the task sees it as
+    /// `DROVER_VOLUME_<NAME>`.
+    pub name: String,
+    /// Where a container mounts it; exec tasks take none.
+    #[serde(default)]
+    pub destination: Option<String>,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// The label a node offering `name` carries.
+pub fn label(name: &str) -> String {
+    format!("{LABEL_PREFIX}{name}")
+}
+
+/// The label's value for a volume offered `read_only` or not.
+pub fn access(read_only: bool) -> &'static str {
+    if read_only { READ_ONLY } else { READ_WRITE }
+}
+
+/// The environment variable naming the volume's path to the task.
+pub fn variable(name: &str) -> String {
+    format!("DROVER_VOLUME_{}", name.to_ascii_uppercase())
+}
+
+/// What the worker hands a docker task's driver for each volume, in the
+/// task's environment as for its ports: `DROVER_BIND_<NAME>` =
+/// `<host path>:<destination>:<ro|rw>`, a bind the driver makes and keeps
+/// out of the container's environment.
+pub const BIND_PREFIX: &str = "DROVER_BIND_";
+
+/// The environment a task gets for its volumes, given each one's path on
+/// the node: `DROVER_VOLUME_<NAME>`, the path the task reaches it at (the
+/// host path for exec, the destination in a container); and for a
+/// container the bind its driver makes.
+pub fn environment(
+    asks: &[VolumeAsk],
+    host_path: impl Fn(&str) -> String,
+) -> Vec<(String, String)> {
+    asks.iter()
+        .flat_map(|ask| {
+            let host = host_path(&ask.name);
+            match &ask.destination {
+                None => vec![(variable(&ask.name), host)],
+                Some(dest) => {
+                    let mode = if ask.read_only { "ro" } else { "rw" };
+                    vec![
+                        (variable(&ask.name), dest.clone()),
+                        (
+                            format!("{BIND_PREFIX}{}", ask.name.to_ascii_uppercase()),
+                            format!("{host}:{dest}:{mode}"),
+                        ),
+                    ]
+                }
+            }
+        })
+        .collect()
+}
+
+/// Whether a volume name can name an environment variable: up to 32
+/// letters, digits and '_', starting with a letter.
+pub fn valid_name(name: &str) -> bool {
+    name.len() <= 32
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Why `node` cannot give the task `asks`, naming the first volume it
+/// lacks (or offers read-only to a task that writes).
+pub fn missing(node: &Node, asks: &[VolumeAsk]) -> Option<String> {
+    asks.iter().find_map(
+        |ask| match node.labels.get(&label(&ask.name)).map(String::as_str) {
+            None => Some(format!("no host volume {}", ask.name)),
+            Some(READ_ONLY) if !ask.read_only => {
+                Some(format!("host volume {} is read-only", ask.name))
+            }
+            Some(READ_ONLY | READ_WRITE) => None,
+            Some(other) => Some(format!(
+                "host volume {} is offered as {other:?}, neither {READ_WRITE} nor {READ_ONLY}",
+                ask.name
+            )),
+        },
+    )
+}
