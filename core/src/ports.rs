@@ -25,6 +25,11 @@ pub struct PortAsk {
     /// A fixed number, or `None` for one from [`DYNAMIC_PORTS`].
     #[serde(rename = "static", default, skip_serializing_if = "Option::is_none")]
     pub fixed: Option<u16>,
+    /// For a container on a bridge network: the port it listens on
+    /// inside, to which the held one is published (Nomad's `to`); `None`:
+    /// the same number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<u16>,
 }
 
 /// One port an allocation holds on its node.
@@ -101,15 +106,23 @@ pub fn assign(asks: &[PortAsk], held: &BTreeSet<u16>) -> Result<Vec<HeldPort>, P
 }
 
 /// The environment a task gets for its ports: `DROVER_PORT_<LABEL>` (the
-/// number) and `DROVER_ADDR_<LABEL>` (`host:number`, `host` being the
-/// node's address others reach it at).
-pub fn environment(ports: &[HeldPort], host: &str) -> Vec<(String, String)> {
+/// number it listens on: the one held, or the port's `to` inside a
+/// container), `DROVER_HOST_PORT_<LABEL>` (the number held on the node)
+/// and `DROVER_ADDR_<LABEL>` (`host:held number`, `host` being the node's
+/// address others reach it at).
+pub fn environment(ports: &[HeldPort], asks: &[PortAsk], host: &str) -> Vec<(String, String)> {
     ports
         .iter()
         .flat_map(|p| {
             let name = p.label.to_ascii_uppercase();
+            let listens = asks
+                .iter()
+                .find(|a| a.label == p.label)
+                .and_then(|a| a.to)
+                .unwrap_or(p.port);
             [
-                (format!("DROVER_PORT_{name}"), p.port.to_string()),
+                (format!("DROVER_PORT_{name}"), listens.to_string()),
+                (format!("DROVER_HOST_PORT_{name}"), p.port.to_string()),
                 (format!("DROVER_ADDR_{name}"), format!("{host}:{}", p.port)),
             ]
         })
@@ -123,10 +136,12 @@ pub fn environment(ports: &[HeldPort], host: &str) -> Vec<(String, String)> {
 pub fn task_with_ports(
     task: &crate::job::TaskSpec,
     ports: &[HeldPort],
+    asks: &[PortAsk],
     node_address: &str,
 ) -> crate::job::TaskSpec {
     let mut task = task.clone();
-    task.env.extend(environment(ports, host_of(node_address)));
+    task.env
+        .extend(environment(ports, asks, host_of(node_address)));
     task
 }
 
@@ -148,6 +163,7 @@ mod tests {
         PortAsk {
             label: label.into(),
             fixed,
+            to: None,
         }
     }
 
@@ -183,19 +199,29 @@ mod tests {
 
     #[test]
     fn the_environment_names_each_port_by_its_label() {
-        let env = environment(
-            &[HeldPort {
-                label: "http".into(),
-                port: 20_001,
-            }],
-            "10.0.0.7",
-        );
+        let held = [HeldPort {
+            label: "http".into(),
+            port: 20_001,
+        }];
+        let env = environment(&held, &[ask("http", None)], "10.0.0.7");
         assert_eq!(
             env,
             vec![
                 ("DROVER_PORT_HTTP".into(), "20001".into()),
+                ("DROVER_HOST_PORT_HTTP".into(), "20001".into()),
                 ("DROVER_ADDR_HTTP".into(), "10.0.0.7:20001".into()),
             ]
+        );
+        let mut inside = ask("http", None);
+        inside.to = Some(80);
+        let env = environment(&held, &[inside], "10.0.0.7");
+        assert_eq!(
+            env[..2],
+            [
+                ("DROVER_PORT_HTTP".into(), "80".into()),
+                ("DROVER_HOST_PORT_HTTP".into(), "20001".into()),
+            ],
+            "a container listens on its `to` port, published at the one held"
         );
     }
 
@@ -211,12 +237,12 @@ mod tests {
             label: "web".into(),
             port: 20_000,
         }];
-        let with = task_with_ports(&task, &ports, "10.1.2.3:7401");
+        let with = task_with_ports(&task, &ports, &[], "10.1.2.3:7401");
         assert_eq!(with.env["DROVER_PORT_WEB"], "20000");
         assert_eq!(with.env["DROVER_ADDR_WEB"], "10.1.2.3:20000");
-        let v6 = task_with_ports(&task, &ports, "[fd00::1]:7401");
+        let v6 = task_with_ports(&task, &ports, &[], "[fd00::1]:7401");
         assert_eq!(v6.env["DROVER_ADDR_WEB"], "[fd00::1]:20000");
-        assert_eq!(task_with_ports(&task, &[], "x:1"), task);
+        assert_eq!(task_with_ports(&task, &[], &[], "x:1"), task);
     }
 
     proptest! {

@@ -46,6 +46,7 @@ fn deployed(configure: impl FnOnce(&mut JobSpec)) -> (Cluster, JobSpec) {
     spec.ext.ports = vec![drover_core::ports::PortAsk {
         label: "http".into(),
         fixed: None,
+        to: None,
     }];
     spec.ext.update.healthy_deadline_ms = 30_000;
     configure(&mut spec);

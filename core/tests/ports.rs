@@ -20,6 +20,7 @@ fn with_ports(
         .map(|(label, fixed)| PortAsk {
             label: (*label).into(),
             fixed: *fixed,
+            to: None,
         })
         .collect();
     spec

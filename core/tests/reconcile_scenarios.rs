@@ -757,6 +757,7 @@ fn updated_to_a_checked_version(max_parallel: u32) -> Cluster {
     web.ext.ports = vec![drover_core::ports::PortAsk {
         label: "http".into(),
         fixed: None,
+        to: None,
     }];
     web.ext.update.healthy_deadline_ms = 30_000;
     c.submit(web.clone());

@@ -426,8 +426,8 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "an unknown port field",
-            batch("", "[[task.port]]\nlabel = \"http\"\nto = 80\n"),
-            "task.port[0].to",
+            batch("", "[[task.port]]\nlabel = \"http\"\nfrom = 80\n"),
+            "task.port[0].from",
             "unknown",
         ),
         case(
@@ -678,6 +678,18 @@ fn cases() -> Vec<Case> {
             batch("", "[task.env]\nDROVER_VOLUME_DATA = \"/x\"\n"),
             "task.env.DROVER_VOLUME_DATA",
             "set by Drover",
+        ),
+        case(
+            "a port of its own for a process",
+            batch("", "[[task.port]]\nlabel = \"http\"\nto = 80\n"),
+            "task.port[0].to",
+            "only a container on a bridge network",
+        ),
+        case(
+            "a port of its own on the host's network",
+            "id = \"j\"\nkind = \"batch\"\n[task]\ndriver = \"docker\"\nimage = \"busybox\"\n[task.sandbox]\nnetwork = \"host\"\n[[task.port]]\nlabel = \"http\"\nto = 80\n",
+            "task.port[0].to",
+            "only a container on a bridge network",
         ),
         case(
             "TOML syntax error",

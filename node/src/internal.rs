@@ -200,7 +200,12 @@ impl Internal for InternalService {
                     desired: a.desired,
                     status: a.status,
                     task: current.map(|spec| {
-                        drover_core::ports::task_with_ports(&spec.task, &a.ext.ports, address)
+                        drover_core::ports::task_with_ports(
+                            &spec.task,
+                            &a.ext.ports,
+                            &spec.ext.ports,
+                            address,
+                        )
                     }),
                     checks: current.map(|s| s.ext.checks.clone()).unwrap_or_default(),
                     volumes: current.map(|s| s.ext.volumes.clone()).unwrap_or_default(),

@@ -256,6 +256,47 @@ timeout = "1s"
     }
 }
 
+/// A container listening on a port of its own (`to`, as Nomad's) is
+/// published at the port its allocation holds: discovery lists the held
+/// one, the check passes through it, and it answers there.
+#[test]
+fn a_container_listening_on_its_own_port_is_reached_at_the_one_held() {
+    let Some(image) =
+        test_image("a_container_listening_on_its_own_port_is_reached_at_the_one_held")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster(dir.path());
+    let spec = format!(
+        r#"id = "inside"
+kind = "service"
+replicas = 1
+[task]
+driver = "docker"
+image = "{image}"
+command = ["sh", "-c", "mkdir -p /tmp/www && echo $DROVER_PORT_HTTP held $DROVER_HOST_PORT_HTTP > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"]
+[task.sandbox]
+network = "bridge"
+[[task.port]]
+label = "http"
+to = 8080
+[[task.check]]
+type = "http"
+port = "http"
+interval = "500ms"
+timeout = "1s"
+"#
+    );
+    assert!(run_job(dir.path(), &agents[0].addr(), "inside", &spec));
+    let address = endpoints(&agents, "inside", 1).remove(0);
+    let held = address.rsplit_once(':').unwrap().1.to_string();
+    assert_ne!(held, "8080", "a dynamic port is held, not the one inside");
+    let (code, body) = get(&address).expect("the container answers at the held port");
+    assert_eq!(code, 200);
+    assert_eq!(body.trim(), format!("8080 held {held}"));
+}
+
 /// A rolling update to a version whose check never passes replaces no
 /// old instance: past `healthy_deadline` it halts, saying why, and the
 /// old instances keep serving; a version that passes then rolls through.

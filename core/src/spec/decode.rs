@@ -252,10 +252,12 @@ fn task(
                 .require(d, "label", "the port's name, like \"http\"")
                 .and_then(|n| d.string(n, &p.child("label")));
             let fixed = optional(p.get("static"), |n| d.whole(n, &p.child("static")));
-            p.finish(d, &["label", "static"]);
+            let to = optional(p.get("to"), |n| d.whole(n, &p.child("to")));
+            p.finish(d, &["label", "static", "to"]);
             Some(PortAsk {
                 label: label?,
                 fixed: fixed?,
+                to: to?,
             })
         })
     });

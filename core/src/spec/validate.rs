@@ -112,6 +112,14 @@ fn ports(rules: &mut Rules, spec: &JobSpec) {
                 || format!("port {port} is asked for twice"),
             );
         }
+        if let Some(to) = ask.to {
+            rules.check(to != 0, format!("{path}.to"), || "0 is no port".into());
+            let bridged = spec.task.driver == Driver::Docker
+                && spec.task.sandbox.network == crate::job::NetworkMode::Bridge;
+            rules.check(bridged, format!("{path}.to"), || {
+                "only a container on a bridge network listens on a port of its own; a process, or a container on the host's network, listens on the one held ($DROVER_PORT_<LABEL>)".into()
+            });
+        }
         let reachable = spec.task.driver == Driver::Exec
             || spec.task.sandbox.network != crate::job::NetworkMode::None;
         rules.check(reachable, path.clone(), || {
@@ -119,9 +127,11 @@ fn ports(rules: &mut Rules, spec: &JobSpec) {
         });
     }
     for key in spec.task.env.keys() {
-        let ours = key.starts_with("DROVER_PORT_") || key.starts_with("DROVER_ADDR_");
+        let ours = ["DROVER_PORT_", "DROVER_ADDR_", "DROVER_HOST_PORT_"]
+            .iter()
+            .any(|prefix| key.starts_with(prefix));
         rules.check(!ours, format!("task.env.{key}"), || {
-            "DROVER_PORT_* and DROVER_ADDR_* are set by Drover for the task's ports".into()
+            "DROVER_PORT_*, DROVER_HOST_PORT_* and DROVER_ADDR_* are set by Drover for the task's ports".into()
         });
     }
 }

@@ -61,20 +61,20 @@ fn runs_as_root(user: &str) -> bool {
 }
 
 /// The ports the task holds, from the environment the control plane gave
-/// it: `DROVER_PORT_<LABEL>` (the number) and `DROVER_ADDR_<LABEL>`
-/// (`host:number`), as `(host, number)`. Each is published at that host
-/// and number, to the same number in the container, where the task
-/// listens on `$DROVER_PORT_<LABEL>`.
-pub fn held_ports(task: &TaskSpec) -> Vec<(String, u16)> {
+/// it: `DROVER_ADDR_<LABEL>` (`host:number held`) and `DROVER_PORT_<LABEL>`
+/// (the number the task listens on: the one held, or the port's `to`), as
+/// `(host, held, listens)`. Each is published at that host and held
+/// number, to the number the container listens on.
+pub fn held_ports(task: &TaskSpec) -> Vec<(String, u16, u16)> {
     task.env
         .iter()
         .filter_map(|(key, value)| {
             let label = key.strip_prefix("DROVER_PORT_")?;
-            let port: u16 = value.parse().ok()?;
+            let listens: u16 = value.parse().ok()?;
             let address = task.env.get(&format!("DROVER_ADDR_{label}"))?;
-            let host = address.rsplit_once(':').map_or("", |(host, _)| host);
+            let (host, held) = address.rsplit_once(':')?;
             let host = host.trim_start_matches('[').trim_end_matches(']');
-            Some((host.to_string(), port))
+            Some((host.to_string(), held.parse().ok()?, listens))
         })
         .collect()
 }
@@ -102,27 +102,32 @@ fn binds(task: &TaskSpec) -> Vec<Mount> {
         .collect()
 }
 
-/// On a bridge network, each held port published at its host and number;
+/// On a bridge network, each held port published at its host and number
+/// to the one the container listens on;
 /// on the host's network the task binds them itself; on none, nothing.
 fn published(task: &TaskSpec) -> Option<(Vec<String>, PortMap)> {
     let ports = held_ports(task);
     if task.sandbox.network != NetworkMode::Bridge || ports.is_empty() {
         return None;
     }
-    let exposed = ports
+    let exposed: std::collections::BTreeSet<String> = ports
         .iter()
-        .map(|(_, port)| format!("{port}/tcp"))
+        .map(|(_, _, listens)| format!("{listens}/tcp"))
         .collect();
-    let bindings = ports
-        .into_iter()
-        .map(|(host, port)| {
-            let binding = PortBinding {
-                host_ip: Some(host),
-                host_port: Some(port.to_string()),
-            };
-            (format!("{port}/tcp"), Some(vec![binding]))
-        })
-        .collect();
+    let exposed = exposed.into_iter().collect();
+    let mut bindings = PortMap::new();
+    for (host, held, listens) in ports {
+        let binding = PortBinding {
+            host_ip: Some(host),
+            host_port: Some(held.to_string()),
+        };
+        // Two labels may lead to one port inside.
+        bindings
+            .entry(format!("{listens}/tcp"))
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(binding);
+    }
     Some((exposed, bindings))
 }
 
@@ -301,6 +306,32 @@ mod tests {
             host.exposed_ports, None,
             "on the host's network it binds them itself"
         );
+    }
+
+    /// Nomad's `to`: the container listens on a port of its own, reached
+    /// at the one its allocation holds.
+    #[test]
+    fn a_port_with_its_own_number_inside_is_published_to_it() {
+        let mut task = task();
+        task.sandbox.network = NetworkMode::Bridge;
+        task.env.extend([
+            ("DROVER_PORT_WEB".to_string(), "80".to_string()),
+            ("DROVER_HOST_PORT_WEB".to_string(), "20003".to_string()),
+            ("DROVER_ADDR_WEB".to_string(), "10.0.0.5:20003".to_string()),
+            ("DROVER_PORT_ALT".to_string(), "80".to_string()),
+            ("DROVER_ADDR_ALT".to_string(), "10.0.0.5:20004".to_string()),
+        ]);
+        let config = container_config(&owner(), &task, "1".into());
+        assert_eq!(config.exposed_ports, Some(vec!["80/tcp".to_string()]));
+        let bindings = config.host_config.unwrap().port_bindings.unwrap();
+        let mut held: Vec<String> = bindings["80/tcp"]
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|b| b.host_port.clone().unwrap())
+            .collect();
+        held.sort();
+        assert_eq!(held, ["20003", "20004"]);
     }
 
     #[test]
