@@ -44,7 +44,7 @@ pub struct HeldPort {
 pub enum PortConflict {
     /// Another allocation on the node holds this static port.
     Taken(u16),
-    /// Every port of [`DYNAMIC_PORTS`] is held.
+    /// Every port of the node's dynamic range is held.
     Exhausted,
 }
 
@@ -52,12 +52,7 @@ impl fmt::Display for PortConflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Taken(port) => write!(f, "port {port} is held by another allocation on the node"),
-            Self::Exhausted => write!(
-                f,
-                "every dynamic port ({}-{}) is held on the node",
-                DYNAMIC_PORTS.start(),
-                DYNAMIC_PORTS.end()
-            ),
+            Self::Exhausted => f.write_str("every port of the node's dynamic range is held"),
         }
     }
 }
@@ -75,10 +70,46 @@ pub fn fixed_free(asks: &[PortAsk], held: &BTreeSet<u16>) -> Result<(), PortConf
     }
 }
 
+/// The label a node announces its dynamic port range with (`[ports]
+/// dynamic` in node.toml), as `"20000-32000"`.
+pub const RANGE_LABEL: &str = "ports.dynamic";
+
+/// A range written `"FROM-TO"`, both ends ports and in order.
+pub fn parse_range(text: &str) -> Result<RangeInclusive<u16>, String> {
+    let (from, to) = text
+        .split_once('-')
+        .ok_or_else(|| format!("{text:?} is not a range like \"20000-32000\""))?;
+    let port = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("{s:?} is not a port (1-65535)"))
+    };
+    let (from, to) = (port(from)?, port(to)?);
+    if from > to {
+        return Err(format!("{text:?} ends before it starts"));
+    }
+    Ok(from..=to)
+}
+
+/// Where `node` hands out dynamic ports: its announced range, or
+/// [`DYNAMIC_PORTS`].
+pub fn dynamic_range(node: &crate::node::Node) -> RangeInclusive<u16> {
+    node.labels
+        .get(RANGE_LABEL)
+        .and_then(|r| parse_range(r).ok())
+        .unwrap_or(DYNAMIC_PORTS)
+}
+
 /// The ports an allocation asking `asks` gets on a node where `held` are
 /// held: each static one if free, each dynamic one the lowest free number
-/// of [`DYNAMIC_PORTS`] that no other ask of the same task names.
-pub fn assign(asks: &[PortAsk], held: &BTreeSet<u16>) -> Result<Vec<HeldPort>, PortConflict> {
+/// of the node's `range` that no other ask of the same task names.
+pub fn assign(
+    asks: &[PortAsk],
+    held: &BTreeSet<u16>,
+    range: RangeInclusive<u16>,
+) -> Result<Vec<HeldPort>, PortConflict> {
     fixed_free(asks, held)?;
     let mut taken: BTreeSet<u16> = held.iter().copied().chain(fixed(asks)).collect();
     let mut ports = Vec::with_capacity(asks.len());
@@ -86,7 +117,7 @@ pub fn assign(asks: &[PortAsk], held: &BTreeSet<u16>) -> Result<Vec<HeldPort>, P
         let port = if let Some(port) = ask.fixed {
             port
         } else {
-            let port = DYNAMIC_PORTS
+            let port = range
                 .clone()
                 .find(|p| !taken.contains(p))
                 .ok_or(PortConflict::Exhausted)?;
@@ -175,15 +206,20 @@ mod tests {
             ask("admin", Some(9090)),
             ask("grpc", None),
         ];
-        let ports = assign(&asks, &held).unwrap();
+        let ports = assign(&asks, &held, DYNAMIC_PORTS).unwrap();
         let numbers: Vec<u16> = ports.iter().map(|p| p.port).collect();
         assert_eq!(numbers, vec![20_001, 9090, 20_003]);
         assert_eq!(
-            assign(&[ask("web", Some(8080))], &held),
+            assign(&[ask("web", Some(8080))], &held, DYNAMIC_PORTS),
             Err(PortConflict::Taken(8080))
         );
         // A static port inside the dynamic range is not handed out twice.
-        let ports = assign(&[ask("a", None), ask("b", Some(20_001))], &held).unwrap();
+        let ports = assign(
+            &[ask("a", None), ask("b", Some(20_001))],
+            &held,
+            DYNAMIC_PORTS,
+        )
+        .unwrap();
         assert_eq!(ports[0].port, 20_003);
     }
 
@@ -191,10 +227,10 @@ mod tests {
     fn a_full_range_says_so() {
         let held: BTreeSet<u16> = DYNAMIC_PORTS.collect();
         assert_eq!(
-            assign(&[ask("x", None)], &held),
+            assign(&[ask("x", None)], &held, DYNAMIC_PORTS),
             Err(PortConflict::Exhausted)
         );
-        assert!(assign(&[ask("x", Some(80))], &held).is_ok());
+        assert!(assign(&[ask("x", Some(80))], &held, DYNAMIC_PORTS).is_ok());
     }
 
     #[test]
@@ -262,7 +298,7 @@ mod tests {
             statics.sort_unstable();
             statics.dedup();
             prop_assume!(statics.len() == fixed.iter().flatten().count());
-            match assign(&asks, &held) {
+            match assign(&asks, &held, DYNAMIC_PORTS) {
                 Ok(ports) => {
                     let numbers: BTreeSet<u16> = ports.iter().map(|p| p.port).collect();
                     prop_assert_eq!(numbers.len(), asks.len());

@@ -189,3 +189,21 @@ fn nodes_on_one_host_share_its_ports() {
         held(&cluster)
     );
 }
+
+/// A node announcing `ports.dynamic` hands out dynamic ports from that
+/// range only; when it is spent, a placement there is refused.
+#[test]
+fn dynamic_ports_come_from_the_node_range() {
+    let mut cluster = Cluster::new();
+    let mut reg = common::registration("small", "eu", 4000, 4096);
+    reg.labels
+        .insert(drover_core::ports::RANGE_LABEL.into(), "30000-30001".into());
+    cluster.add(reg);
+    cluster.submit(with_ports(service("web", 3, 100, 64), &[("http", None)]));
+    cluster.settle(10);
+    let mut ports: Vec<u16> = held(&cluster).into_iter().map(|(_, p)| p).collect();
+    ports.sort_unstable();
+    assert_eq!(ports, [30_000, 30_001]);
+    assert_eq!(cluster.running("web"), 2);
+    assert_no_port_held_twice(&cluster);
+}

@@ -81,6 +81,17 @@ pub struct NodeConfig {
     /// Host volumes this worker offers to jobs that ask for them by name.
     #[serde(default, rename = "volume")]
     pub volumes: Vec<HostVolume>,
+    /// Where this worker's tasks get dynamic ports.
+    #[serde(default)]
+    pub ports: PortsConfig,
+}
+
+/// `[ports]`: `dynamic = "20000-32000"` (the default), the range dynamic
+/// ports are handed out from on this node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortsConfig {
+    pub dynamic: Option<String>,
 }
 
 /// `[[volume]]`: a directory on this node that tasks asking for `name`
@@ -468,6 +479,20 @@ impl NodeConfig {
                 drover_core::volumes::LABEL_PREFIX
             ));
         }
+        if labels.contains_key(drover_core::ports::RANGE_LABEL) {
+            return Err(format!(
+                "labels.{:?}: set by Drover for [ports] dynamic",
+                drover_core::ports::RANGE_LABEL
+            ));
+        }
+        if let Some(range) = &self.ports.dynamic {
+            let parsed = drover_core::ports::parse_range(range)
+                .map_err(|e| format!("ports.dynamic: {e}"))?;
+            labels.insert(
+                drover_core::ports::RANGE_LABEL.to_string(),
+                format!("{}-{}", parsed.start(), parsed.end()),
+            );
+        }
         for (i, volume) in self.volumes.iter().enumerate() {
             volume.check(i, &self.volumes[..i])?;
             labels.insert(
@@ -649,5 +674,22 @@ mod tests {
         );
         let err = with("[[volume]]\nname = \"data\"\n").unwrap_err();
         assert!(err.contains("path"), "{err}");
+    }
+
+    #[test]
+    fn a_dynamic_port_range_is_announced_and_checked() {
+        let base = "id = 1\nlisten = \"127.0.0.1:7401\"\ndata_dir = \"/x\"\n";
+        let with = |extra: &str| NodeConfig::parse(&format!("{base}{extra}"));
+        let config = with("[ports]\ndynamic = \"30000 - 30100\"\n").unwrap();
+        assert_eq!(
+            config.registration().unwrap().labels["ports.dynamic"],
+            "30000-30100"
+        );
+        for bad in ["\"30100-30000\"", "\"0-10\"", "\"30000\"", "\"a-b\""] {
+            let err = with(&format!("[ports]\ndynamic = {bad}\n")).unwrap_err();
+            assert!(err.starts_with("ports.dynamic: "), "{bad}: {err}");
+        }
+        let err = with("[labels]\n\"ports.dynamic\" = \"1-2\"\n").unwrap_err();
+        assert!(err.contains("set by Drover"), "{err}");
     }
 }

@@ -117,3 +117,35 @@ static = {port}
     assert_eq!(failed, 0, "{later}");
     assert!(get(&format!("127.0.0.1:{port}")).is_some(), "{doc}");
 }
+
+/// A node's `[ports] dynamic` range is where its tasks' dynamic ports
+/// come from: with a range of one port on each of three nodes sharing a
+/// host, one instance runs, on that port, and the other is never started.
+#[test]
+fn dynamic_ports_come_from_the_range_each_node_configures() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_ports(1)[0];
+    let agents = common::cluster_with(
+        dir.path(),
+        &format!("[ports]\ndynamic = \"{port}-{port}\"\n"),
+    );
+    let spec = r#"id = "ranged"
+kind = "service"
+replicas = 2
+[task]
+driver = "exec"
+command = ["sh", "-c", "exec python3 -m http.server --bind 127.0.0.1 $DROVER_PORT_HTTP"]
+[[task.port]]
+label = "http"
+"#;
+    assert!(run_job(dir.path(), &agents[0].addr(), "ranged", spec));
+    let running = wait_for("one instance running", Duration::from_secs(60), || {
+        let running = addresses(&agents, "ranged", "http")?;
+        (running.len() == 1).then_some(running)
+    });
+    assert_eq!(running[0], format!("127.0.0.1:{port}"));
+    wait_for("an answer", Duration::from_secs(20), || get(&running[0]));
+    std::thread::sleep(Duration::from_secs(3));
+    let again = addresses(&agents, "ranged", "http").unwrap();
+    assert_eq!(again, running, "no second instance: the range is held");
+}

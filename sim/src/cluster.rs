@@ -464,6 +464,7 @@ fn node_config(shape: &Shape, site: &Site, peers: &[Peer], addr: SocketAddr) -> 
             site.federation.clone()
         },
         volumes: Vec::new(),
+        ports: drover_node::config::PortsConfig::default(),
     }
 }
 

@@ -116,8 +116,12 @@ impl ClusterState {
         if !fits && !planted::active(Bug::SkipCapacityCheck) {
             return Err(PlanRefusal::InsufficientCapacity);
         }
-        let ports = crate::ports::assign(&job.spec.ext.ports, &self.node_ports(&p.node))
-            .map_err(PlanRefusal::Ports)?;
+        let ports = crate::ports::assign(
+            &job.spec.ext.ports,
+            &self.node_ports(&p.node),
+            crate::ports::dynamic_range(node),
+        )
+        .map_err(PlanRefusal::Ports)?;
         let attempts = match p.previous {
             None => 0,
             Some(prev) => {

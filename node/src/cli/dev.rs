@@ -80,6 +80,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
                 acl: drover_node::config::AclConfig::default(),
                 federation: federation.clone(),
                 volumes: Vec::new(),
+                ports: drover_node::config::PortsConfig::default(),
             };
             let mut stop = stop_rx.clone();
             let environment = drover_node::agent::Environment::machine(&config).await?;
