@@ -84,14 +84,27 @@ pub struct Extensions {
 pub struct UpdateGate {
     pub min_healthy_time_ms: u64,
     pub healthy_deadline_ms: u64,
-    pub progress_deadline_ms: u64,
+    /// `None`: [`DEFAULT_PROGRESS_DEADLINE_MS`], or `healthy_deadline` if
+    /// longer (see [`UpdateGate::progress_deadline_ms`]).
+    pub progress_deadline_ms: Option<u64>,
     pub canary: u32,
     pub auto_revert: bool,
 }
 
+/// Nomad's default `progress_deadline`.
+pub const DEFAULT_PROGRESS_DEADLINE_MS: u64 = 600_000;
+
 impl UpdateGate {
     fn is_default(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// The progress deadline in force (0: none). Unset, it is 10 minutes,
+    /// or `healthy_deadline` where that is longer: a spec that only asks
+    /// a longer healthy deadline must not fail its deployments sooner.
+    pub fn progress_deadline_ms(&self) -> u64 {
+        self.progress_deadline_ms
+            .unwrap_or(DEFAULT_PROGRESS_DEADLINE_MS.max(self.healthy_deadline_ms))
     }
 }
 
@@ -100,7 +113,7 @@ impl Default for UpdateGate {
         Self {
             min_healthy_time_ms: 0,
             healthy_deadline_ms: 300_000,
-            progress_deadline_ms: 600_000,
+            progress_deadline_ms: None,
             canary: 0,
             auto_revert: false,
         }
@@ -121,6 +134,11 @@ pub struct AllocExtensions {
     /// When its worker first reported it running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub running_since_ms: Option<u64>,
+    /// It was healthy for its job's `min_healthy_time` once: a deployment
+    /// counted it ready, and a later failed check makes it not ready
+    /// again, never a failed deployment (Nomad keeps its first verdict).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub proven: bool,
 }
 
 /// In binary encodings (postcard) a JSON string, so that it can grow; in

@@ -51,21 +51,33 @@ pub fn variable(name: &str) -> String {
 /// out of the container's environment.
 pub const BIND_PREFIX: &str = "DROVER_BIND_";
 
-/// The environment a task gets for its volumes, given each one's path on
-/// the node: `DROVER_VOLUME_<NAME>`, the path the task reaches it at (the
-/// host path for exec, the destination in a container); and for a
-/// container the bind its driver makes.
-pub fn environment(
-    asks: &[VolumeAsk],
-    host_path: impl Fn(&str) -> String,
-) -> Vec<(String, String)> {
+/// A volume as the node offers it (`[[volume]]` in its node.toml).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offered {
+    pub path: String,
+    pub read_only: bool,
+}
+
+/// The environment a task gets for its volumes, given how the node offers
+/// each: `DROVER_VOLUME_<NAME>`, the path the task reaches it at (the host
+/// path for exec, the destination in a container); and for a container
+/// the bind its driver makes, read-only where the task asks it or the
+/// node offers no more.
+pub fn environment(asks: &[VolumeAsk], offered: impl Fn(&str) -> Offered) -> Vec<(String, String)> {
     asks.iter()
         .flat_map(|ask| {
-            let host = host_path(&ask.name);
+            let Offered {
+                path: host,
+                read_only,
+            } = offered(&ask.name);
             match &ask.destination {
                 None => vec![(variable(&ask.name), host)],
                 Some(dest) => {
-                    let mode = if ask.read_only { "ro" } else { "rw" };
+                    let mode = if ask.read_only || read_only {
+                        "ro"
+                    } else {
+                        "rw"
+                    };
                     vec![
                         (variable(&ask.name), dest.clone()),
                         (
@@ -77,6 +89,12 @@ pub fn environment(
             }
         })
         .collect()
+}
+
+/// Whether `key` is a variable Drover sets for volumes: a task's own
+/// environment never carries one to the driver.
+pub fn is_ours(key: &str) -> bool {
+    key.starts_with("DROVER_VOLUME_") || key.starts_with(BIND_PREFIX)
 }
 
 /// Whether a volume name can name an environment variable: up to 32

@@ -260,7 +260,7 @@ fn a_job_without_canaries_cannot_be_promoted() {
 fn a_deployment_that_makes_no_progress_fails_at_its_progress_deadline() {
     let (mut c, mut spec) = deployed(|s| {
         s.ext.update.auto_revert = true;
-        s.ext.update.progress_deadline_ms = 60_000;
+        s.ext.update.progress_deadline_ms = Some(60_000);
     });
     spec.task.resources = drover_core::Resources::new(100_000, 256, 0);
     update(&mut c, spec);
@@ -301,4 +301,164 @@ fn a_failing_canary_is_reverted_without_a_promotion() {
     c.settle(20);
     assert_eq!(versions(&c), [3, 3, 3]);
     assert_eq!(status_of(&c, 3), Some(DeploymentStatus::Succeeded));
+}
+
+/// The version an auto_revert put back fails too: there is nothing to go
+/// back to (it is the stable version's spec), so the failure stands, once,
+/// and no new version appears.
+#[test]
+fn a_failed_revert_is_not_reverted_again() {
+    let (mut c, mut spec) = deployed(|s| s.ext.update.auto_revert = true);
+    spec.task.env.insert("V".into(), "2".into());
+    update(&mut c, checked(spec));
+    // Turn by turn, to catch version 3 before its deployment ends.
+    for _ in 0..200 {
+        c.heartbeat();
+        c.cycle();
+        if c.state.job(&web()).unwrap().spec.version == 3 {
+            break;
+        }
+        c.workers();
+        report_health(&mut c, 2, HealthStatus::Unhealthy);
+        c.advance(1_000);
+    }
+    assert_eq!(c.state.job(&web()).unwrap().spec.version, 3);
+    assert_eq!(stable(&c), Some(1));
+    let fail_three = CommandKind::SettleDeployment(Settlement {
+        job: web(),
+        version: 3,
+        outcome: Outcome::Failed("no new instance became ready".into()),
+    });
+    let settled = c.apply(fail_three.clone());
+    assert!(
+        matches!(
+            settled,
+            Ok(drover_core::state::Success::DeploymentSettled { version: 3, .. })
+        ),
+        "{settled:?}"
+    );
+    assert_eq!(c.state.job(&web()).unwrap().spec.version, 3, "no version 4");
+    let three = c.state.deployment(&web(), 3).expect("recorded");
+    assert_eq!(three.status, DeploymentStatus::Failed);
+    assert!(
+        three.message.contains("version 1's spec already"),
+        "{}",
+        three.message
+    );
+    assert_eq!(
+        c.apply(fail_three),
+        Ok(drover_core::state::Success::Unchanged)
+    );
+    let before = c.state.index();
+    c.settle(5);
+    let settles = c
+        .state
+        .events_since(before, &[], 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == drover_core::events::EventKind::DeploymentFailed)
+        .count();
+    assert_eq!(settles, 0, "nothing proposes the settlement again");
+}
+
+/// A spec asking only a long healthy deadline keeps it as its progress
+/// deadline: the 10-minute default never cuts a deployment shorter.
+#[test]
+fn an_unset_progress_deadline_is_never_shorter_than_the_healthy_one() {
+    use drover_core::spec::{Format, parse_job_spec};
+    let spec = |update: &str| {
+        parse_job_spec(
+            &format!(
+                "id = \"w\"\nkind = \"service\"\n[update]\n{update}\n[task]\ndriver = \"exec\"\ncommand = [\"true\"]\n"
+            ),
+            Format::Toml,
+        )
+        .expect("valid")
+        .ext
+        .update
+        .progress_deadline_ms()
+    };
+    assert_eq!(spec(""), 600_000);
+    assert_eq!(spec("healthy_deadline = \"15m\""), 900_000);
+    assert_eq!(spec("progress_deadline = \"0s\""), 0);
+    assert_eq!(
+        spec("healthy_deadline = \"15m\"\nprogress_deadline = \"1h\""),
+        3_600_000
+    );
+}
+
+/// A canary that was ready and then fails a check, long after its
+/// healthy_deadline, is not ready again; it does not fail the deployment.
+#[test]
+fn a_proven_canary_that_flaps_does_not_fail_the_deployment() {
+    let (mut c, mut spec) = deployed(|s| s.ext.update.canary = 1);
+    spec.task.env.insert("V".into(), "2".into());
+    update(&mut c, checked(spec));
+    c.settle(5);
+    report_health(&mut c, 2, HealthStatus::Healthy);
+    c.advance(60_000);
+    c.settle(5);
+    assert!(c.state.awaiting_promotion(&web(), 2));
+    report_health(&mut c, 2, HealthStatus::Unhealthy);
+    c.advance(1_000);
+    c.settle(5);
+    assert_eq!(
+        status_of(&c, 2),
+        None,
+        "still running: {:?}",
+        c.state.deployment(&web(), 2)
+    );
+    report_health(&mut c, 2, HealthStatus::Healthy);
+    promote(&mut c, 2).expect("promotes");
+    for _ in 0..5 {
+        c.settle(5);
+        report_health(&mut c, 2, HealthStatus::Healthy);
+        c.advance(1_000);
+    }
+    assert_eq!(versions(&c), [2, 2, 2]);
+    assert_eq!(status_of(&c, 2), Some(DeploymentStatus::Succeeded));
+}
+
+/// A ready canary of a failed deployment gives way when auto_revert puts
+/// the stable version back: the stable instance it stood beside stays.
+#[test]
+fn a_ready_canary_gives_way_to_the_stable_instance_after_a_revert() {
+    let (mut c, mut spec) = deployed(|s| {
+        s.ext.update.canary = 1;
+        s.ext.update.auto_revert = true;
+    });
+    spec.task.env.insert("V".into(), "2".into());
+    update(&mut c, checked(spec));
+    c.settle(5);
+    report_health(&mut c, 2, HealthStatus::Healthy);
+    c.settle(5);
+    assert_eq!(versions(&c), [1, 1, 1, 2]);
+    let canary = c
+        .live("web")
+        .iter()
+        .find(|a| a.job_version == 2)
+        .unwrap()
+        .id;
+    c.apply(CommandKind::SettleDeployment(Settlement {
+        job: web(),
+        version: 2,
+        outcome: Outcome::Failed("the operator saw errors".into()),
+    }))
+    .expect("settles");
+    assert_eq!(c.state.job(&web()).unwrap().spec.version, 3);
+    c.heartbeat();
+    c.cycle();
+    let canary = c.state.alloc(canary).unwrap();
+    assert_eq!(
+        canary.desired,
+        drover_core::DesiredStatus::Stop,
+        "{canary:?}"
+    );
+    let old = c.live("web").iter().filter(|a| a.job_version == 1).count();
+    assert_eq!(old, 3, "every stable instance still runs");
+    for _ in 0..3 {
+        c.settle(20);
+        c.advance(1_000);
+    }
+    assert_eq!(versions(&c), [3, 3, 3]);
 }

@@ -206,4 +206,10 @@ fn dynamic_ports_come_from_the_node_range() {
     assert_eq!(ports, [30_000, 30_001]);
     assert_eq!(cluster.running("web"), 2);
     assert_no_port_held_twice(&cluster);
+    let pending = &cluster.last_cycle.pending[&drover_core::JobId::new("web").unwrap()];
+    assert_eq!(
+        pending,
+        &["1 node: every port of its dynamic range is held"],
+        "the scheduler knows, rather than apply refusing each pass"
+    );
 }

@@ -124,7 +124,13 @@ fn answer(worker: &mut WorkerMachine, assignment: Assignment) -> Vec<Action> {
 
 #[test]
 fn the_worker_gives_the_task_the_volume_path_or_fails_it() {
-    let offered = BTreeMap::from([("data".to_string(), "/srv/data".to_string())]);
+    let offered = BTreeMap::from([(
+        "data".to_string(),
+        volumes::Offered {
+            path: "/srv/data".into(),
+            read_only: true,
+        },
+    )]);
     let mut worker = WorkerMachine::new(0, 30_000).with_volumes(offered);
     let exec = VolumeAsk {
         name: "data".into(),
@@ -136,6 +142,25 @@ fn the_worker_gives_the_task_the_volume_path_or_fails_it() {
         panic!("{actions:?}");
     };
     assert_eq!(task.env["DROVER_VOLUME_DATA"], "/srv/data");
+
+    // A container asking to write a volume the node offers read-only
+    // still gets it read-only; a bind the spec carried itself (an older
+    // build let one through) never reaches the driver.
+    let mut smuggled = assignment(vec![VolumeAsk {
+        name: "data".into(),
+        destination: Some("/data".into()),
+        read_only: false,
+    }]);
+    smuggled.alloc = AllocId(2);
+    let task = smuggled.task.as_mut().unwrap();
+    task.env
+        .insert("DROVER_BIND_ROOT".into(), "/:/host:rw".into());
+    let actions = answer(&mut worker, smuggled);
+    let Some(Action::Start { task, .. }) = actions.first() else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(task.env["DROVER_BIND_DATA"], "/srv/data:/data:ro");
+    assert!(!task.env.contains_key("DROVER_BIND_ROOT"), "{:?}", task.env);
 
     let mut worker = WorkerMachine::new(0, 30_000);
     let container = VolumeAsk {
@@ -158,7 +183,10 @@ fn a_container_gets_a_bind_and_the_destination() {
         destination: Some("/data".into()),
         read_only: true,
     }];
-    let env = volumes::environment(&asks, |_| "/srv/data".into());
+    let env = volumes::environment(&asks, |_| volumes::Offered {
+        path: "/srv/data".into(),
+        read_only: false,
+    });
     assert_eq!(
         env,
         [

@@ -552,11 +552,17 @@ impl NodeConfig {
         Ok(())
     }
 
-    /// Volume names and their paths, for the worker.
-    pub fn volume_paths(&self) -> BTreeMap<String, String> {
+    /// The volumes as the worker gives them to tasks, by name.
+    pub fn volume_paths(&self) -> BTreeMap<String, drover_core::volumes::Offered> {
         self.volumes
             .iter()
-            .map(|v| (v.name.clone(), v.path.to_string_lossy().into_owned()))
+            .map(|v| {
+                let offered = drover_core::volumes::Offered {
+                    path: v.path.to_string_lossy().into_owned(),
+                    read_only: v.read_only,
+                };
+                (v.name.clone(), offered)
+            })
             .collect()
     }
 }
@@ -653,7 +659,8 @@ mod tests {
         let labels = config.registration().unwrap().labels;
         assert_eq!(labels["volume.data"], "read-write");
         assert_eq!(labels["volume.certs"], "read-only");
-        assert_eq!(config.volume_paths()["data"], "/srv/data");
+        assert_eq!(config.volume_paths()["data"].path, "/srv/data");
+        assert!(config.volume_paths()["certs"].read_only);
         let err = config.check_volume_paths().unwrap_err();
         assert!(
             err.contains("volume[0].path: /srv/data is not a directory"),

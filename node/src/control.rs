@@ -56,21 +56,21 @@ pub async fn membership_loop(
     }
 }
 
-/// The longest a (re)starting node's registration waits for its worker's
-/// first reports: past it, a worker that cannot act on any answer (its
-/// control plane unreachable) would keep the node unregistered for good.
-const REGISTRATION_WAITS_AT_MOST: Duration = Duration::from_secs(30);
+/// How often a registration still waiting says so.
+const REGISTRATION_WAIT_NOTICE: Duration = Duration::from_secs(30);
 
-/// Waits, within [`REGISTRATION_WAITS_AT_MOST`], until the worker has
-/// reported what became of the tasks a previous process of this node ran:
-/// a registration says the node is in touch, and the control plane would
-/// take the statuses it holds for the node as current.
+/// Waits until the worker has acted on an answer and reported what became
+/// of the tasks a previous process of this node ran: a registration says
+/// the node is in touch, and the control plane would take the statuses it
+/// holds for the node as current. A worker that can act on no answer
+/// could start nothing either, so the node is better left unregistered
+/// (no work is placed on it) than registered.
 async fn wait_for_reports(owed: &ReportsOwed, node: &drover_core::NodeId) {
-    let started = tokio::time::Instant::now();
+    let mut noticed = tokio::time::Instant::now();
     while owed.get() {
-        if started.elapsed() >= REGISTRATION_WAITS_AT_MOST {
-            warn!(%node, "registering although the worker has not reported on its tasks yet");
-            return;
+        if noticed.elapsed() >= REGISTRATION_WAIT_NOTICE {
+            warn!(%node, "registration waits: the worker has not yet acted on an answer from the control plane, or its reports are not committed");
+            noticed = tokio::time::Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

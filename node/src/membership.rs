@@ -236,11 +236,14 @@ impl ChangeLock {
             .into_status());
         }
         if let Some(leaving_to) = removal_left_halfway(&metrics) {
-            finish_own_removal(raft, leaving_to).await;
-            return Err(NotCommitted::NotApplied(
-                "this node leads under a half-made change that removes it; it has finished that change and steps down: ask again"
-                    .into(),
-            )
+            let outcome = if finish_own_removal(raft, leaving_to).await {
+                "it has finished that change and steps down"
+            } else {
+                "finishing that change failed (see its log)"
+            };
+            return Err(NotCommitted::NotApplied(format!(
+                "this node leads under a half-made change that removes it; {outcome}: ask again"
+            ))
             .into_status());
         }
         Ok(guard)
@@ -265,16 +268,22 @@ fn removal_left_halfway(
 /// Completes the change a lost leader began: one step, from the joint
 /// configuration to its target, after which openraft has this node stop
 /// leading once the change commits.
-async fn finish_own_removal(raft: &Raft, target: BTreeSet<RaftId>) {
+async fn finish_own_removal(raft: &Raft, target: BTreeSet<RaftId>) -> bool {
     match raft
         .change_membership(ChangeMembers::ReplaceAllVoters(target), false)
         .await
     {
-        Ok(done) => info!(
-            index = done.log_id.index,
-            "finished the change that removes this node from the voters"
-        ),
-        Err(e) => warn!("could not finish the change that removes this node: {e}"),
+        Ok(done) => {
+            info!(
+                index = done.log_id.index,
+                "finished the change that removes this node from the voters"
+            );
+            true
+        }
+        Err(e) => {
+            warn!("could not finish the change that removes this node: {e}");
+            false
+        }
     }
 }
 

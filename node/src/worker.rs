@@ -54,8 +54,8 @@ pub struct Worker {
     /// asked for a restart.
     wake: Arc<Notify>,
     checks: Checks,
-    /// The host volumes this node offers: name to path.
-    volumes: BTreeMap<String, String>,
+    /// The host volumes this node offers, by name.
+    volumes: BTreeMap<String, drover_core::volumes::Offered>,
 }
 
 /// Whether this node's worker owes the control plane reports
@@ -127,7 +127,10 @@ impl Worker {
 
     /// The host volumes this node offers, by name, with their paths.
     #[must_use]
-    pub fn with_volumes(mut self, volumes: BTreeMap<String, String>) -> Self {
+    pub fn with_volumes(
+        mut self,
+        volumes: BTreeMap<String, drover_core::volumes::Offered>,
+    ) -> Self {
         self.volumes = volumes;
         self
     }

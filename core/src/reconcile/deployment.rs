@@ -53,14 +53,15 @@ pub(super) fn watch(
     let waiting_for_operator = awaiting_promotion
         && ready >= gate.canary
         && live.iter().filter(|a| a.job_version == version).count() as u64 == u64::from(ready);
-    if gate.progress_deadline_ms == 0 || waiting_for_operator {
+    let progress_deadline_ms = gate.progress_deadline_ms();
+    if progress_deadline_ms == 0 || waiting_for_operator {
         return;
     }
-    let deadline = progress_ms.saturating_add(gate.progress_deadline_ms);
+    let deadline = progress_ms.saturating_add(progress_deadline_ms);
     if now_ms >= deadline {
         let why = format!(
             "no new instance became ready within progress_deadline {} ({ready} of {want} ready)",
-            format_duration_ms(gate.progress_deadline_ms)
+            format_duration_ms(progress_deadline_ms)
         );
         settle(out, job, Outcome::Failed(why));
     } else {

@@ -60,6 +60,14 @@ pub fn readiness(
                 .as_ref()
                 .map(|h| format!(": {} said {}", h.check, h.output))
                 .unwrap_or_default();
+            if alloc.ext.proven {
+                return Readiness::Waiting {
+                    due_ms: now_ms.saturating_add(gate.healthy_deadline_ms),
+                    why: format!(
+                        "{id}, ready before, to pass its checks again (now {status}{said})"
+                    ),
+                };
+            }
             return deadline(
                 started,
                 gate,

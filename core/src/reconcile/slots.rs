@@ -140,12 +140,17 @@ fn resolve_pair(
     }
     // An update keeps the old instance until the new one has proven
     // itself (`[update]`'s health gate). A replacement a newer version
-    // has superseded before it proved itself is the one to go: the
-    // original runs on, and the rollout replaces it with the newest.
+    // has superseded is the one to go if it has not proven itself, or if
+    // the original runs the stable version (an auto_revert put it back):
+    // the original runs on, and the rollout replaces it with the newest.
     if why == StopReason::Update {
         let proven = readiness(state, kept, spec.ext.update, now_ms);
         let ready = matches!(proven, Readiness::Ready { .. });
-        if !ready
+        let original_is_stable = state
+            .deployments(&spec.id)
+            .and_then(|d| d.stable)
+            .is_some_and(|stable| stable == dropped.job_version);
+        if (!ready || original_is_stable)
             && kept.job_version < version
             && dropped.status == AllocStatus::Running
             && heard_lately(state, dropped, config, now_ms)

@@ -160,18 +160,37 @@ impl<'j> Checker<'j> {
 
     /// A task with static ports fits a node where none of them is held,
     /// and where the job has no allocation yet (`on_node`): it would hold
-    /// the same ports. `held` is asked for only when it matters.
+    /// the same ports. One with dynamic ports fits where the node's range
+    /// has that many free. `held` is asked for only when it matters.
     pub fn port_check(
         &self,
         on_node: u32,
+        node: &Node,
         held: impl FnOnce() -> std::collections::BTreeSet<u16>,
     ) -> Result<(), Rejection> {
         let asks = &self.job.ext.ports;
-        if crate::ports::fixed(asks).next().is_none() {
+        let has_fixed = crate::ports::fixed(asks).next().is_some();
+        let dynamic = asks.iter().filter(|a| a.fixed.is_none()).count();
+        if !has_fixed && dynamic == 0 {
             return Ok(());
         }
-        if on_node > 0 || crate::ports::fixed_free(asks, &held()).is_err() {
+        if has_fixed && on_node > 0 {
             return Err(Rejection::Port);
+        }
+        let held = held();
+        if crate::ports::fixed_free(asks, &held).is_err() {
+            return Err(Rejection::Port);
+        }
+        let range = crate::ports::dynamic_range(node);
+        let taken: BTreeSet<u16> = held
+            .iter()
+            .copied()
+            .chain(crate::ports::fixed(asks))
+            .filter(|p| range.contains(p))
+            .collect();
+        let size = usize::from(*range.end() - *range.start()) + 1;
+        if size.saturating_sub(taken.len()) < dynamic {
+            return Err(Rejection::PortRange);
         }
         Ok(())
     }

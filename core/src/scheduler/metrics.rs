@@ -26,6 +26,9 @@ pub enum Rejection {
     /// A static port the task asks for is held on the node, or the job
     /// already has an allocation there (which holds it).
     Port,
+    /// Too few ports of the node's dynamic range are free for the task's
+    /// dynamic ports.
+    PortRange,
     /// The node lacks a host volume the job asks for, or offers it
     /// read-only to a task that writes.
     Volume,
@@ -46,6 +49,7 @@ impl Rejection {
             Rejection::Memory => "memory",
             Rejection::Gpus => "gpus",
             Rejection::Port => "port",
+            Rejection::PortRange => "port_range",
             Rejection::Volume => "volume",
         }
     }
@@ -130,6 +134,7 @@ impl PlacementMetrics {
                     ports.join(", ")
                 )
             }
+            Rejection::PortRange => "every port of its dynamic range is held".into(),
             Rejection::Volume => {
                 let asks: Vec<String> = job
                     .ext

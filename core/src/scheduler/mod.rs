@@ -242,7 +242,8 @@ impl<'s> Scheduler<'s> {
             checker.constraint_check(state.node_at(slot))?;
         }
         checker.count_check(on_node)?;
-        checker.port_check(on_node, || state.node_ports(&state.node_at(slot).id))
+        let node = state.node_at(slot);
+        checker.port_check(on_node, node, || state.node_ports(&node.id))
     }
 
     /// Checks one specific node (system jobs run one instance per node);
@@ -255,7 +256,7 @@ impl<'s> Scheduler<'s> {
         let on_node = self.job_counts(&job.id).get(&slot).copied().unwrap_or(0);
         checker.static_check(node)?;
         checker.count_check(on_node)?;
-        checker.port_check(on_node, || self.state.node_ports(&node.id))?;
+        checker.port_check(on_node, node, || self.state.node_ports(&node.id))?;
         checker.fit_check(self.free_at(slot))?;
         self.commit(slot, job.task.resources);
         Ok(())

@@ -609,7 +609,9 @@ fn update(d: &mut Decoder, node: &Node) -> Option<(UpdatePolicy, UpdateGate)> {
     let gate = UpdateGate::default();
     let min_healthy = duration(d, &mut f, "min_healthy_time", gate.min_healthy_time_ms);
     let deadline = duration(d, &mut f, "healthy_deadline", gate.healthy_deadline_ms);
-    let progress = duration(d, &mut f, "progress_deadline", gate.progress_deadline_ms);
+    let progress = optional(f.get("progress_deadline"), |n| {
+        d.parsed(n, &f.child("progress_deadline"), parse_duration_ms)
+    });
     let canary = f
         .get("canary")
         .map_or(Some(gate.canary), |n| d.whole(n, "update.canary"));

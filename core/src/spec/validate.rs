@@ -178,11 +178,11 @@ fn volumes(rules: &mut Rules, spec: &JobSpec) {
         }
     }
     for key in spec.task.env.keys() {
-        let ours =
-            key.starts_with("DROVER_VOLUME_") || key.starts_with(crate::volumes::BIND_PREFIX);
-        rules.check(!ours, format!("task.env.{key}"), || {
-            "DROVER_VOLUME_* and DROVER_BIND_* are set by Drover for the task's volumes".into()
-        });
+        rules.check(
+            !crate::volumes::is_ours(key),
+            format!("task.env.{key}"),
+            || "DROVER_VOLUME_* and DROVER_BIND_* are set by Drover for the task's volumes".into(),
+        );
     }
 }
 
@@ -385,17 +385,14 @@ fn policies(rules: &mut Rules, spec: &JobSpec) {
         "update.healthy_deadline",
         || "is not longer than update.min_healthy_time: no instance could ever pass".into(),
     );
-    rules.range(
-        "update.progress_deadline",
-        gate.progress_deadline_ms,
-        0,
-        MAX_DELAY_MS,
-    );
-    rules.check(
-        gate.progress_deadline_ms == 0 || gate.progress_deadline_ms >= gate.healthy_deadline_ms,
-        "update.progress_deadline",
-        || "is shorter than update.healthy_deadline (0 turns it off)".into(),
-    );
+    if let Some(progress) = gate.progress_deadline_ms {
+        rules.range("update.progress_deadline", progress, 0, MAX_DELAY_MS);
+        rules.check(
+            progress == 0 || progress >= gate.healthy_deadline_ms,
+            "update.progress_deadline",
+            || "is shorter than update.healthy_deadline (0 turns it off)".into(),
+        );
+    }
     deployment_shape(rules, spec);
 }
 

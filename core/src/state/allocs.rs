@@ -68,8 +68,18 @@ impl ClusterState {
         now_ms: u64,
         report: HealthReport,
     ) -> Response {
-        let status = self.live_alloc_of(report.alloc, &report.node)?.status;
+        let alloc = self.live_alloc_of(report.alloc, &report.node)?;
+        let status = alloc.status;
+        let min_healthy_ms = self
+            .job(&alloc.job)
+            .map_or(0, |j| j.spec.ext.update.min_healthy_time_ms);
         self.update_alloc(report.alloc, |a| {
+            if let Some(h) = a.ext.health.as_ref().filter(|h| {
+                h.status == crate::health::HealthStatus::Healthy && h.status != report.status
+            }) {
+                let healthy_from = h.since_ms.max(a.ext.running_since_ms.unwrap_or(0));
+                a.ext.proven |= now_ms.saturating_sub(healthy_from) >= min_healthy_ms;
+            }
             // A new output under the same status is no change of health:
             // "healthy since" must not move, or a rollout's
             // min_healthy_time would never run out.

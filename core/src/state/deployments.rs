@@ -124,44 +124,23 @@ impl ClusterState {
         let (status, message, reverted) = match outcome {
             Outcome::Succeeded => (DeploymentStatus::Succeeded, String::new(), None),
             Outcome::Failed(why) => {
-                let back = stable
-                    .filter(|s| spec.ext.update.auto_revert && *s != version)
-                    .and_then(|s| self.job_version(&job, s).cloned());
-                // The revert applies first: if it is refused, nothing of it
-                // changed, and the failure is recorded with the reason.
-                let reverted = back.map(|back| {
-                    let from = back.version;
-                    (from, self.update_job(index, now_ms, back, Some(version)))
-                });
-                let message = match &reverted {
-                    Some((from, Ok(_))) => format!(
-                        "{why}; auto_revert: version {from} is back as version {}",
-                        version + 1
-                    ),
-                    Some((from, Err(e))) => {
-                        format!("{why}; auto_revert to version {from} refused: {e}")
-                    }
-                    None if spec.ext.update.auto_revert => {
-                        format!("{why}; auto_revert: no earlier version succeeded")
-                    }
-                    None => why,
-                };
+                let (message, reverted) = self.auto_revert(index, now_ms, &spec, stable, why);
                 (DeploymentStatus::Failed, message, reverted)
             }
         };
         let failed = (status == DeploymentStatus::Failed).then(|| message.clone());
         let record = self.deploys.jobs.entry(job.clone()).or_default();
-        record.latest = Some(match &reverted {
+        record.latest = Some(match reverted {
             // The version put back needs no canaries proving it again: it
             // starts promoted, and says why it exists.
-            Some((_, Ok(_))) => Deployment {
-                version: version + 1,
+            Some(new_version) => Deployment {
+                version: new_version,
                 status: DeploymentStatus::Running,
                 promoted: true,
                 message: format!("version {version} failed: {message}"),
                 at_ms: now_ms,
             },
-            _ => Deployment {
+            None => Deployment {
                 version,
                 status,
                 promoted,
@@ -176,8 +155,56 @@ impl ClusterState {
         self.events
             .deployment_ended(&job, version, failed.as_deref());
         match reverted {
-            Some((_, accepted @ Ok(_))) => accepted,
-            _ => Ok(Success::DeploymentSettled { job, version }),
+            Some(new_version) => Ok(Success::JobAccepted {
+                job,
+                version: new_version,
+            }),
+            None => Ok(Success::DeploymentSettled { job, version }),
+        }
+    }
+
+    /// Under `auto_revert`, makes the stable version's spec the job's next
+    /// version; the failure's message says what was done, and the new
+    /// version is returned when there is one. A revert that would change
+    /// nothing (the failed version is the stable one's spec already) or
+    /// is refused leaves the job as it is: the failure stands, and the
+    /// rollout stays halted.
+    fn auto_revert(
+        &mut self,
+        index: u64,
+        now_ms: u64,
+        spec: &crate::job::JobSpec,
+        stable: Option<u64>,
+        why: String,
+    ) -> (String, Option<u64>) {
+        if !spec.ext.update.auto_revert {
+            return (why, None);
+        }
+        let Some(stable) = stable.filter(|s| *s != spec.version) else {
+            return (
+                format!("{why}; auto_revert: no earlier version succeeded"),
+                None,
+            );
+        };
+        let Some(back) = self.job_version(&spec.id, stable).cloned() else {
+            return (
+                format!("{why}; auto_revert: version {stable} succeeded but is no longer kept"),
+                None,
+            );
+        };
+        match self.update_job(index, now_ms, back, Some(spec.version)) {
+            Ok(Success::JobAccepted { version, .. }) => (
+                format!("{why}; auto_revert: version {stable} is back as version {version}"),
+                Some(version),
+            ),
+            Ok(_) => (
+                format!("{why}; auto_revert: this version is version {stable}'s spec already"),
+                None,
+            ),
+            Err(e) => (
+                format!("{why}; auto_revert to version {stable} refused: {e}"),
+                None,
+            ),
         }
     }
 

@@ -151,8 +151,7 @@ impl ClusterState {
             modify_index: 0,
             ext: crate::extensions::AllocExtensions {
                 ports,
-                health: None,
-                running_since_ms: None,
+                ..crate::extensions::AllocExtensions::default()
             },
         })
     }

@@ -89,8 +89,8 @@ pub struct WorkerMachine {
     reported: BTreeMap<AllocId, AllocStatus>,
     /// Exits not yet committed: kept until they are, never dropped.
     unreported: BTreeMap<AllocId, Report>,
-    /// The host volumes this node offers: name to path.
-    volumes: BTreeMap<String, String>,
+    /// The host volumes this node offers, by name.
+    volumes: BTreeMap<String, crate::volumes::Offered>,
     /// Whether an answer has been acted on since this process started.
     /// Until then the statuses the control plane holds for this node are
     /// a previous process's (which may have died owing reports), and the
@@ -116,7 +116,7 @@ impl WorkerMachine {
     /// The host volumes this node offers (`[[volume]]` in node.toml), by
     /// name, with their paths: what the tasks that ask for them get.
     #[must_use]
-    pub fn with_volumes(mut self, volumes: BTreeMap<String, String>) -> Self {
+    pub fn with_volumes(mut self, volumes: BTreeMap<String, crate::volumes::Offered>) -> Self {
         self.volumes = volumes;
         self
     }
@@ -420,8 +420,12 @@ impl WorkerMachine {
             ));
         }
         let mut task = task.clone();
+        // Only what this worker resolves reaches the driver: a spec that
+        // slipped past validation (written by an older build) names no
+        // host path of its own.
+        task.env.retain(|key, _| !crate::volumes::is_ours(key));
         task.env.extend(crate::volumes::environment(asks, |name| {
-            self.volumes.get(name).cloned().unwrap_or_default()
+            self.volumes[name].clone()
         }));
         Ok(task)
     }
