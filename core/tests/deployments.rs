@@ -58,6 +58,25 @@ fn deployed(configure: impl FnOnce(&mut JobSpec)) -> (Cluster, JobSpec) {
     (c, spec)
 }
 
+/// `deployed(configure)`, then updated to a version 2 that differs by an
+/// environment variable and, if `check`, has a tcp check.
+fn updated(configure: impl FnOnce(&mut JobSpec), check: bool) -> Cluster {
+    let (mut c, mut spec) = deployed(configure);
+    spec.task.env.insert("V".into(), "2".into());
+    update(&mut c, if check { checked(spec) } else { spec });
+    c
+}
+
+/// `n` turns of the cluster, `step_ms` apart, every new instance of
+/// version 2 reporting `status` in each.
+fn rounds(c: &mut Cluster, n: usize, status: HealthStatus, step_ms: u64) {
+    for _ in 0..n {
+        c.settle(5);
+        report_health(c, 2, status);
+        c.advance(step_ms);
+    }
+}
+
 /// `spec` with a tcp check on its port.
 fn checked(mut spec: JobSpec) -> JobSpec {
     spec.ext.checks = vec![CheckSpec {
@@ -104,14 +123,8 @@ fn report_health(c: &mut Cluster, version: u64, status: HealthStatus) {
 
 #[test]
 fn a_deployment_succeeds_once_every_instance_is_ready_and_its_version_becomes_stable() {
-    let (mut c, mut spec) = deployed(|_| {});
-    spec.task.env.insert("V".into(), "2".into());
-    update(&mut c, checked(spec));
-    for _ in 0..6 {
-        c.settle(5);
-        report_health(&mut c, 2, HealthStatus::Healthy);
-        c.advance(1_000);
-    }
+    let mut c = updated(|_| {}, true);
+    rounds(&mut c, 6, HealthStatus::Healthy, 1_000);
     c.settle(5);
     assert_eq!(versions(&c), [2, 2, 2]);
     assert_eq!(status_of(&c, 2), Some(DeploymentStatus::Succeeded));
@@ -124,11 +137,7 @@ fn a_failed_deployment_under_auto_revert_puts_the_stable_version_back() {
     let first = c.state.job(&web()).unwrap().spec.clone();
     spec.task.env.insert("V".into(), "2".into());
     update(&mut c, checked(spec));
-    for _ in 0..8 {
-        c.settle(5);
-        report_health(&mut c, 2, HealthStatus::Unhealthy);
-        c.advance(10_000);
-    }
+    rounds(&mut c, 8, HealthStatus::Unhealthy, 10_000);
     c.settle(10);
     let failed = c.state.deployment(&web(), 2);
     assert!(failed.is_none(), "version 3 is the latest now: {failed:?}");
@@ -165,14 +174,8 @@ fn a_failed_deployment_under_auto_revert_puts_the_stable_version_back() {
 /// healthy later takes its own original's place, and no more.
 #[test]
 fn a_failed_deployment_without_auto_revert_stays_halted() {
-    let (mut c, mut spec) = deployed(|_| {});
-    spec.task.env.insert("V".into(), "2".into());
-    update(&mut c, checked(spec));
-    for _ in 0..5 {
-        c.settle(5);
-        report_health(&mut c, 2, HealthStatus::Unhealthy);
-        c.advance(10_000);
-    }
+    let mut c = updated(|_| {}, true);
+    rounds(&mut c, 5, HealthStatus::Unhealthy, 10_000);
     c.settle(5);
     let failed = c.state.deployment(&web(), 2).expect("recorded");
     assert_eq!(failed.status, DeploymentStatus::Failed);
@@ -199,9 +202,7 @@ fn a_failed_deployment_without_auto_revert_stays_halted() {
 
 #[test]
 fn canaries_run_beside_the_old_instances_until_promoted() {
-    let (mut c, mut spec) = deployed(|s| s.ext.update.canary = 1);
-    spec.task.env.insert("V".into(), "2".into());
-    update(&mut c, spec);
+    let mut c = updated(|s| s.ext.update.canary = 1, false);
     for _ in 0..5 {
         c.settle(5);
         c.advance(10_000);
@@ -231,9 +232,7 @@ fn canaries_run_beside_the_old_instances_until_promoted() {
 /// Blue-green: as many canaries as replicas.
 #[test]
 fn canaries_for_every_replica_are_blue_green() {
-    let (mut c, mut spec) = deployed(|s| s.ext.update.canary = 3);
-    spec.task.env.insert("V".into(), "2".into());
-    update(&mut c, spec);
+    let mut c = updated(|s| s.ext.update.canary = 3, false);
     c.settle(10);
     assert_eq!(versions(&c), [1, 1, 1, 2, 2, 2]);
     promote(&mut c, 2).expect("promotes");
@@ -308,9 +307,7 @@ fn a_failing_canary_is_reverted_without_a_promotion() {
 /// and no new version appears.
 #[test]
 fn a_failed_revert_is_not_reverted_again() {
-    let (mut c, mut spec) = deployed(|s| s.ext.update.auto_revert = true);
-    spec.task.env.insert("V".into(), "2".into());
-    update(&mut c, checked(spec));
+    let mut c = updated(|s| s.ext.update.auto_revert = true, true);
     // Turn by turn, to catch version 3 before its deployment ends.
     for _ in 0..200 {
         c.heartbeat();
@@ -391,9 +388,7 @@ fn an_unset_progress_deadline_is_never_shorter_than_the_healthy_one() {
 /// healthy_deadline, is not ready again; it does not fail the deployment.
 #[test]
 fn a_proven_canary_that_flaps_does_not_fail_the_deployment() {
-    let (mut c, mut spec) = deployed(|s| s.ext.update.canary = 1);
-    spec.task.env.insert("V".into(), "2".into());
-    update(&mut c, checked(spec));
+    let mut c = updated(|s| s.ext.update.canary = 1, true);
     c.settle(5);
     report_health(&mut c, 2, HealthStatus::Healthy);
     c.advance(60_000);
@@ -410,11 +405,7 @@ fn a_proven_canary_that_flaps_does_not_fail_the_deployment() {
     );
     report_health(&mut c, 2, HealthStatus::Healthy);
     promote(&mut c, 2).expect("promotes");
-    for _ in 0..5 {
-        c.settle(5);
-        report_health(&mut c, 2, HealthStatus::Healthy);
-        c.advance(1_000);
-    }
+    rounds(&mut c, 5, HealthStatus::Healthy, 1_000);
     assert_eq!(versions(&c), [2, 2, 2]);
     assert_eq!(status_of(&c, 2), Some(DeploymentStatus::Succeeded));
 }
