@@ -22,6 +22,15 @@ impl std::error::Error for NameError {}
 
 /// Checks the shared syntax of names: 1..=128 bytes of `[A-Za-z0-9_.-]`,
 /// starting with a letter or digit (so a name is never mistaken for a flag).
+/// Whether `name` can end an environment variable's name (a port label's
+/// `DROVER_PORT_<LABEL>`, a volume's `DROVER_VOLUME_<NAME>`): up to 32
+/// letters, digits and '_', starting with a letter.
+pub fn names_a_variable(name: &str) -> bool {
+    name.len() <= 32
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 pub fn check_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError("must not be empty".into()));

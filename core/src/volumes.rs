@@ -97,14 +97,6 @@ pub fn is_ours(key: &str) -> bool {
     key.starts_with("DROVER_VOLUME_") || key.starts_with(BIND_PREFIX)
 }
 
-/// Whether a volume name can name an environment variable: up to 32
-/// letters, digits and '_', starting with a letter.
-pub fn valid_name(name: &str) -> bool {
-    name.len() <= 32
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// Why `node` cannot give the task `asks`, naming the first volume it
 /// lacks (or offers read-only to a task that writes).
 pub fn missing(node: &Node, asks: &[VolumeAsk]) -> Option<String> {

@@ -519,7 +519,7 @@ impl HostVolume {
     /// earlier volume; its path is absolute and fits a container's bind.
     fn check(&self, i: usize, earlier: &[HostVolume]) -> Result<(), String> {
         let name = &self.name;
-        if !drover_core::volumes::valid_name(name) {
+        if !drover_core::ids::names_a_variable(name) {
             return Err(format!(
                 "volume[{i}].name: {name:?} is not a volume name; use up to 32 letters, digits and '_', starting with a letter"
             ));

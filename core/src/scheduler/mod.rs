@@ -74,6 +74,10 @@ pub struct Scheduler<'s> {
     added: BTreeMap<u32, Resources>,
     released: BTreeMap<u32, Resources>,
     released_allocs: BTreeSet<AllocId>,
+    /// The ports each host holds, gathered once the first job with ports
+    /// asks: a feasibility check per candidate node must not walk every
+    /// node again.
+    held_ports: std::cell::OnceCell<BTreeMap<&'s str, BTreeSet<u16>>>,
 }
 
 impl<'s> Scheduler<'s> {
@@ -84,7 +88,17 @@ impl<'s> Scheduler<'s> {
             added: BTreeMap::new(),
             released: BTreeMap::new(),
             released_allocs: BTreeSet::new(),
+            held_ports: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The ports held on `node`'s host.
+    fn held_on(&self, node: &Node) -> BTreeSet<u16> {
+        self.held_ports
+            .get_or_init(|| self.state.ports_by_host())
+            .get(crate::ports::host_of(&node.address))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The plan stops `alloc`: its room is free for later placements.
@@ -243,7 +257,7 @@ impl<'s> Scheduler<'s> {
         }
         checker.count_check(on_node)?;
         let node = state.node_at(slot);
-        checker.port_check(on_node, node, || state.node_ports(&node.id))
+        checker.port_check(on_node, node, || self.held_on(node))
     }
 
     /// Checks one specific node (system jobs run one instance per node);
@@ -256,7 +270,7 @@ impl<'s> Scheduler<'s> {
         let on_node = self.job_counts(&job.id).get(&slot).copied().unwrap_or(0);
         checker.static_check(node)?;
         checker.count_check(on_node)?;
-        checker.port_check(on_node, node, || self.state.node_ports(&node.id))?;
+        checker.port_check(on_node, node, || self.held_on(node))?;
         checker.fit_check(self.free_at(slot))?;
         self.commit(slot, job.task.resources);
         Ok(())

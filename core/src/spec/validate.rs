@@ -89,10 +89,7 @@ fn ports(rules: &mut Rules, spec: &JobSpec) {
     for (i, ask) in asks.iter().enumerate() {
         let path = format!("task.port[{i}]");
         let label = &ask.label;
-        let valid = label.len() <= 32
-            && label.starts_with(|c: char| c.is_ascii_alphabetic())
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        rules.check(valid, format!("{path}.label"), || {
+        rules.check(crate::ids::names_a_variable(label), format!("{path}.label"), || {
             format!("{label:?} is not a port label; use up to 32 letters, digits and '_', starting with a letter (it names DROVER_PORT_<LABEL>)")
         });
         rules.check(
@@ -145,7 +142,7 @@ fn volumes(rules: &mut Rules, spec: &JobSpec) {
     for (i, ask) in asks.iter().enumerate() {
         let path = format!("volume[{i}]");
         let name = &ask.name;
-        rules.check(crate::volumes::valid_name(name), format!("{path}.name"), || {
+        rules.check(crate::ids::names_a_variable(name), format!("{path}.name"), || {
             format!("{name:?} is not a volume name; use up to 32 letters, digits and '_', starting with a letter (it names DROVER_VOLUME_<NAME>)")
         });
         rules.check(

@@ -397,6 +397,26 @@ impl ClusterState {
             .collect()
     }
 
+    /// [`ClusterState::node_ports`] for every host at once, by host: one
+    /// walk over the nodes, for a scheduler asking about many of them.
+    pub fn ports_by_host(&self) -> BTreeMap<&str, std::collections::BTreeSet<u16>> {
+        let mut by_host: BTreeMap<&str, std::collections::BTreeSet<u16>> = BTreeMap::new();
+        for node in self.nodes() {
+            let held = by_host
+                .entry(crate::ports::host_of(&node.address))
+                .or_default();
+            if crate::planted::active(crate::planted::Bug::IgnoreHeldPorts) {
+                continue;
+            }
+            held.extend(
+                self.node_allocs(&node.id)
+                    .filter(|a| a.holds_ports())
+                    .flat_map(|a| a.ext.ports.iter().map(|p| p.port)),
+            );
+        }
+        by_host
+    }
+
     /// Resources held on `node` by allocations that have not finished.
     pub fn node_used(&self, node: &NodeId) -> Resources {
         self.indexes
