@@ -70,6 +70,9 @@ pub struct Extensions {
     /// The host volumes the task mounts (`[[volume]]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<crate::volumes::VolumeAsk>,
+    /// The allocation's local data (`[ephemeral_disk]`).
+    #[serde(skip_serializing_if = "crate::migrate::EphemeralDisk::is_default")]
+    pub ephemeral_disk: crate::migrate::EphemeralDisk,
 }
 
 /// `[update]`'s deployment fields: a new instance replaces an old one only
@@ -228,6 +231,7 @@ mod tests {
                 checks: Vec::new(),
                 update: UpdateGate::default(),
                 volumes: Vec::new(),
+                ephemeral_disk: crate::migrate::EphemeralDisk { migrate: true },
             },
             after: 4,
         };

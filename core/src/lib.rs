@@ -1,4 +1,4 @@
-//! Drover's pure core: the model, job specs and their extensions, ports, host volumes, health checks, access control, the replicated state machine
+//! Drover's pure core: the model, job specs and their extensions, ports, host volumes, local data that migrates, health checks, access control, the replicated state machine
 //! and its events, the scheduler and reconciler, and the worker's decisions.
 //!
 //! Nothing here performs I/O, reads a clock or draws OS randomness: time and
@@ -16,6 +16,7 @@ pub mod gc;
 pub mod health;
 pub mod ids;
 pub mod job;
+pub mod migrate;
 pub mod node;
 pub mod planted;
 pub mod ports;

@@ -629,6 +629,36 @@ fn cases() -> Vec<Case> {
             "only services",
         ),
         case(
+            "a data directory the spec sets itself",
+            batch("", "[task.env]\nDROVER_DATA_DIR = \"/tmp\"\n"),
+            "task.env.DROVER_DATA_DIR",
+            "set by Drover",
+        ),
+        case(
+            "migrate that is no boolean",
+            service("[ephemeral_disk]\nmigrate = 1\n"),
+            "ephemeral_disk.migrate",
+            "",
+        ),
+        case(
+            "an unknown field of ephemeral_disk",
+            service("[ephemeral_disk]\nsticky = true\n"),
+            "ephemeral_disk.sticky",
+            "",
+        ),
+        case(
+            "canaries beside data that migrates",
+            service("[ephemeral_disk]\nmigrate = true\n[update]\ncanary = 1\n"),
+            "update.canary",
+            "stops each instance before its replacement starts",
+        ),
+        case(
+            "a system job whose data migrates",
+            "id = \"j\"\nkind = \"system\"\n[ephemeral_disk]\nmigrate = true\n[task]\ndriver = \"exec\"\ncommand = [\"true\"]\n",
+            "ephemeral_disk.migrate",
+            "never move",
+        ),
+        case(
             "auto_revert that is no boolean",
             service("[update]\nauto_revert = \"yes\"\n"),
             "update.auto_revert",

@@ -106,6 +106,7 @@ fn assignment(volumes: Vec<VolumeAsk>) -> Assignment {
         task: Some(service("writer", 1, 100, 64).task),
         checks: Vec::new(),
         volumes,
+        data_from: None,
     }
 }
 

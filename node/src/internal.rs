@@ -17,7 +17,7 @@ use crate::raft::{Assigned, Raft, SharedState};
 use crate::read::{ReadIndexRequest, read_index};
 use crate::recovering::Abstention;
 use crate::takeover::{LeaderContact, Refusal, take_over};
-use crate::work::{Assignment, OutputRequest, PollReply, PollRequest};
+use crate::work::{Assignment, DataRequest, DataSlice, OutputRequest, PollReply, PollRequest};
 
 const MAX_POLL_WAIT: Duration = Duration::from_secs(30);
 
@@ -209,6 +209,7 @@ impl Internal for InternalService {
                     }),
                     checks: current.map(|s| s.ext.checks.clone()).unwrap_or_default(),
                     volumes: current.map(|s| s.ext.volumes.clone()).unwrap_or_default(),
+                    data_from: drover_core::migrate::data_from(state, a),
                 }
             })
             .collect();
@@ -243,6 +244,41 @@ impl Internal for InternalService {
             request.offset,
             request.max_bytes as usize,
         );
+        encode(&slice)
+    }
+
+    async fn fetch_data(&self, request: Request<Blob>) -> Result<Response<Blob>, Status> {
+        self.admit(&request)?;
+        let request: DataRequest = decode(request)?;
+        let Some(executor) = &self.executor else {
+            return Err(Status::failed_precondition("this node runs no work"));
+        };
+        let store = {
+            let executor = executor
+                .lock()
+                .map_err(|_| Status::internal("executor lock poisoned"))?;
+            if executor.running().contains(&request.alloc) {
+                // Its data still changes: a copy now would miss what it
+                // writes next.
+                return encode(&Err::<DataSlice, String>(format!(
+                    "{} still runs on this node",
+                    request.alloc
+                )));
+            }
+            executor.store().cloned()
+        };
+        let Some(store) = store else {
+            return encode(&Err::<DataSlice, String>(
+                "this node's executor keeps no local data".into(),
+            ));
+        };
+        // Packing reads the whole directory: off the runtime's threads.
+        let slice = tokio::task::spawn_blocking(move || {
+            store.data_slice(request.alloc, request.offset, request.max_bytes as usize)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("packing data: {e}")))?
+        .map(|(bytes, total)| DataSlice { bytes, total });
         encode(&slice)
     }
 

@@ -15,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod contact_record;
 pub mod control;
+mod data_transfer;
 pub mod election;
 pub mod events;
 pub mod federation;

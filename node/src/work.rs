@@ -1,5 +1,6 @@
 //! What crosses the wire between workers and control nodes: assignments
-//! (long-polled by state index) and output slices.
+//! (long-polled by state index), output slices and slices of the local
+//! data a replacement takes over.
 
 pub use drover_core::worker::{Assignment, PollReply};
 use drover_core::{AllocId, NodeId};
@@ -22,4 +23,19 @@ pub struct OutputRequest {
     pub stderr: bool,
     pub offset: u64,
     pub max_bytes: u32,
+}
+
+/// A slice of the archive of an ended allocation's local data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataRequest {
+    pub alloc: AllocId,
+    pub offset: u64,
+    pub max_bytes: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataSlice {
+    pub bytes: Vec<u8>,
+    /// The whole archive's length: the fetch is done at this offset.
+    pub total: u64,
 }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use drover_adapters::exec::{Executor, SharedExecutor};
+use drover_core::migrate::DataFrom;
 use drover_core::state::AllocReport;
 use drover_core::worker::{Action, Notice, PollReply, Report, WorkerMachine};
 use drover_core::{AllocId, CommandKind, NodeId};
@@ -257,17 +258,33 @@ impl Worker {
     /// Does what the machine asked: everything touching the executor first
     /// and without a pause, so that an interrupted round can only lose
     /// reports (which the machine asks for again), never a stop.
+    /// Starts that wait for data to be copied come last, once every other
+    /// action is done.
     async fn carry_out(&self, machine: &mut WorkerMachine, actions: Vec<Action>) {
         let mut reports = Vec::new();
+        let mut copying = Vec::new();
         for action in actions {
             match action {
-                Action::Start { alloc, job, task } => {
-                    let started = self.lock().start(alloc, &job, &task);
-                    match &started {
-                        Ok(()) => info!(%alloc, "started"),
-                        Err(e) => warn!(%alloc, "could not start: {e}"),
+                Action::Start {
+                    alloc,
+                    job,
+                    task,
+                    data:
+                        Some(DataFrom::Ended {
+                            alloc: from,
+                            address,
+                        }),
+                } => copying.push((alloc, job, task, from, address)),
+                Action::Start {
+                    alloc,
+                    job,
+                    task,
+                    data,
+                } => {
+                    if let Some(DataFrom::Unavailable { alloc: from, why }) = data {
+                        warn!(%alloc, "starting without the data of {from}: {why}");
                     }
-                    reports.extend(machine.started(alloc, started));
+                    reports.extend(self.start(machine, alloc, &job, &task));
                 }
                 Action::Stop { alloc } => {
                     self.checks.unwatch(alloc);
@@ -285,6 +302,10 @@ impl Worker {
                 Action::Notice(notice) => self.log(&notice),
             }
         }
+        for (alloc, job, task, from, address) in copying {
+            self.copy_data(alloc, from, &address).await;
+            reports.extend(self.start(machine, alloc, &job, &task));
+        }
         let reports = reports
             .into_iter()
             .filter_map(|action| match action {
@@ -293,6 +314,43 @@ impl Worker {
             })
             .collect();
         self.report_all(machine, reports).await;
+    }
+
+    fn start(
+        &self,
+        machine: &mut WorkerMachine,
+        alloc: AllocId,
+        job: &drover_core::JobId,
+        task: &drover_core::job::TaskSpec,
+    ) -> Option<Action> {
+        let started = self.lock().start(alloc, job, task);
+        match &started {
+            Ok(()) => info!(%alloc, "started"),
+            Err(e) => warn!(%alloc, "could not start: {e}"),
+        }
+        machine.started(alloc, started)
+    }
+
+    /// Copies into `alloc`'s data directory the data `from` left at
+    /// `address`. A copy that fails leaves the task to start without it,
+    /// as Nomad's does: the data is a convenience of the task's, and its
+    /// slot must not stay empty for want of it.
+    async fn copy_data(&self, alloc: AllocId, from: AllocId, address: &str) {
+        let store = self.lock().store().cloned();
+        let Some(store) = store else {
+            warn!(%alloc, "starting without the data of {from}: this node's executor keeps no local data");
+            return;
+        };
+        let peers = self.proposer.peers();
+        match crate::data_transfer::fetch(peers, store, alloc, from, address).await {
+            Ok(copied) => info!(
+                %alloc,
+                "copied the data of {from} from {address}: {} entries, {} bytes",
+                copied.entries,
+                copied.bytes
+            ),
+            Err(e) => warn!(%alloc, "starting without the data of {from}: {e}"),
+        }
     }
 
     /// Stops, as failed, the tasks whose checks asked for a restart.

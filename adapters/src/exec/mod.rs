@@ -4,6 +4,7 @@
 //! driver are here, with the output store both write to; the simulator's
 //! executor implements the same trait.
 
+mod data;
 #[cfg(not(madsim))]
 pub mod docker;
 mod drivers;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use drover_core::job::{Driver, TaskSpec};
 use drover_core::{AllocId, JobId};
 
+pub use data::{DATA_DIR, Unpacked};
 pub use drivers::Drivers;
 pub use drover_core::worker::Exit;
 pub use limits::{LimitMechanism, detect_limits};

@@ -88,8 +88,9 @@ impl ProcessExecutor {
     fn spawn(&self, alloc: AllocId, task: &TaskSpec) -> Result<Task, String> {
         let (stdout, stderr) = self.store.prepare(alloc)?;
         let dir = self.store.dir(alloc);
-        let work = dir.join("work");
-        std::fs::create_dir_all(&work)
+        let work = self.store.data_dir(alloc);
+        let work = std::fs::create_dir_all(&work)
+            .and_then(|()| std::fs::canonicalize(&work))
             .map_err(|e| format!("cannot create {}: {e}", work.display()))?;
         let memory_bytes = task.resources.memory_mb * 1024 * 1024;
         let (limit_line, limit) = match &self.limits {
@@ -123,6 +124,7 @@ impl ProcessExecutor {
             .env("PATH", PATH)
             .env("HOME", &work)
             .env("DROVER_ALLOC_ID", alloc.to_string())
+            .env("DROVER_DATA_DIR", &work)
             .envs(&task.env)
             .stdin(Stdio::null())
             .stdout(stdout)

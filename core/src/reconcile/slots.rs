@@ -1,8 +1,9 @@
 //! Batch and service jobs: keep `want` slots filled, each by one live
 //! allocation; replace what was lost, failed or left behind; resolve
 //! reconnect, migration and update pairs; roll new versions out
-//! `max_parallel` at a time, creating before destroying; move work off
-//! draining nodes.
+//! `max_parallel` at a time, creating before destroying (destroying first
+//! where data migrates: its copy must hold all the old task wrote); move
+//! work off draining nodes.
 
 use std::collections::BTreeSet;
 
@@ -274,6 +275,7 @@ fn roll_out(
             out.wake_job(&job.spec.id, due_ms);
         }
     }
+    let moves_data = job.spec.ext.ephemeral_disk.migrate;
     let budget = if state.awaiting_promotion(&job.spec.id, version) {
         // Canaries: that many new instances at once, beside the old ones.
         let placed = current().filter(|a| !a.status.is_terminal()).count();
@@ -284,12 +286,17 @@ fn roll_out(
         usize::try_from(job.spec.update.max_parallel)
             .unwrap_or(usize::MAX)
             .saturating_sub(rollout_in_flight(view, pairs, version) + migrating)
+            .saturating_sub(if moves_data {
+                unproven(state, current().copied(), job, now_ms)
+            } else {
+                0
+            })
     };
     old.sort_by_key(|a| (a.status == AllocStatus::Running, a.id));
     old.into_iter()
         .take(budget)
         .map(|alloc| {
-            if planted::active(Bug::DestroyBeforeCreate) {
+            if moves_data || planted::active(Bug::DestroyBeforeCreate) {
                 out.stop.push((alloc.id, StopReason::Update));
             }
             out.replace
@@ -297,6 +304,27 @@ fn roll_out(
             alloc.id
         })
         .collect()
+}
+
+/// New-version instances running but not yet ready: where instances are
+/// stopped before their replacements start (their data migrates), no
+/// pair holds the old one back, so these count against `max_parallel`
+/// until `[update]`'s health gate passes them.
+fn unproven<'a>(
+    state: &ClusterState,
+    current: impl Iterator<Item = &'a Allocation>,
+    job: &Job,
+    now_ms: u64,
+) -> usize {
+    current
+        .filter(|a| {
+            a.status == AllocStatus::Running
+                && matches!(
+                    readiness(state, a, job.spec.ext.update, now_ms),
+                    Readiness::Waiting { .. }
+                )
+        })
+        .count()
 }
 
 /// Whether a new-version instance failed `[update]`'s health gate: the
@@ -381,6 +409,10 @@ fn migrate(
         .filter(|a| draining(a) && !updated.contains(&a.id))
         .take(budget)
     {
+        // Data that migrates is copied once its task has stopped.
+        if job.spec.ext.ephemeral_disk.migrate {
+            out.stop.push((alloc.id, StopReason::Drained));
+        }
         out.replace
             .push(replacement(job, alloc, ReplaceReason::Migrate));
     }

@@ -15,6 +15,7 @@ use crate::job::{
     NetworkMode, ReschedulePolicy, RestartPolicy, Sandbox, Spread, SpreadTarget, TaskSpec,
     UpdatePolicy,
 };
+use crate::migrate::EphemeralDisk;
 use crate::ports::PortAsk;
 use crate::resources::Resources;
 use crate::units::{parse_cpu_cores, parse_duration_ms, parse_memory_mb};
@@ -39,6 +40,7 @@ const JOB_FIELDS: &[&str] = &[
     "update",
     "multiregion",
     "volume",
+    "ephemeral_disk",
 ];
 
 /// `None` when any field could not be read; the decoder then holds the errors.
@@ -84,6 +86,9 @@ pub(crate) fn job(d: &mut Decoder, root: &Node) -> Option<JobSpec> {
     let volumes = f.get("volume").map_or(Some(Vec::new()), |n| {
         all(d.tables(n, "volume"), |v| volume(d, v))
     });
+    let ephemeral_disk = f
+        .get("ephemeral_disk")
+        .map_or(Some(EphemeralDisk::default()), |n| ephemeral_disk(d, n));
     f.finish(d, JOB_FIELDS);
     let (task, ports, checks) = task?;
     Some(JobSpec {
@@ -105,8 +110,20 @@ pub(crate) fn job(d: &mut Decoder, root: &Node) -> Option<JobSpec> {
             checks,
             update: update?.1,
             volumes: volumes?,
+            ephemeral_disk: ephemeral_disk?,
         },
     })
+}
+
+/// `[ephemeral_disk]`: whether a replacement starts with its
+/// predecessor's local data.
+fn ephemeral_disk(d: &mut Decoder, node: &Node) -> Option<EphemeralDisk> {
+    let mut f = d.table(node, "ephemeral_disk")?;
+    let migrate = f
+        .get("migrate")
+        .map_or(Some(false), |n| d.boolean(n, "ephemeral_disk.migrate"));
+    f.finish(d, &["migrate"]);
+    Some(EphemeralDisk { migrate: migrate? })
 }
 
 /// `[[volume]]`: a host volume by name, where a container mounts it, and

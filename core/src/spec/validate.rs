@@ -77,6 +77,7 @@ pub fn validate(spec: &JobSpec) -> Vec<Violation> {
     multiregion(&mut rules, spec);
     ports(&mut rules, spec);
     volumes(&mut rules, spec);
+    ephemeral_disk(&mut rules, spec);
     super::checks::validate(&mut rules, spec);
     rules.0
 }
@@ -391,6 +392,31 @@ fn policies(rules: &mut Rules, spec: &JobSpec) {
         );
     }
     deployment_shape(rules, spec);
+}
+
+/// Data moves with work that moves: a system job's instance never leaves
+/// its node. A migrating instance is stopped before its replacement starts
+/// (the copy must hold everything it wrote), so no canary can run beside
+/// it.
+fn ephemeral_disk(rules: &mut Rules, spec: &JobSpec) {
+    rules.check(
+        !spec.task.env.contains_key("DROVER_DATA_DIR"),
+        "task.env.DROVER_DATA_DIR",
+        || "is set by Drover: where the task keeps its local data".into(),
+    );
+    if !spec.ext.ephemeral_disk.migrate {
+        return;
+    }
+    rules.check(
+        spec.kind != JobKind::System,
+        "ephemeral_disk.migrate",
+        || "a system job's instances never move to another node".into(),
+    );
+    rules.check(spec.ext.update.canary == 0, "update.canary", || {
+        "a job whose data migrates stops each instance before its replacement starts, so \
+         no canary can run beside it"
+            .into()
+    });
 }
 
 /// Canaries and reverts are a service's: a batch job runs once and a

@@ -11,6 +11,7 @@ mod wire;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::job::TaskSpec;
+use crate::migrate::DataFrom;
 use crate::planted::{self, Bug};
 use crate::{AllocId, AllocStatus, DesiredStatus, JobId};
 
@@ -24,6 +25,9 @@ pub enum Action {
         alloc: AllocId,
         job: JobId,
         task: TaskSpec,
+        /// Copy this data in first, or say why there is none
+        /// (`crate::migrate`); never [`DataFrom::Stopping`].
+        data: Option<DataFrom>,
     },
     Stop {
         alloc: AllocId,
@@ -383,12 +387,20 @@ impl WorkerMachine {
             (DesiredStatus::Run, false) if a.status != AllocStatus::Pending => {
                 Some(Action::Recover { alloc: a.alloc })
             }
+            // Its data is copied once the allocation it replaces has
+            // stopped: the next answer comes when that is committed.
+            (DesiredStatus::Run, false)
+                if matches!(a.data_from, Some(DataFrom::Stopping(_))) && a.task.is_some() =>
+            {
+                None
+            }
             (DesiredStatus::Run, false) => match &a.task {
                 Some(task) => match self.with_volume_paths(task, &a.volumes) {
                     Ok(task) => Some(Action::Start {
                         alloc: a.alloc,
                         job: a.job.clone(),
                         task,
+                        data: a.data_from.clone(),
                     }),
                     Err(why) => self.report(a.alloc, AllocStatus::Failed, None, why),
                 },

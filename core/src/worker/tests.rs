@@ -26,6 +26,7 @@ fn assignment(alloc: u64, desired: DesiredStatus, status: AllocStatus) -> Assign
         task: Some(task()),
         checks: Vec::new(),
         volumes: Vec::new(),
+        data_from: None,
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Assignment {
     /// The host volumes the task mounts, by name: the worker knows their
     /// paths.
     pub volumes: Vec<crate::volumes::VolumeAsk>,
+    /// Where its local data comes from, if its job migrates data and it
+    /// replaces another allocation (`crate::migrate`).
+    pub data_from: Option<crate::migrate::DataFrom>,
 }
 
 /// How a task ended.

@@ -30,7 +30,14 @@ pub struct Owner {
     pub job: String,
     pub node: String,
     pub store: String,
+    /// The host directory of the allocation's local data, mounted at
+    /// [`DATA_MOUNT`].
+    pub data: String,
 }
+
+/// Where a container finds its allocation's local data (`DROVER_DATA_DIR`),
+/// as Nomad's tasks find theirs at `/local`.
+pub const DATA_MOUNT: &str = "/local";
 
 impl Owner {
     pub fn labels(&self) -> HashMap<String, String> {
@@ -142,11 +149,19 @@ pub fn container_config(owner: &Owner, task: &TaskSpec, user: String) -> Contain
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     env.push(format!("DROVER_ALLOC_ID={}", owner.alloc));
+    env.push(format!("DROVER_DATA_DIR={DATA_MOUNT}"));
     let (exposed_ports, port_bindings) = published(task).unzip();
-    let mounts = binds(task);
+    let mut mounts = binds(task);
+    mounts.push(Mount {
+        target: Some(DATA_MOUNT.to_string()),
+        source: Some(owner.data.clone()),
+        typ: Some(MountType::BIND),
+        read_only: Some(false),
+        ..Mount::default()
+    });
     let host_config = HostConfig {
         port_bindings,
-        mounts: (!mounts.is_empty()).then_some(mounts),
+        mounts: Some(mounts),
         memory: Some(memory_bytes),
         // Equal to the memory limit: no swap, so the limit is the limit.
         memory_swap: Some(memory_bytes),
@@ -224,6 +239,7 @@ mod tests {
             job: "web".into(),
             node: "n1".into(),
             store: "/var/lib/drover/allocs".into(),
+            data: "/var/lib/drover/allocs/a000007/work".into(),
         }
     }
 

@@ -90,6 +90,19 @@ impl DockerExecutor {
         Ok(executor)
     }
 
+    /// The allocation's local data directory (it may hold data migrated
+    /// from the allocation it replaces), made writable by whichever user
+    /// the container runs as, and named as the engine needs: absolute.
+    fn data_dir(&self, alloc: AllocId) -> Result<String, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.store.data_dir(alloc);
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)))
+            .and_then(|()| std::fs::canonicalize(&dir))
+            .map(|dir| dir.display().to_string())
+            .map_err(|e| format!("cannot prepare {}: {e}", dir.display()))
+    }
+
     fn store_label(&self) -> String {
         self.store.root().display().to_string()
     }
@@ -200,6 +213,7 @@ impl Executor for DockerExecutor {
             job: job.to_string(),
             node: self.node.clone(),
             store: self.store_label(),
+            data: self.data_dir(alloc)?,
         };
         let name = self.container_name(alloc);
         self.supervise(

@@ -1,0 +1,244 @@
+//! An allocation's local data: `work/` in its directory (the exec driver's
+//! working directory and home, a container's `/local`). Once its task has
+//! ended the data is packed into one archive, served in slices to the node
+//! that runs its replacement, and unpacked there before that one starts
+//! (`[ephemeral_disk] migrate`).
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use drover_core::AllocId;
+
+use super::OutputStore;
+
+pub const DATA_DIR: &str = "work";
+const ARCHIVE: &str = "data.tar";
+
+/// What an unpacked archive held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unpacked {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+impl OutputStore {
+    pub fn data_dir(&self, alloc: AllocId) -> PathBuf {
+        self.dir(alloc).join(DATA_DIR)
+    }
+
+    /// Up to `max_bytes` of the archive of `alloc`'s data from `offset`,
+    /// and the archive's whole length. Asking from offset 0 packs the
+    /// archive afresh; the caller asks only once the task has ended, so
+    /// the data no longer changes.
+    pub fn data_slice(
+        &self,
+        alloc: AllocId,
+        offset: u64,
+        max_bytes: usize,
+    ) -> Result<(Vec<u8>, u64), String> {
+        let dir = self.dir(alloc);
+        if !dir.is_dir() {
+            return Err(format!("no allocation {alloc} on this node"));
+        }
+        let archive = dir.join(ARCHIVE);
+        if offset == 0 {
+            pack(&self.data_dir(alloc), &archive)?;
+        }
+        let mut file =
+            File::open(&archive).map_err(|e| format!("cannot open {}: {e}", archive.display()))?;
+        let total = file.metadata().map_err(|e| e.to_string())?.len();
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        file.take(max_bytes as u64)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read {}: {e}", archive.display()))?;
+        Ok((bytes, total))
+    }
+
+    /// Unpacks an archive made by [`Self::data_slice`] into `alloc`'s data
+    /// directory. Any entry that would land outside it fails the whole
+    /// unpacking, and nothing of it stays: the task then starts empty
+    /// rather than with part of its data.
+    pub fn unpack_data(&self, alloc: AllocId, archive: &Path) -> Result<Unpacked, String> {
+        let target = self.data_dir(alloc);
+        std::fs::create_dir_all(&target)
+            .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
+        let unpacked = unpack(archive, &target);
+        if unpacked.is_err() {
+            let _ = std::fs::remove_dir_all(&target);
+            let _ = std::fs::create_dir_all(&target);
+        }
+        unpacked
+    }
+}
+
+/// Packs `data` (which may not exist: an empty archive) into `archive`,
+/// atomically. Symbolic links are packed as links, never followed: a task
+/// could point one anywhere on its host.
+fn pack(data: &Path, archive: &Path) -> Result<(), String> {
+    let temporary = archive.with_extension("tar.tmp");
+    let file = File::create(&temporary)
+        .map_err(|e| format!("cannot create {}: {e}", temporary.display()))?;
+    let mut builder = tar::Builder::new(file);
+    builder.follow_symlinks(false);
+    if data.is_dir() {
+        builder
+            .append_dir_all(".", data)
+            .map_err(|e| format!("cannot pack {}: {e}", data.display()))?;
+    }
+    builder
+        .into_inner()
+        .and_then(|file| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
+    std::fs::rename(&temporary, archive)
+        .map_err(|e| format!("cannot write {}: {e}", archive.display()))
+}
+
+fn unpack(archive: &Path, target: &Path) -> Result<Unpacked, String> {
+    let file =
+        File::open(archive).map_err(|e| format!("cannot open {}: {e}", archive.display()))?;
+    let mut reader = tar::Archive::new(file);
+    reader.set_preserve_permissions(true);
+    reader.set_overwrite(true);
+    let mut unpacked = Unpacked {
+        entries: 0,
+        bytes: 0,
+    };
+    let entries = reader
+        .entries()
+        .map_err(|e| format!("{} is no archive: {e}", archive.display()))?;
+    for (i, entry) in entries.enumerate() {
+        let mut entry =
+            entry.map_err(|e| format!("{}: entry {i} is damaged: {e}", archive.display()))?;
+        let path = entry
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| format!("entry {i}"));
+        let inside = entry
+            .unpack_in(target)
+            .map_err(|e| format!("{}: cannot unpack {path}: {e}", archive.display()))?;
+        if !inside {
+            return Err(format!(
+                "{}: {path} would land outside {}",
+                archive.display(),
+                target.display()
+            ));
+        }
+        unpacked.entries += 1;
+        unpacked.bytes += entry.size();
+    }
+    Ok(unpacked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, OutputStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = OutputStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    /// The whole archive of `alloc`'s data, fetched in slices of `slice`.
+    fn fetch(store: &OutputStore, alloc: AllocId, slice: usize) -> Vec<u8> {
+        let mut archive = Vec::new();
+        loop {
+            let (bytes, total) = store
+                .data_slice(alloc, archive.len() as u64, slice)
+                .unwrap();
+            archive.extend(bytes);
+            if archive.len() as u64 >= total {
+                return archive;
+            }
+        }
+    }
+
+    #[test]
+    fn data_fetched_in_slices_unpacks_to_the_same_tree() {
+        let (dir, store) = store();
+        let from = AllocId(1);
+        let data = store.data_dir(from);
+        std::fs::create_dir_all(data.join("db/wal")).unwrap();
+        std::fs::write(data.join("state"), "version 7\n").unwrap();
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(data.join("db/wal/0001"), &big).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", data.join("link")).unwrap();
+        let archive = fetch(&store, from, 4096);
+        let received = dir.path().join("received.tar");
+        std::fs::write(&received, archive).unwrap();
+        let to = AllocId(2);
+        let unpacked = store.unpack_data(to, &received).unwrap();
+        assert!(unpacked.entries >= 5, "{unpacked:?}");
+        let copy = store.data_dir(to);
+        assert_eq!(
+            std::fs::read_to_string(copy.join("state")).unwrap(),
+            "version 7\n"
+        );
+        assert_eq!(std::fs::read(copy.join("db/wal/0001")).unwrap(), big);
+        assert_eq!(
+            std::fs::read_link(copy.join("link")).unwrap(),
+            Path::new("/etc/hostname"),
+            "a link stays a link; what it points at is not copied"
+        );
+    }
+
+    #[test]
+    fn an_allocation_that_kept_no_data_gives_an_empty_archive() {
+        let (dir, store) = store();
+        store.prepare(AllocId(1)).unwrap();
+        let archive = fetch(&store, AllocId(1), 1024);
+        let received = dir.path().join("received.tar");
+        std::fs::write(&received, archive).unwrap();
+        let unpacked = store.unpack_data(AllocId(2), &received).unwrap();
+        assert_eq!(unpacked.entries, 0);
+        assert!(store.data_dir(AllocId(2)).is_dir());
+    }
+
+    #[test]
+    fn an_allocation_this_node_never_ran_has_no_data() {
+        let (_dir, store) = store();
+        let err = store.data_slice(AllocId(9), 0, 1024).unwrap_err();
+        assert!(err.contains("no allocation a000009"), "{err}");
+    }
+
+    #[test]
+    fn an_entry_that_climbs_out_of_the_data_directory_fails_the_whole_unpacking() {
+        let (dir, store) = store();
+        let hostile = dir.path().join("hostile.tar");
+        let mut builder = tar::Builder::new(File::create(&hostile).unwrap());
+        let mut add = |name: &str, body: &[u8]| {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(body.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            // Written raw: the builder's own path setter refuses `..`.
+            let bytes = name.as_bytes();
+            header.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+            header.set_cksum();
+            builder.append(&header, body).unwrap();
+        };
+        add("fine", b"kept?");
+        add("../escaped", b"out");
+        builder.finish().unwrap();
+        drop(builder);
+        let err = store.unpack_data(AllocId(3), &hostile).unwrap_err();
+        assert!(err.contains("../escaped"), "{err}");
+        assert!(!store.dir(AllocId(3)).join("escaped").exists());
+        assert!(
+            !store.data_dir(AllocId(3)).join("fine").exists(),
+            "nothing of a refused archive stays"
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_no_archive_are_refused_with_the_file_named() {
+        let (dir, store) = store();
+        let junk = dir.path().join("junk.tar");
+        std::fs::write(&junk, vec![0x5a; 3000]).unwrap();
+        let err = store.unpack_data(AllocId(4), &junk).unwrap_err();
+        assert!(err.contains("junk.tar"), "{err}");
+    }
+}
