@@ -20,6 +20,8 @@ pub struct EphemeralDisk {
 }
 
 impl EphemeralDisk {
+    // serde's `skip_serializing_if` passes a reference.
+    #[allow(clippy::trivially_copy_pass_by_ref)]
     pub(crate) fn is_default(&self) -> bool {
         *self == Self::default()
     }

@@ -253,7 +253,7 @@ fn answer(assignment: Assignment) -> Vec<Action> {
         assignments: vec![assignment],
         gone: Vec::new(),
     };
-    worker.answered(1, &reply, &Default::default())
+    worker.answered(1, &reply, &std::collections::BTreeSet::new())
 }
 
 #[test]

@@ -31,9 +31,8 @@ pub async fn fetch(
     let unpacked = match fetched {
         Ok(()) => {
             let path = archive.clone();
-            tokio::task::spawn_blocking(move || store.unpack_data(alloc, &path))
+            off_the_runtime(move || store.unpack_data(alloc, &path))
                 .await
-                .map_err(|e| format!("unpacking: {e}"))
                 .and_then(|unpacked| unpacked)
         }
         Err(e) => Err(e),
@@ -79,5 +78,24 @@ async fn receive(
                 slice.total
             ));
         }
+    }
+}
+
+/// Runs `work`, which reads or writes a whole directory, on a thread of
+/// its own, so the runtime's threads go on serving. The simulator runs
+/// it in place: it has no threads to block, and its disk is not this one.
+#[cfg_attr(madsim, allow(clippy::unused_async))]
+pub(crate) async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    #[cfg(not(madsim))]
+    {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| format!("a blocking task ended early: {e}"))
+    }
+    #[cfg(madsim)]
+    {
+        Ok(work())
     }
 }

@@ -273,7 +273,7 @@ impl Internal for InternalService {
             ));
         };
         // Packing reads the whole directory: off the runtime's threads.
-        let slice = tokio::task::spawn_blocking(move || {
+        let slice = crate::data_transfer::off_the_runtime(move || {
             store.data_slice(request.alloc, request.offset, request.max_bytes as usize)
         })
         .await

@@ -1,5 +1,5 @@
 //! The Drover node runtime: Raft over a durable disk, the gRPC services and
-//! the event stream with its access control (`access`), regions federated by forwarding (`federation`, `multiregion`; `region_link` is the simulator's wide-area link), voter changes (`membership`, `handover`: a leader hands over before it is removed), the REST API (`http`, not in the simulator) and its
+//! the event stream with its access control (`access`), regions federated by forwarding (`federation`, `multiregion`; `region_link` is the simulator's wide-area link), voter changes (`membership`, `handover`: a leader hands over before it is removed), a replacement's copy of migrated data (`data_transfer`), the REST API (`http`, not in the simulator) and its
 //! Prometheus metrics, and the leader's control loop; `limits` bounds what one client holds of a node. The `drover` binary (`main.rs`) is the shell
 //! around it; the simulator runs the same code.
 

@@ -83,7 +83,7 @@ fn a_drained_instance_hands_its_data_to_its_replacement_and_so_does_an_update() 
     assert_eq!(read_when_there(&original.join("db/first")).trim(), first);
 
     drain(&addr, &first_node);
-    let (second, second_node) = next_running(&addr, "keeper", &[first.clone()]);
+    let (second, second_node) = next_running(&addr, "keeper", std::slice::from_ref(&first));
     assert_ne!(second_node, first_node, "drained work moves elsewhere");
     let moved = data_dir(&agents, &second_node, &second);
     let seen = read_when_there(&moved.join("db/seen"));
@@ -133,7 +133,7 @@ command = ["sh", "-c", "test -f $DROVER_DATA_DIR/first || echo $DROVER_ALLOC_ID 
     assert_eq!(read_when_there(&original.join("first")).trim(), first);
 
     drain(&addr, &first_node);
-    let (second, second_node) = next_running(&addr, "boxed", &[first.clone()]);
+    let (second, second_node) = next_running(&addr, "boxed", std::slice::from_ref(&first));
     assert_ne!(second_node, first_node);
     let moved = data_dir(&agents, &second_node, &second);
     assert_eq!(

@@ -114,8 +114,7 @@ fn unpack(archive: &Path, target: &Path) -> Result<Unpacked, String> {
             entry.map_err(|e| format!("{}: entry {i} is damaged: {e}", archive.display()))?;
         let path = entry
             .path()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| format!("entry {i}"));
+            .map_or_else(|_| format!("entry {i}"), |p| p.display().to_string());
         let inside = entry
             .unpack_in(target)
             .map_err(|e| format!("{}: cannot unpack {path}: {e}", archive.display()))?;
@@ -231,6 +230,71 @@ mod tests {
             !store.data_dir(AllocId(3)).join("fine").exists(),
             "nothing of a refused archive stays"
         );
+    }
+
+    #[test]
+    fn an_entry_written_through_a_link_that_leads_out_fails_the_whole_unpacking() {
+        let (dir, store) = store();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let hostile = dir.path().join("through-link.tar");
+        let mut builder = tar::Builder::new(File::create(&hostile).unwrap());
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_size(0);
+        link.set_mode(0o777);
+        builder.append_link(&mut link, "door", &outside).unwrap();
+        let mut file = tar::Header::new_gnu();
+        file.set_size(3);
+        file.set_mode(0o644);
+        file.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut file, "door/planted", &b"out"[..])
+            .unwrap();
+        builder.finish().unwrap();
+        drop(builder);
+        let err = store.unpack_data(AllocId(5), &hostile).unwrap_err();
+        assert!(err.contains("door/planted"), "{err}");
+        assert!(!outside.join("planted").exists(), "written outside");
+        assert!(!store.data_dir(AllocId(5)).join("door").exists());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Damaged archives (a real one with bytes overwritten) are
+        /// refused or unpacked, never a panic, and never write outside
+        /// the data directory.
+        #[test]
+        fn a_damaged_archive_never_escapes_its_directory(
+            damage in proptest::collection::vec((0usize..6144, proptest::prelude::any::<u8>()), 1..16)
+        ) {
+            let (dir, store) = store();
+            let from = AllocId(1);
+            let data = store.data_dir(from);
+            std::fs::create_dir_all(data.join("d")).unwrap();
+            std::fs::write(data.join("d/f"), "contents").unwrap();
+            std::fs::write(data.join("g"), vec![7u8; 1500]).unwrap();
+            let mut archive = fetch(&store, from, 1 << 20);
+            for (at, byte) in damage {
+                let at = at % archive.len();
+                archive[at] = byte;
+            }
+            let received = dir.path().join("received.tar");
+            std::fs::write(&received, &archive).unwrap();
+            let _ = store.unpack_data(AllocId(2), &received);
+            let mut top: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            top.sort();
+            proptest::prop_assert_eq!(top, ["a000001", "a000002", "received.tar"]);
+            let second: Vec<String> = std::fs::read_dir(store.dir(AllocId(2)))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            proptest::prop_assert_eq!(second, ["work"]);
+        }
     }
 
     #[test]
