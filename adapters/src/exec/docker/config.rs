@@ -400,20 +400,33 @@ mod tests {
             [
                 ("/srv/my data".into(), "/data".into(), true),
                 ("/var/log/x".into(), "/logs".into(), false),
-            ]
+                (
+                    "/var/lib/drover/allocs/a000007/work".into(),
+                    "/local".into(),
+                    false
+                ),
+            ],
+            "the volumes, then the allocation's own data directory"
         );
         let env = config.env.unwrap();
         assert!(env.contains(&"DROVER_VOLUME_DATA=/data".to_string()));
+        assert!(env.contains(&"DROVER_DATA_DIR=/local".to_string()));
         assert!(
             env.iter().all(|e| !e.starts_with("DROVER_BIND_")),
             "{env:?}"
         );
+        let plain = container_config(&owner(), &self::task(), "1".into())
+            .host_config
+            .unwrap()
+            .mounts
+            .unwrap();
         assert_eq!(
-            container_config(&owner(), &self::task(), "1".into())
-                .host_config
-                .unwrap()
-                .mounts,
-            None
+            plain
+                .iter()
+                .map(|m| m.target.as_deref())
+                .collect::<Vec<_>>(),
+            [Some("/local")],
+            "without volumes, only the data directory"
         );
     }
 }
