@@ -9,7 +9,7 @@ use drover_node::membership::{Acknowledged, Announcement};
 use drover_node::propose::{Forwarded, Outcome};
 use drover_node::raft::{RaftId, TypeConfig};
 use drover_node::read::ReadIndexRequest;
-use drover_node::work::{OutputRequest, PollReply, PollRequest};
+use drover_node::work::{DataRequest, DataSlice, OutputRequest, PollReply, PollRequest};
 use libfuzzer_sys::fuzz_target;
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
@@ -35,7 +35,7 @@ fuzz_target!(|bytes: &[u8]| {
     let Some((&which, payload)) = bytes.split_first() else {
         return;
     };
-    match which % 19 {
+    match which % 21 {
         0 => stable::<AppendEntriesRequest<TypeConfig>>(payload),
         1 => stable::<Answered<AppendEntriesResponse<RaftId>>>(payload),
         2 => stable::<VoteRequest<RaftId>>(payload),
@@ -54,6 +54,8 @@ fuzz_target!(|bytes: &[u8]| {
         15 => stable::<Acknowledged>(payload),
         16 => stable::<()>(payload),
         17 => stable::<CampaignRequest>(payload),
+        18 => stable::<DataRequest>(payload),
+        19 => stable::<Result<DataSlice, String>>(payload),
         _ => stable::<drover_core::Command>(payload),
     }
 });
