@@ -14,7 +14,9 @@ use libfuzzer_sys::fuzz_target;
 /// A directory of this process's own, emptied before each input.
 fn scratch() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| std::env::temp_dir().join(format!("drover-fuzz-data-{}", std::process::id())))
+    DIR.get_or_init(|| {
+        std::env::temp_dir().join(format!("drover-fuzz-data-{}", std::process::id()))
+    })
 }
 
 fuzz_target!(|bytes: &[u8]| {
