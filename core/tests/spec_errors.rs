@@ -578,12 +578,6 @@ fn cases() -> Vec<Case> {
             "did you mean \"interval\"",
         ),
         case(
-            "an exec check on a docker task",
-            "id = \"j\"\nkind = \"batch\"\n[task]\ndriver = \"docker\"\nimage = \"busybox\"\n[[task.check]]\ntype = \"exec\"\ncommand = [\"true\"]\n",
-            "task.check[0]",
-            "give a docker task an http or tcp check",
-        ),
-        case(
             "a healthy deadline no instance could meet",
             batch(
                 "[update]\nmin_healthy_time = \"1m\"\nhealthy_deadline = \"30s\"\n",

@@ -246,7 +246,10 @@ impl Worker {
                 }
                 self.carry_out(machine, actions).await;
                 self.owed.set(machine.owes_reports());
-                self.checks.watch(&reply.assignments, &self.running());
+                self.checks
+                    .watch(&reply.assignments, &self.running(), |alloc| {
+                        self.lock().command_in_task(alloc)
+                    });
             }
             Err(e) => {
                 debug!(node = %self.node, "poll failed: {e}");

@@ -3,7 +3,8 @@
 //! `GET`, and so is a container's (busybox `httpd` on a bridge network,
 //! its port published at the node's address); an instance whose check
 //! fails is left out of discovery and says why; a check that starts
-//! failing restarts its task, which is replaced.
+//! failing restarts its task, which is replaced; a container's exec check
+//! runs inside it.
 
 #![cfg(not(madsim))]
 
@@ -254,6 +255,76 @@ timeout = "1s"
     {
         assert_eq!(alloc["health"]["status"], "healthy", "{doc}");
     }
+}
+
+/// An exec check of a container runs inside it: it sees a file only the
+/// container has, and the task's own environment; one that exits non-zero
+/// leaves the instance unhealthy, with what it printed.
+#[test]
+fn a_containers_exec_check_runs_inside_the_container() {
+    let Some(image) = test_image("a_containers_exec_check_runs_inside_the_container") else {
+        return;
+    };
+    let probe = "/tmp/drover-check-inside-only";
+    assert!(
+        !std::path::Path::new(probe).exists(),
+        "{probe} exists on the host: the test could not tell where the check ran"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let agents = cluster(dir.path());
+    let addr = agents[0].addr();
+    let job = |id: &str, check: &str| {
+        format!(
+            r#"id = "{id}"
+kind = "service"
+replicas = 1
+[task]
+driver = "docker"
+image = "{image}"
+command = ["sh", "-c", "echo $DROVER_ALLOC_ID > {probe} && exec sleep 600"]
+[[task.check]]
+type = "exec"
+command = {check}
+interval = "500ms"
+timeout = "2s"
+"#
+        )
+    };
+    let inside = format!(r#"["sh", "-c", "echo seen $(cat {probe}) as $DROVER_ALLOC_ID"]"#);
+    assert!(run_job(
+        dir.path(),
+        &addr,
+        "inside",
+        &job("inside", &inside)
+    ));
+    let healthy = wait_for("the check to pass", Duration::from_secs(60), || {
+        allocations(&status(&addr, "inside")?)
+            .into_iter()
+            .find(|a| a["health"]["status"] == "healthy")
+    });
+    let id = healthy["id"].as_str().unwrap();
+    assert_eq!(
+        healthy["health"]["output"].as_str().unwrap(),
+        format!("exit 0: seen {id} as {id}"),
+        "the check read the container's file, in the container's environment"
+    );
+
+    let failing = r#"["sh", "-c", "echo not ready; exit 3"]"#;
+    assert!(run_job(
+        dir.path(),
+        &addr,
+        "failing",
+        &job("failing", failing)
+    ));
+    let unhealthy = wait_for("the check to fail", Duration::from_secs(60), || {
+        allocations(&status(&addr, "failing")?)
+            .into_iter()
+            .find(|a| a["health"]["status"] == "unhealthy")
+    });
+    assert_eq!(
+        unhealthy["health"]["output"].as_str().unwrap(),
+        "exit 3: not ready"
+    );
 }
 
 /// A container listening on a port of its own (`to`, as Nomad's) is

@@ -98,6 +98,10 @@ impl Executor for Drivers {
         running
     }
 
+    fn command_in_task(&self, alloc: AllocId) -> Option<super::InTask> {
+        self.docker.as_ref().ok()?.command_in_task(alloc)
+    }
+
     /// Both drivers write to the same output store.
     fn store(&self) -> Option<&OutputStore> {
         self.exec.store()

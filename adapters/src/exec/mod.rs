@@ -24,6 +24,18 @@ pub use limits::{LimitMechanism, detect_limits};
 pub use process::ProcessExecutor;
 pub use store::OutputStore;
 
+/// Runs a command inside one task (a container's namespaces and
+/// filesystem), answering its exit code and what it printed: how an exec
+/// check reaches a task that is not a host process.
+pub type InTask = std::sync::Arc<
+    dyn Fn(
+            Vec<String>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<(i64, String), String>> + Send>,
+        > + Send
+        + Sync,
+>;
+
 /// Called by an executor as soon as one of its tasks has ended, so the
 /// worker can `poll` for it at once instead of at its next turn.
 pub type ExitWaker = std::sync::Arc<dyn Fn() + Send + Sync>;
@@ -72,6 +84,12 @@ pub trait Executor {
         if let Some(store) = self.store() {
             store.remove(alloc);
         }
+    }
+    /// How to run a command inside `alloc`'s task, where the task is
+    /// isolated from its host; `None` where commands for it run on the
+    /// host (a process), or it does not run here.
+    fn command_in_task(&self, _alloc: AllocId) -> Option<InTask> {
+        None
     }
     /// How a task that is no longer running ended, if this worker knows:
     /// what a restarted worker reports for tasks that ended while it was down.

@@ -7,7 +7,7 @@ use super::doc::Node;
 use super::reader::Decoder;
 use super::validate::{MAX_DELAY_MS, Rules};
 use crate::health::{CheckKind, CheckSpec};
-use crate::job::{Driver, JobSpec};
+use crate::job::JobSpec;
 use crate::units::format_duration_ms;
 
 pub const DEFAULT_INTERVAL_MS: u64 = 10_000;
@@ -126,9 +126,9 @@ pub(super) fn decode(d: &mut Decoder, node: &Node, path: &str) -> Option<Vec<Che
     })
 }
 
-/// A check reaches one of the task's ports by label, runs a command it
-/// has, at a sane pace; a docker task's checks reach its ports (a command
-/// would run on the node, not in its container).
+/// A check reaches one of the task's ports by label, or runs a command
+/// (on the node for a process, inside the container for a docker task),
+/// at a sane pace.
 pub(super) fn validate(rules: &mut Rules, spec: &JobSpec) {
     let checks = &spec.ext.checks;
     rules.check(checks.len() <= MAX_CHECKS, "task.check", || {
@@ -191,11 +191,6 @@ pub(super) fn validate(rules: &mut Rules, spec: &JobSpec) {
                 "0 failures would restart the task before any check; use 1 or more".into()
             });
         }
-        let runnable =
-            spec.task.driver == Driver::Exec || !matches!(check.kind, CheckKind::Exec { .. });
-        rules.check(runnable, path.clone(), || {
-            "exec checks run on the node, outside a container: give a docker task an http or tcp check".into()
-        });
     }
 }
 

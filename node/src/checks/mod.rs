@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use drover_adapters::exec::InTask;
 use drover_core::health::{HealthAction, HealthMachine, HealthReport};
 use drover_core::worker::Assignment;
 use drover_core::{AllocId, CommandKind, DesiredStatus, NodeId};
@@ -50,7 +51,14 @@ impl Checks {
     /// Checks every allocation of `assignments` that is to run, runs here
     /// and asks for checks, unless it is checked already; stops checking
     /// any that no longer runs.
-    pub fn watch(&self, assignments: &[Assignment], running: &BTreeSet<AllocId>) {
+    /// `in_task` says how to run an exec check inside a task that is
+    /// isolated from the host.
+    pub fn watch(
+        &self,
+        assignments: &[Assignment],
+        running: &BTreeSet<AllocId>,
+        in_task: impl Fn(AllocId) -> Option<InTask>,
+    ) {
         self.unwatch_ended(running);
         let retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
         let mut watched = self.watched();
@@ -68,6 +76,7 @@ impl Checks {
                 alloc: a.alloc,
                 node: self.node.clone(),
                 env: task.env.clone(),
+                in_task: in_task(a.alloc),
                 proposer: self.proposer.clone(),
                 restarts: self.restarts.clone(),
                 wake: self.wake.clone(),
@@ -118,6 +127,8 @@ struct Checking {
     node: NodeId,
     /// The task's environment: where its ports are, for the probes.
     env: BTreeMap<String, String>,
+    /// How exec checks run inside the task, if it is a container.
+    in_task: Option<InTask>,
     proposer: Proposer,
     restarts: Restarts,
     wake: Arc<Notify>,
@@ -134,8 +145,11 @@ impl Checking {
             let at = clock + Duration::from_millis(due_ms);
             tokio::time::sleep(at.saturating_duration_since(Instant::now())).await;
             let due = machine.due(ms());
-            let outcomes =
-                join_all(due.iter().map(|&i| probe::run(machine.check(i), &self.env))).await;
+            let outcomes = join_all(
+                due.iter()
+                    .map(|&i| probe::run(machine.check(i), &self.env, self.in_task.as_ref())),
+            )
+            .await;
             for (i, outcome) in due.into_iter().zip(outcomes) {
                 for action in machine.finished(i, outcome.passed, &outcome.output, ms()) {
                     match action {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use drover_adapters::exec::InTask;
 use drover_core::health::{CheckKind, CheckSpec, clip};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -36,8 +37,14 @@ impl Outcome {
 }
 
 /// Runs `check` against a task whose environment is `env` (its
-/// `DROVER_ADDR_<LABEL>` say where each port is reached).
-pub async fn run(check: &CheckSpec, env: &BTreeMap<String, String>) -> Outcome {
+/// `DROVER_ADDR_<LABEL>` say where each port is reached); an exec check
+/// runs through `in_task` where the task is isolated (a container), on
+/// the host otherwise.
+pub async fn run(
+    check: &CheckSpec,
+    env: &BTreeMap<String, String>,
+    in_task: Option<&InTask>,
+) -> Outcome {
     let timeout = Duration::from_millis(check.timeout_ms);
     let probe = async {
         match &check.kind {
@@ -49,7 +56,13 @@ pub async fn run(check: &CheckSpec, env: &BTreeMap<String, String>) -> Outcome {
                 Ok(addr) => tcp(&addr).await,
                 Err(missing) => missing,
             },
-            CheckKind::Exec { command } => exec(command, env).await,
+            CheckKind::Exec { command } => match in_task {
+                Some(in_task) => match in_task(command.clone()).await {
+                    Ok((code, said)) => exited(Some(code), &said),
+                    Err(e) => Outcome::fail(e),
+                },
+                None => exec(command, env).await,
+            },
         }
     };
     match tokio::time::timeout(timeout, probe).await {
@@ -156,23 +169,28 @@ async fn exec(command: &[String], env: &BTreeMap<String, String>) -> Outcome {
         Ok(out) => {
             let mut said = String::from_utf8_lossy(&out.stdout).into_owned();
             said.push_str(&String::from_utf8_lossy(&out.stderr));
-            let said = said.trim();
-            let status = match out.status.code() {
-                Some(code) => format!("exit {code}"),
-                None => "killed by a signal".into(),
-            };
-            let output = if said.is_empty() {
-                status
-            } else {
-                format!("{status}: {said}")
-            };
-            if out.status.success() {
-                Outcome::pass(output)
-            } else {
-                Outcome::fail(output)
-            }
+            exited(out.status.code().map(i64::from), &said)
         }
         Err(e) => Outcome::fail(format!("could not run {program:?}: {e}")),
+    }
+}
+
+/// A command's outcome: passed on exit 0, with what it printed.
+fn exited(code: Option<i64>, said: &str) -> Outcome {
+    let said = said.trim();
+    let status = match code {
+        Some(code) => format!("exit {code}"),
+        None => "killed by a signal".into(),
+    };
+    let output = if said.is_empty() {
+        status
+    } else {
+        format!("{status}: {said}")
+    };
+    if code == Some(0) {
+        Outcome::pass(output)
+    } else {
+        Outcome::fail(output)
     }
 }
 

@@ -9,6 +9,7 @@
 //! tell. Output goes to the same store as the exec driver's.
 
 mod config;
+mod in_container;
 mod supervise;
 #[doc(hidden)]
 pub mod testing;
@@ -245,5 +246,15 @@ impl Executor for DockerExecutor {
 
     fn running(&self) -> Vec<AllocId> {
         lock(&self.board).tasks.keys().copied().collect()
+    }
+
+    fn command_in_task(&self, alloc: AllocId) -> Option<super::InTask> {
+        if !lock(&self.board).tasks.contains_key(&alloc) {
+            return None;
+        }
+        Some(in_container::command(
+            self.docker.clone(),
+            self.container_name(alloc),
+        ))
     }
 }
