@@ -1018,7 +1018,7 @@ fn job_doc(
         "next_page_token": next_page_token,
         "pending": pending,
         "rollout": crate::rollout::doc(state, job, now_ms()),
-        "deployment": crate::rollout::deployment_doc(state, job),
+        "deployment": crate::rollout::deployment_doc(state, job, now_ms()),
         "index": state.index(),
     });
     Ok((doc, job.spec.clone()))

@@ -2,12 +2,14 @@
 //! remain, how many of the new version run and have proven themselves
 //! (`drover_core::reconcile::readiness`), what the rollout waits for, and
 //! why it halted, if it did; and the deployment of the current version as
-//! recorded (`drover_core::state::deployments`).
+//! recorded (`drover_core::state::deployments`), with its instances
+//! counted per version.
 
 use drover_core::JobKind;
+use drover_core::health::HealthStatus;
 use drover_core::reconcile::{Readiness, readiness};
 use drover_core::state::{DeploymentStatus, Job};
-use drover_core::{ClusterState, DesiredStatus};
+use drover_core::{AllocStatus, ClusterState, DesiredStatus};
 use serde_json::{Value, json};
 
 /// `null` when every live instance runs the current version.
@@ -40,7 +42,7 @@ pub fn doc(state: &ClusterState, job: &Job, now_ms: u64) -> Value {
 }
 
 /// A service's deployment of its current version: `null` for other jobs.
-pub fn deployment_doc(state: &ClusterState, job: &Job) -> Value {
+pub fn deployment_doc(state: &ClusterState, job: &Job, now_ms: u64) -> Value {
     if !matches!(job.spec.kind, JobKind::Service { .. }) {
         return Value::Null;
     }
@@ -69,5 +71,44 @@ pub fn deployment_doc(state: &ClusterState, job: &Job) -> Value {
         "message": recorded.map_or("", |d| d.message.as_str()),
         "stable_version": state.deployments(id).and_then(|d| d.stable),
         "previous": previous,
+        "versions": instances_by_version(state, job, now_ms),
     })
+}
+
+/// For each version with live instances, newest first: how many are
+/// placed, running, healthy and unhealthy (by their checks), and ready
+/// (what the deployment counts: running, healthy where checked, for
+/// `min_healthy_time`).
+fn instances_by_version(state: &ClusterState, job: &Job, now_ms: u64) -> Vec<Value> {
+    let mut counts: std::collections::BTreeMap<u64, [u32; 5]> = std::collections::BTreeMap::new();
+    let live = state
+        .job_allocs(&job.spec.id)
+        .filter(|a| a.desired == DesiredStatus::Run && !a.status.is_terminal());
+    for alloc in live {
+        let [placed, running, healthy, unhealthy, ready] =
+            counts.entry(alloc.job_version).or_default();
+        *placed += 1;
+        *running += u32::from(alloc.status == AllocStatus::Running);
+        match alloc.ext.health.as_ref().map(|h| h.status) {
+            Some(HealthStatus::Healthy) => *healthy += 1,
+            Some(HealthStatus::Unhealthy) => *unhealthy += 1,
+            _ => {}
+        }
+        let proven = readiness(state, alloc, job.spec.ext.update, now_ms);
+        *ready += u32::from(matches!(proven, Readiness::Ready { .. }));
+    }
+    counts
+        .into_iter()
+        .rev()
+        .map(|(version, [placed, running, healthy, unhealthy, ready])| {
+            json!({
+                "version": version,
+                "placed": placed,
+                "running": running,
+                "healthy": healthy,
+                "unhealthy": unhealthy,
+                "ready": ready,
+            })
+        })
+        .collect()
 }

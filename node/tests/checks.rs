@@ -598,6 +598,18 @@ fn a_canary_serves_beside_the_old_instances_until_promoted() {
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(table.contains("drover job promote web"), "{table}");
     assert_eq!(
+        doc["deployment"]["versions"],
+        serde_json::json!([
+            {"version": 2, "placed": 1, "running": 1, "healthy": 1, "unhealthy": 0, "ready": 1},
+            {"version": 1, "placed": 2, "running": 2, "healthy": 2, "unhealthy": 0, "ready": 2},
+        ]),
+        "{doc}"
+    );
+    assert!(
+        table.contains("version 2: 1 placed, 1 running, 1 healthy, 0 unhealthy, 1 ready"),
+        "{table}"
+    );
+    assert_eq!(
         endpoints(&agents, "web", 3).len(),
         3,
         "the canary serves too"

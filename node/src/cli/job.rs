@@ -578,6 +578,22 @@ fn print_deployment(id: &Value, deployment: &Value) {
             None => println!("deployment of version {version} running{stable}"),
         },
     }
+    print_versions(deployment);
+}
+
+/// One line per version with live instances, newest first.
+fn print_versions(deployment: &Value) {
+    for v in deployment["versions"].as_array().into_iter().flatten() {
+        println!(
+            "  version {}: {} placed, {} running, {} healthy, {} unhealthy, {} ready",
+            text(&v["version"]),
+            text(&v["placed"]),
+            text(&v["running"]),
+            text(&v["healthy"]),
+            text(&v["unhealthy"]),
+            text(&v["ready"])
+        );
+    }
 }
 
 async fn promote(id: String, target: Target) -> Result<(), String> {
