@@ -425,6 +425,36 @@ async fn serve_http(
     }
 }
 
+/// DNS discovery, where `dns` is set: only a node holding a replica can
+/// answer, from it.
+#[cfg(not(madsim))]
+async fn serve_dns(
+    config: &NodeConfig,
+    member: bool,
+    node: &Node,
+) -> Result<Option<tokio::task::JoinHandle<()>>, String> {
+    if let Some(addr) = config.dns.filter(|_| !member) {
+        return Err(format!(
+            "dns = \"{addr}\": this {} node is not one of the voters in its peers list, so it holds no replica of the state to answer from; set dns on a control or hybrid voter",
+            config.role
+        ));
+    }
+    crate::dns::serve(config.dns, node.state.clone()).await
+}
+
+#[cfg(madsim)]
+#[allow(clippy::unused_async)]
+async fn serve_dns(
+    config: &NodeConfig,
+    _member: bool,
+    _node: &Node,
+) -> Result<Option<tokio::task::JoinHandle<()>>, String> {
+    match config.dns {
+        Some(addr) => Err(format!("dns = \"{addr}\": the simulator serves no DNS")),
+        None => Ok(None),
+    }
+}
+
 /// What the node registers as: its configuration, with the drivers its
 /// executor offers.
 fn registration_of(
@@ -671,6 +701,7 @@ pub async fn run_in<F: FileSystem + Clone>(
     let http = serve_http(config.http, api.clone(), tls.clone()).await?;
     #[cfg(madsim)]
     let http = serve_http(config.http, api.clone()).await?;
+    let dns = serve_dns(&config, member, &node).await?;
     let listen = config.listen;
     // Ends the server when Raft stops, so that its address is free again
     // for the process that takes over.
@@ -719,6 +750,7 @@ pub async fn run_in<F: FileSystem + Clone>(
     let mut background = every_node_tasks(&node, registration.clone(), reconcile, owed);
     background.extend(voter_tasks(&config, &node, control_addrs)?);
     background.extend(http);
+    background.extend(dns);
     #[cfg(not(madsim))]
     background.extend(tls.as_ref().map(crate::tls::Tls::watch));
     if let Some(worker) = worker {

@@ -26,6 +26,9 @@ pub struct NodeConfig {
     pub advertise: Option<SocketAddr>,
     /// Where the REST API listens (`/v1/...`); none: no HTTP listener.
     pub http: Option<SocketAddr>,
+    /// Where DNS discovery answers (UDP: `<job>.service.drover`); none:
+    /// no DNS. Only a node holding a replica answers.
+    pub dns: Option<SocketAddr>,
     pub data_dir: PathBuf,
     #[serde(default)]
     pub role: NodeRole,

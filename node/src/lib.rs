@@ -1,6 +1,6 @@
 //! The Drover node runtime: Raft over a durable disk, the gRPC services and
 //! the event stream with its access control (`access`), regions federated by forwarding (`federation`, `multiregion`; `region_link` is the simulator's wide-area link), voter changes (`membership`, `handover`: a leader hands over before it is removed), a replacement's copy of migrated data (`data_transfer`), the REST API (`http`, not in the simulator) and its
-//! Prometheus metrics, and the leader's control loop; `limits` bounds what one client holds of a node. The `drover` binary (`main.rs`) is the shell
+//! Prometheus metrics, DNS discovery (`dns`, not in the simulator), and the leader's control loop; `limits` bounds what one client holds of a node. The `drover` binary (`main.rs`) is the shell
 //! around it; the simulator runs the same code.
 
 pub mod access;
@@ -16,6 +16,8 @@ pub mod config;
 pub mod contact_record;
 pub mod control;
 mod data_transfer;
+#[cfg(not(madsim))]
+pub mod dns;
 pub mod election;
 pub mod events;
 pub mod federation;

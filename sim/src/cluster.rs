@@ -434,6 +434,7 @@ fn node_config(shape: &Shape, site: &Site, peers: &[Peer], addr: SocketAddr) -> 
         listen: addr,
         advertise: None,
         http: None,
+        dns: None,
         data_dir: "/data".into(),
         role: shape.role,
         region: site

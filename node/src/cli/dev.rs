@@ -62,6 +62,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
                 listen: peer.addr,
                 advertise: None,
                 http: Some(([127, 0, 0, 1], args.http_port + offset).into()),
+                dns: None,
                 data_dir,
                 role: drover_core::NodeRole::Hybrid,
                 region: region.clone(),
