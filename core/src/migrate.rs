@@ -40,44 +40,72 @@ pub enum DataFrom {
     Unavailable { alloc: AllocId, why: String },
 }
 
+/// How far back [`data_from`] looks past allocations that never ran.
+const MAX_HOPS: usize = 16;
+
 /// Where `alloc`'s local data comes from: `None` unless its job migrates
-/// data and it replaces another allocation.
+/// data and it replaces another allocation. Allocations that never ran
+/// (replaced again before they started: updates in quick succession) hold
+/// no data; the one they were to take over from is asked instead.
 pub fn data_from(state: &ClusterState, alloc: &Allocation) -> Option<DataFrom> {
     let job = state.job(&alloc.job)?;
     if !job.spec.ext.ephemeral_disk.migrate {
         return None;
     }
-    let previous = alloc.previous?;
-    let unavailable = |why: &str| {
-        Some(DataFrom::Unavailable {
-            alloc: previous,
-            why: why.to_string(),
-        })
-    };
-    let Some(source) = state.alloc(previous) else {
-        return unavailable("it was collected");
-    };
+    let mut previous = alloc.previous?;
+    for _ in 0..MAX_HOPS {
+        let Some(source) = state.alloc(previous) else {
+            return Some(unavailable(previous, "it was collected"));
+        };
+        match source.previous {
+            Some(earlier) if never_ran(source) => previous = earlier,
+            _ => return Some(from(state, source)),
+        }
+    }
+    Some(unavailable(
+        previous,
+        "it is one of too many replacements that never ran",
+    ))
+}
+
+fn never_ran(alloc: &Allocation) -> bool {
+    alloc.ext.running_since_ms.is_none()
+        && (alloc.status.is_terminal() || alloc.desired == DesiredStatus::Stop)
+}
+
+fn unavailable(alloc: AllocId, why: &str) -> DataFrom {
+    DataFrom::Unavailable {
+        alloc,
+        why: why.to_string(),
+    }
+}
+
+/// Where the data `source` kept comes from.
+fn from(state: &ClusterState, source: &Allocation) -> DataFrom {
     let node = state.node(&source.node);
     let reachable = node.is_some_and(|n| n.status == NodeStatus::Ready);
     match source.status {
-        AllocStatus::Lost => unavailable("its node was lost"),
-        AllocStatus::Unknown => unavailable("its node is cut off"),
+        AllocStatus::Lost => unavailable(source.id, "its node was lost"),
+        AllocStatus::Unknown => unavailable(source.id, "its node is cut off"),
         AllocStatus::Pending | AllocStatus::Running if source.desired == DesiredStatus::Stop => {
             if reachable {
-                Some(DataFrom::Stopping(previous))
+                DataFrom::Stopping(source.id)
             } else {
-                unavailable("its node stopped answering while it was being stopped")
+                unavailable(
+                    source.id,
+                    "its node stopped answering while it was being stopped",
+                )
             }
         }
         // A pair the reconciler resolves (a node that came back): the one
         // it keeps runs on with its own data.
-        AllocStatus::Pending | AllocStatus::Running => unavailable("it still runs"),
+        AllocStatus::Pending | AllocStatus::Running => unavailable(source.id, "it still runs"),
         AllocStatus::Complete | AllocStatus::Failed | AllocStatus::Stopped => match node {
-            Some(node) if reachable => Some(DataFrom::Ended {
-                alloc: previous,
+            Some(node) if reachable => DataFrom::Ended {
+                alloc: source.id,
                 address: node.address.clone(),
-            }),
-            _ => unavailable("its node is down"),
+            },
+            _ => unavailable(source.id, "its node is down"),
         },
     }
 }

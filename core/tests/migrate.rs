@@ -58,10 +58,15 @@ fn workers_waiting_for_data(c: &mut Cluster) {
             let next = match (a.desired, a.status) {
                 (DesiredStatus::Stop, s) if !s.is_terminal() => AllocStatus::Stopped,
                 (DesiredStatus::Run, AllocStatus::Pending) => {
-                    if matches!(data_from(&c.state, a), Some(DataFrom::Stopping(_))) {
+                    let version = c.state.job(&a.job).unwrap().spec.version;
+                    if a.job_version < version {
+                        // Its task is no longer given: it never starts.
+                        AllocStatus::Failed
+                    } else if matches!(data_from(&c.state, a), Some(DataFrom::Stopping(_))) {
                         return None;
+                    } else {
+                        AllocStatus::Running
                     }
-                    AllocStatus::Running
                 }
                 _ => return None,
             };
@@ -131,7 +136,6 @@ fn a_rollout_waits_for_each_new_instance_to_prove_itself_before_stopping_the_nex
     for _ in 0..40 {
         c.heartbeat();
         c.cycle();
-        workers_waiting_for_data(&mut c);
         let stopping = allocs(&c)
             .iter()
             .filter(|a| a.desired == DesiredStatus::Stop && !a.status.is_terminal())
@@ -140,6 +144,7 @@ fn a_rollout_waits_for_each_new_instance_to_prove_itself_before_stopping_the_nex
             stopping <= 1,
             "max_parallel is 1, yet {stopping} stop at once"
         );
+        workers_waiting_for_data(&mut c);
         fewest = fewest.min(c.running("keeper"));
         c.advance(2_000);
     }
@@ -161,6 +166,77 @@ fn a_rollout_waits_for_each_new_instance_to_prove_itself_before_stopping_the_nex
             pair[1] - pair[0]
         );
     }
+}
+
+#[test]
+fn an_instance_whose_replacement_finds_no_node_keeps_running() {
+    let mut c = Cluster::new();
+    c.add_nodes(2, "eu", 4000, 4096);
+    let spec = keeper(2);
+    c.submit(spec.clone());
+    c.settle(5);
+    let mut bigger = spec;
+    bigger.task.resources.memory_mb = 64 * 1024;
+    update(&mut c, bigger);
+    for _ in 0..10 {
+        c.heartbeat();
+        c.cycle();
+        workers_waiting_for_data(&mut c);
+        c.advance(1_000);
+    }
+    let running: Vec<u64> = c.live("keeper").iter().map(|a| a.job_version).collect();
+    assert_eq!(
+        running,
+        [1, 1],
+        "no replacement fits anywhere, so no instance was stopped for one"
+    );
+}
+
+#[test]
+fn data_skips_replacements_that_never_ran() {
+    let mut c = Cluster::new();
+    c.add_nodes(2, "eu", 4000, 4096);
+    let spec = keeper(1);
+    c.submit(spec.clone());
+    c.settle(5);
+    let first = c.live("keeper")[0].id;
+    update(&mut c, spec.clone());
+    c.heartbeat();
+    c.cycle();
+    // Version 3 before version 2's instance could start.
+    let mut third = spec;
+    third.task.env.insert("V".into(), "3".into());
+    c.apply(CommandKind::UpdateJob {
+        spec: third,
+        expected_version: Some(2),
+    })
+    .expect("the update applies");
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        c.heartbeat();
+        c.cycle();
+        for a in allocs(&c).iter().filter(|a| a.job_version == 3) {
+            seen.push(data_from(&c.state, a));
+        }
+        workers_waiting_for_data(&mut c);
+    }
+    let last = c.live("keeper")[0].clone();
+    assert_eq!(last.job_version, 3);
+    assert_eq!(last.status, AllocStatus::Running);
+    assert!(
+        seen.iter().any(|from| matches!(
+            from,
+            Some(DataFrom::Ended { alloc, .. }) if *alloc == first
+        )),
+        "version 3 copies what version 1 wrote: {seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|from| matches!(
+            from,
+            Some(DataFrom::Ended { alloc, .. }) if *alloc != first
+        )),
+        "never from the instance of version 2 that never ran: {seen:?}"
+    );
 }
 
 #[test]

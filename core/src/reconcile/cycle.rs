@@ -68,12 +68,19 @@ pub fn plan_cycle_in(
     }
     let mut pending = BTreeMap::new();
     let mut tally = Tally::default();
+    let mut not_replaced: BTreeSet<AllocId> = BTreeSet::new();
     for (job_id, previous) in requests(&rec) {
         let Some(job) = state.job(job_id) else {
             continue;
         };
         let count = u32::try_from(previous.len()).unwrap_or(u32::MAX);
         let placed = scheduler.place(&job.spec, count, seed_for(job_id, state.index()));
+        if job.spec.ext.ephemeral_disk.migrate {
+            // An instance whose data migrates is stopped only with its
+            // replacement placed: one that found no node keeps running,
+            // and keeps its data.
+            not_replaced.extend(previous.iter().skip(placed.nodes.len()).flatten());
+        }
         for (node, previous) in placed.nodes.into_iter().zip(previous) {
             plan.placements.push(Placement {
                 job: job_id.clone(),
@@ -117,6 +124,8 @@ pub fn plan_cycle_in(
             }
         }
     }
+    plan.stops
+        .retain(|stop| !not_replaced.contains(&stop.alloc));
     let acted_on = plan
         .placements
         .iter()
