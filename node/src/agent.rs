@@ -439,7 +439,7 @@ async fn serve_dns(
             config.role
         ));
     }
-    crate::dns::serve(config.dns, node.state.clone()).await
+    crate::dns::serve(config.dns, node.state.clone(), node.raft.clone()).await
 }
 
 #[cfg(madsim)]

@@ -3,21 +3,87 @@
 //! it, through the internal service, then unpacked into the replacement's
 //! data directory before its task starts.
 
+use std::collections::BTreeSet;
 use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use drover_adapters::exec::{OutputStore, Unpacked};
 use drover_core::AllocId;
+use tokio::sync::Notify;
+use tracing::{info, warn};
 
 use crate::raft::{Peers, Rpc, call_internal};
 use crate::work::{DataRequest, DataSlice};
 
 /// One slice: well under the transport's message limit.
-const SLICE_BYTES: u32 = 1 << 20;
+pub const SLICE_BYTES: u32 = 1 << 20;
 const SLICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The first slice waits for the whole directory to be packed.
+const PACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1800);
+
+/// The copies a worker has under way and finished, by the allocation they
+/// are for. Each runs as a task of its own: a slow one holds up neither
+/// the worker's loop nor its contact deadline (which would abandon and
+/// restart it), and none is begun twice.
+#[derive(Clone, Default)]
+pub struct Copies(Arc<Mutex<Book>>);
+
+#[derive(Default)]
+struct Book {
+    running: BTreeSet<AllocId>,
+    done: BTreeSet<AllocId>,
+}
+
+impl Copies {
+    /// Whether `alloc`'s copy is done; its mark goes (its task starts).
+    pub fn take_done(&self, alloc: AllocId) -> bool {
+        self.book().done.remove(&alloc)
+    }
+
+    /// Begins copying `from`'s data into `alloc`'s data directory, unless
+    /// that is under way; `wake` is told when it ends, however it ends.
+    /// A copy that fails leaves the task to start without it, as Nomad's
+    /// does: the data is a convenience of the task's, and its slot must
+    /// not stay empty for want of it.
+    pub fn begin(
+        &self,
+        peers: Peers,
+        store: OutputStore,
+        alloc: AllocId,
+        from: AllocId,
+        address: String,
+        wake: Arc<Notify>,
+    ) {
+        if !self.book().running.insert(alloc) {
+            return;
+        }
+        let copies = self.clone();
+        tokio::spawn(async move {
+            match fetch(&peers, store, alloc, from, &address).await {
+                Ok(unpacked) => info!(
+                    %alloc,
+                    "copied the data of {from} from {address}: {} entries, {} bytes",
+                    unpacked.entries,
+                    unpacked.bytes
+                ),
+                Err(e) => warn!(%alloc, "starting without the data of {from}: {e}"),
+            }
+            let mut book = copies.book();
+            book.running.remove(&alloc);
+            book.done.insert(alloc);
+            drop(book);
+            wake.notify_one();
+        });
+    }
+
+    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// Copies the data `from` left on the node at `address` into `alloc`'s
 /// data directory. On an error nothing of the copy stays.
-pub async fn fetch(
+async fn fetch(
     peers: &Peers,
     store: OutputStore,
     alloc: AllocId,
@@ -61,8 +127,13 @@ async fn receive(
             offset,
             max_bytes: SLICE_BYTES,
         };
+        let timeout = if offset == 0 {
+            PACK_TIMEOUT
+        } else {
+            SLICE_TIMEOUT
+        };
         let slice: Result<DataSlice, String> =
-            call_internal(&mut client, Rpc::FetchData, &request, SLICE_TIMEOUT)
+            call_internal(&mut client, Rpc::FetchData, &request, timeout)
                 .await
                 .map_err(|e| format!("fetching from {address} at offset {offset}: {e}"))?;
         let slice = slice.map_err(|e| format!("{address}: {e}"))?;

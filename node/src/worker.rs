@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 use crate::buggify::{self, Point};
 use crate::checks::Checks;
 use crate::contact_record::ContactRecord;
+use crate::data_transfer::Copies;
 use crate::propose::Proposer;
 use crate::raft::{Rpc, call_internal};
 use crate::time::now_ms;
@@ -57,6 +58,8 @@ pub struct Worker {
     checks: Checks,
     /// The host volumes this node offers, by name.
     volumes: BTreeMap<String, drover_core::volumes::Offered>,
+    /// Data being copied for replacements before they start.
+    copies: Copies,
 }
 
 /// Whether this node's worker owes the control plane reports
@@ -123,6 +126,7 @@ impl Worker {
             wake,
             checks,
             volumes: BTreeMap::new(),
+            copies: Copies::default(),
         }
     }
 
@@ -261,11 +265,10 @@ impl Worker {
     /// Does what the machine asked: everything touching the executor first
     /// and without a pause, so that an interrupted round can only lose
     /// reports (which the machine asks for again), never a stop.
-    /// Starts that wait for data to be copied come last, once every other
-    /// action is done.
+    /// A start whose data is to be copied first begins the copy, and
+    /// happens when the next answer asks again once the copy is done.
     async fn carry_out(&self, machine: &mut WorkerMachine, actions: Vec<Action>) {
         let mut reports = Vec::new();
-        let mut copying = Vec::new();
         for action in actions {
             match action {
                 Action::Start {
@@ -277,7 +280,11 @@ impl Worker {
                             alloc: from,
                             address,
                         }),
-                } => copying.push((alloc, job, task, from, address)),
+                } => {
+                    if self.copies.take_done(alloc) || !self.begin_copy(alloc, from, address) {
+                        reports.extend(self.start(machine, alloc, &job, &task));
+                    }
+                }
                 Action::Start {
                     alloc,
                     job,
@@ -305,10 +312,6 @@ impl Worker {
                 Action::Notice(notice) => self.log(&notice),
             }
         }
-        for (alloc, job, task, from, address) in copying {
-            self.copy_data(alloc, from, &address).await;
-            reports.extend(self.start(machine, alloc, &job, &task));
-        }
         let reports = reports
             .into_iter()
             .filter_map(|action| match action {
@@ -334,26 +337,19 @@ impl Worker {
         machine.started(alloc, started)
     }
 
-    /// Copies into `alloc`'s data directory the data `from` left at
-    /// `address`. A copy that fails leaves the task to start without it,
-    /// as Nomad's does: the data is a convenience of the task's, and its
-    /// slot must not stay empty for want of it.
-    async fn copy_data(&self, alloc: AllocId, from: AllocId, address: &str) {
+    /// Begins copying into `alloc`'s data directory the data `from`
+    /// left at `address` (`crate::data_transfer`); false when there is
+    /// nowhere to copy it to, and the task starts without it.
+    fn begin_copy(&self, alloc: AllocId, from: AllocId, address: String) -> bool {
         let store = self.lock().store().cloned();
         let Some(store) = store else {
             warn!(%alloc, "starting without the data of {from}: this node's executor keeps no local data");
-            return;
+            return false;
         };
-        let peers = self.proposer.peers();
-        match crate::data_transfer::fetch(peers, store, alloc, from, address).await {
-            Ok(copied) => info!(
-                %alloc,
-                "copied the data of {from} from {address}: {} entries, {} bytes",
-                copied.entries,
-                copied.bytes
-            ),
-            Err(e) => warn!(%alloc, "starting without the data of {from}: {e}"),
-        }
+        let peers = self.proposer.peers().clone();
+        self.copies
+            .begin(peers, store, alloc, from, address, self.wake.clone());
+        true
     }
 
     /// Stops, as failed, the tasks whose checks asked for a restart.

@@ -37,7 +37,12 @@ fn dig(port: u16, name: &str, qtype: &str, short: bool) -> String {
     if short {
         command.arg("+short");
     }
-    let out = command.args([name, qtype]).output().expect("dig runs");
+    // `name` may lead with options of its own (`+tcp name`).
+    let out = command
+        .args(name.split_whitespace())
+        .arg(qtype)
+        .output()
+        .expect("dig runs");
     assert!(
         out.status.success(),
         "{}",
@@ -80,13 +85,19 @@ fn a_service_is_found_by_dig_at_the_endpoints_that_serve() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let dns_port = free_ports(1)[0];
+    // Each node hands out one port, from this test's own block: tests
+    // running beside it share the default range, and a port another
+    // cluster holds would make an instance here fail and come back.
+    let ports = free_ports(4);
+    let dns_port = ports[0];
     let agents = cluster_each(dir.path(), &["hybrid", "hybrid", "hybrid"], |id| {
-        if id == 1 {
+        let port = ports[usize::try_from(id).unwrap()];
+        let dns = if id == 1 {
             format!("dns = \"127.0.0.1:{dns_port}\"\n")
         } else {
             String::new()
-        }
+        };
+        format!("{dns}[ports]\ndynamic = \"{port}-{port}\"\n")
     });
     let addr = agents[0].addr();
     assert!(run_job(dir.path(), &addr, "web", WEB));
@@ -123,6 +134,11 @@ fn a_service_is_found_by_dig_at_the_endpoints_that_serve() {
     assert_eq!(
         dig(dns_port, "web.service.drover", "A", true).trim(),
         "127.0.0.1"
+    );
+    assert_eq!(
+        srv_targets(&dig(dns_port, "+tcp web.service.drover", "SRV", true)),
+        found,
+        "the same over TCP"
     );
     for (node, port) in &found {
         assert_eq!(

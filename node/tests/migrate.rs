@@ -124,7 +124,7 @@ migrate = true
 [task]
 driver = "docker"
 image = "{image}"
-command = ["sh", "-c", "test -f $DROVER_DATA_DIR/first || echo $DROVER_ALLOC_ID > /local/first; exec sleep 600"]
+command = ["sh", "-c", "test -f $DROVER_DATA_DIR/first || echo $DROVER_ALLOC_ID > /local/first; echo $DROVER_ALLOC_ID >> /local/seen && exec sleep 600"]
 "#
     );
     assert!(run_job(dir.path(), &addr, "boxed", &spec));
@@ -141,4 +141,10 @@ command = ["sh", "-c", "test -f $DROVER_DATA_DIR/first || echo $DROVER_ALLOC_ID 
         first,
         "the container on the new node found the first one's file"
     );
+    // It runs as nobody: the files it takes over are still its to write.
+    let seen = wait_for("the second line", Duration::from_secs(20), || {
+        let seen = std::fs::read_to_string(moved.join("seen")).ok()?;
+        (seen.lines().count() == 2).then_some(seen)
+    });
+    assert_eq!(seen.lines().collect::<Vec<_>>(), [&first, &second]);
 }

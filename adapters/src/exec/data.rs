@@ -6,7 +6,9 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use drover_core::AllocId;
 
@@ -14,6 +16,8 @@ use super::OutputStore;
 
 pub const DATA_DIR: &str = "work";
 const ARCHIVE: &str = "data.tar";
+/// The most one slice carries, whatever is asked.
+pub const MAX_SLICE: usize = 4 << 20;
 
 /// What an unpacked archive held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +49,7 @@ impl OutputStore {
         if offset == 0 {
             pack(&self.data_dir(alloc), &archive)?;
         }
+        let max_bytes = max_bytes.min(MAX_SLICE);
         let mut file =
             File::open(&archive).map_err(|e| format!("cannot open {}: {e}", archive.display()))?;
         let total = file.metadata().map_err(|e| e.to_string())?.len();
@@ -54,6 +59,10 @@ impl OutputStore {
         file.take(max_bytes as u64)
             .read_to_end(&mut bytes)
             .map_err(|e| format!("cannot read {}: {e}", archive.display()))?;
+        if offset + bytes.len() as u64 >= total {
+            // Served whole: a copy asked again packs afresh.
+            let _ = std::fs::remove_file(&archive);
+        }
         Ok((bytes, total))
     }
 
@@ -78,7 +87,13 @@ impl OutputStore {
 /// atomically. Symbolic links are packed as links, never followed: a task
 /// could point one anywhere on its host.
 fn pack(data: &Path, archive: &Path) -> Result<(), String> {
-    let temporary = archive.with_extension("tar.tmp");
+    // Each packing its own: two at once must not write one file.
+    static PACKS: AtomicU64 = AtomicU64::new(0);
+    let temporary = archive.with_extension(format!(
+        "tar.{}-{}.tmp",
+        std::process::id(),
+        PACKS.fetch_add(1, Ordering::Relaxed)
+    ));
     let file = File::create(&temporary)
         .map_err(|e| format!("cannot create {}: {e}", temporary.display()))?;
     let mut builder = tar::Builder::new(file);
@@ -101,6 +116,13 @@ fn unpack(archive: &Path, target: &Path) -> Result<Unpacked, String> {
         File::open(archive).map_err(|e| format!("cannot open {}: {e}", archive.display()))?;
     let mut reader = tar::Archive::new(file);
     reader.set_preserve_permissions(true);
+    // Files keep their owners where the agent may give them (as root):
+    // a container user's files stay its own on the new node.
+    let agent_is_root = std::fs::metadata(target).is_ok_and(|m| m.uid() == 0);
+    reader.set_preserve_ownerships(agent_is_root);
+    // Data a task controls never becomes a setuid or setgid program of
+    // the agent's.
+    reader.set_mask(0o6000);
     reader.set_overwrite(true);
     let mut unpacked = Unpacked {
         entries: 0,
@@ -117,7 +139,7 @@ fn unpack(archive: &Path, target: &Path) -> Result<Unpacked, String> {
             .map_or_else(|_| format!("entry {i}"), |p| p.display().to_string());
         let inside = entry
             .unpack_in(target)
-            .map_err(|e| format!("{}: cannot unpack {path}: {e}", archive.display()))?;
+            .map_err(|e| format!("{}: cannot unpack {path}: {}", archive.display(), chain(&e)))?;
         if !inside {
             return Err(format!(
                 "{}: {path} would land outside {}",
@@ -129,6 +151,19 @@ fn unpack(archive: &Path, target: &Path) -> Result<Unpacked, String> {
         unpacked.bytes += entry.size();
     }
     Ok(unpacked)
+}
+
+/// An error and what caused it: the tar crate's own says only which
+/// entry failed.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut said = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        said.push_str(": ");
+        said.push_str(&e.to_string());
+        cause = e.source();
+    }
+    said
 }
 
 #[cfg(test)]
@@ -185,6 +220,40 @@ mod tests {
     }
 
     #[test]
+    fn modes_stay_but_setuid_goes_and_owners_stay_where_the_agent_is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, store) = store();
+        let from = AllocId(1);
+        let data = store.data_dir(from);
+        std::fs::create_dir_all(&data).unwrap();
+        let private = data.join("private.db");
+        std::fs::write(&private, "rows").unwrap();
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let program = data.join("program");
+        std::fs::write(&program, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o4755)).unwrap();
+        let root = std::fs::metadata(&data).unwrap().uid() == 0;
+        if root {
+            std::os::unix::fs::chown(&private, Some(65534), Some(65534)).unwrap();
+        }
+        let received = dir.path().join("received.tar");
+        std::fs::write(&received, fetch(&store, from, 1 << 20)).unwrap();
+        assert!(
+            !store.dir(from).join(ARCHIVE).exists(),
+            "the archive goes once served whole"
+        );
+        store.unpack_data(AllocId(2), &received).unwrap();
+        let copy = store.data_dir(AllocId(2));
+        let mode = |name: &str| std::fs::metadata(copy.join(name)).unwrap().mode() & 0o7777;
+        assert_eq!(mode("private.db"), 0o600);
+        assert_eq!(mode("program"), 0o755, "setuid stripped");
+        if root {
+            let meta = std::fs::metadata(copy.join("private.db")).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), (65534, 65534), "owner kept");
+        }
+    }
+
+    #[test]
     fn an_allocation_that_kept_no_data_gives_an_empty_archive() {
         let (dir, store) = store();
         store.prepare(AllocId(1)).unwrap();
@@ -213,6 +282,8 @@ mod tests {
             header.set_size(body.len() as u64);
             header.set_mode(0o644);
             header.set_entry_type(tar::EntryType::Regular);
+            header.set_uid(0);
+            header.set_gid(0);
             // Written raw: the builder's own path setter refuses `..`.
             let bytes = name.as_bytes();
             header.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
@@ -243,11 +314,15 @@ mod tests {
         link.set_entry_type(tar::EntryType::Symlink);
         link.set_size(0);
         link.set_mode(0o777);
+        link.set_uid(0);
+        link.set_gid(0);
         builder.append_link(&mut link, "door", &outside).unwrap();
         let mut file = tar::Header::new_gnu();
         file.set_size(3);
         file.set_mode(0o644);
         file.set_entry_type(tar::EntryType::Regular);
+        file.set_uid(0);
+        file.set_gid(0);
         builder
             .append_data(&mut file, "door/planted", &b"out"[..])
             .unwrap();

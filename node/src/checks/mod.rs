@@ -76,7 +76,12 @@ impl Checks {
                 alloc: a.alloc,
                 node: self.node.clone(),
                 env: task.env.clone(),
-                in_task: in_task(a.alloc),
+                commands: match task.driver {
+                    drover_core::Driver::Exec => probe::CommandsRun::OnHost,
+                    drover_core::Driver::Docker => {
+                        probe::CommandsRun::InContainer(in_task(a.alloc))
+                    }
+                },
                 proposer: self.proposer.clone(),
                 restarts: self.restarts.clone(),
                 wake: self.wake.clone(),
@@ -127,8 +132,8 @@ struct Checking {
     node: NodeId,
     /// The task's environment: where its ports are, for the probes.
     env: BTreeMap<String, String>,
-    /// How exec checks run inside the task, if it is a container.
-    in_task: Option<InTask>,
+    /// Where its exec checks run.
+    commands: probe::CommandsRun,
     proposer: Proposer,
     restarts: Restarts,
     wake: Arc<Notify>,
@@ -147,7 +152,7 @@ impl Checking {
             let due = machine.due(ms());
             let outcomes = join_all(
                 due.iter()
-                    .map(|&i| probe::run(machine.check(i), &self.env, self.in_task.as_ref())),
+                    .map(|&i| probe::run(machine.check(i), &self.env, &self.commands)),
             )
             .await;
             for (i, outcome) in due.into_iter().zip(outcomes) {

@@ -36,14 +36,23 @@ impl Outcome {
     }
 }
 
+/// Where a task's exec checks run.
+#[derive(Clone)]
+pub enum CommandsRun {
+    /// On the host, as the task does (an exec task).
+    OnHost,
+    /// Inside the task's container, if it can be reached; never on the
+    /// host, where a container's command would run as the agent.
+    InContainer(Option<InTask>),
+}
+
 /// Runs `check` against a task whose environment is `env` (its
 /// `DROVER_ADDR_<LABEL>` say where each port is reached); an exec check
-/// runs through `in_task` where the task is isolated (a container), on
-/// the host otherwise.
+/// runs where `commands` says.
 pub async fn run(
     check: &CheckSpec,
     env: &BTreeMap<String, String>,
-    in_task: Option<&InTask>,
+    commands: &CommandsRun,
 ) -> Outcome {
     let timeout = Duration::from_millis(check.timeout_ms);
     let probe = async {
@@ -56,12 +65,15 @@ pub async fn run(
                 Ok(addr) => tcp(&addr).await,
                 Err(missing) => missing,
             },
-            CheckKind::Exec { command } => match in_task {
-                Some(in_task) => match in_task(command.clone()).await {
+            CheckKind::Exec { command } => match commands {
+                CommandsRun::OnHost => exec(command, env).await,
+                CommandsRun::InContainer(Some(in_task)) => match in_task(command.clone()).await {
                     Ok((code, said)) => exited(Some(code), &said),
                     Err(e) => Outcome::fail(e),
                 },
-                None => exec(command, env).await,
+                CommandsRun::InContainer(None) => {
+                    Outcome::fail("the task's container cannot be reached to run the check in")
+                }
             },
         }
     };

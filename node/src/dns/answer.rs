@@ -73,6 +73,10 @@ pub fn answer(state: &ClusterState, query: &Query) -> Answer {
     if matches!(query.qtype, TYPE_SRV | TYPE_ANY) {
         for (alloc, _, port) in &endpoints {
             let target = format!("{}.node.{DOMAIN}", alloc.node.as_str().to_ascii_lowercase());
+            // A node id of more than 63 bytes makes no DNS label.
+            if !super::wire::writable(&target) {
+                continue;
+            }
             answer.answers.push(Record {
                 name: name.to_string(),
                 ttl: TTL,

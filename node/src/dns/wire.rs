@@ -20,6 +20,7 @@ const MAX_NAME: usize = 255;
 pub enum Rcode {
     NoError = 0,
     FormErr = 1,
+    ServFail = 2,
     NxDomain = 3,
     NotImp = 4,
     Refused = 5,
@@ -80,7 +81,13 @@ pub fn parse_query(bytes: &[u8]) -> Result<Query, Malformed> {
     };
     let flags = u16::from_be_bytes([header[2], header[3]]);
     if flags & 0x8000 != 0 {
-        return Err(refuse(Rcode::FormErr, "a response, not a query".into()));
+        // Never answered: two servers would answer each other's answers
+        // for ever.
+        return Err(Malformed {
+            id: None,
+            rcode: Rcode::FormErr,
+            why: "a response, not a query".into(),
+        });
     }
     let opcode = (flags >> 11) & 0xF;
     if opcode != 0 {
@@ -154,12 +161,15 @@ pub fn answer(
     out.extend_from_slice(&query.question);
     let mut counts = [0u16; 2];
     let mut truncated = false;
+    // Where each name was written whole, for later records to point at.
+    let mut written = vec![(query.name.clone(), HEADER)];
     for (section, records) in [answers, additional].into_iter().enumerate() {
         for record in records {
             let before = out.len();
-            write_record(&mut out, record);
+            write_record(&mut out, record, &mut written);
             if out.len() > limit {
                 out.truncate(before);
+                written.retain(|(_, at)| *at < before);
                 // Additional records are a courtesy: only a cut answer
                 // section tells the resolver to ask again over TCP.
                 truncated |= section == 0;
@@ -194,7 +204,13 @@ fn header(out: &mut Vec<u8>, id: u16, recursion_desired: bool, rcode: Rcode) {
     }
 }
 
+/// Whether `name` can be written: labels of 1 to 63 bytes, 255 in all.
+pub fn writable(name: &str) -> bool {
+    name.len() < MAX_NAME && name.split('.').all(|l| !l.is_empty() && l.len() <= 63)
+}
+
 fn write_name(out: &mut Vec<u8>, name: &str) {
+    debug_assert!(writable(name), "{name:?}");
     for label in name.split('.').filter(|l| !l.is_empty()) {
         let bytes = &label.as_bytes()[..label.len().min(63)];
         out.push(u8::try_from(bytes.len()).unwrap_or(63));
@@ -203,8 +219,20 @@ fn write_name(out: &mut Vec<u8>, name: &str) {
     out.push(0);
 }
 
-fn write_record(out: &mut Vec<u8>, record: &Record) {
-    write_name(out, &record.name);
+/// A record's owner name: a pointer to where the same name was written
+/// before (RFC 1035 4.1.4), else the name itself.
+fn write_owner(out: &mut Vec<u8>, name: &str, written: &[(String, usize)]) {
+    match written.iter().find(|(w, _)| w.eq_ignore_ascii_case(name)) {
+        Some(&(_, at)) if at < 0x4000 => {
+            let pointer = 0xC000 | u16::try_from(at).unwrap_or(0);
+            out.extend_from_slice(&pointer.to_be_bytes());
+        }
+        _ => write_name(out, name),
+    }
+}
+
+fn write_record(out: &mut Vec<u8>, record: &Record, written: &mut Vec<(String, usize)>) {
+    write_owner(out, &record.name, written);
     let (rtype, rdata) = match &record.data {
         Data::A(ip) => (TYPE_A, ip.octets().to_vec()),
         Data::Aaaa(ip) => (TYPE_AAAA, ip.octets().to_vec()),
@@ -218,6 +246,10 @@ fn write_record(out: &mut Vec<u8>, record: &Record) {
             for n in [priority, weight, port] {
                 rdata.extend_from_slice(&n.to_be_bytes());
             }
+            // Whole, as RFC 2782 asks of a target; the address records
+            // that follow point at it. (Offset: after type, class, TTL
+            // and length, and the three numbers.)
+            written.push((target.clone(), out.len() + 10 + 6));
             write_name(&mut rdata, target);
             (TYPE_SRV, rdata)
         }
@@ -262,7 +294,11 @@ mod tests {
     fn what_is_no_query_is_refused_saying_why() {
         let mut response = query_bytes(1, "a.b", TYPE_A);
         response[2] |= 0x80;
-        assert_eq!(parse_query(&response).unwrap_err().rcode, Rcode::FormErr);
+        assert_eq!(
+            parse_query(&response).unwrap_err().id,
+            None,
+            "an answer is never answered"
+        );
         let mut notify = query_bytes(2, "a.b", TYPE_A);
         notify[2] |= 4 << 3;
         assert_eq!(parse_query(&notify).unwrap_err().rcode, Rcode::NotImp);
@@ -301,6 +337,49 @@ mod tests {
         let few = answer(&query, Rcode::NoError, &records[..3], &[], MAX_UDP);
         assert_eq!(few[2] & 0x02, 0);
         assert_eq!(u16::from_be_bytes([few[6], few[7]]), 3);
+    }
+
+    #[test]
+    fn names_are_written_once_and_pointed_at_after() {
+        let query = parse_query(&query_bytes(9, "web.service.drover", TYPE_SRV)).unwrap();
+        let srv = |n: u16| Record {
+            name: "web.service.drover".into(),
+            ttl: 0,
+            data: Data::Srv {
+                priority: 0,
+                weight: 1,
+                port: 20000 + n,
+                target: format!("node-{n:02}.node.drover"),
+            },
+        };
+        let records: Vec<Record> = (0..12).map(srv).collect();
+        let additional = [Record {
+            name: "node-00.node.drover".into(),
+            ttl: 0,
+            data: Data::A(Ipv4Addr::LOCALHOST),
+        }];
+        let bytes = answer(&query, Rcode::NoError, &records, &additional, MAX_UDP);
+        assert_eq!(bytes[2] & 0x02, 0, "12 records fit: not truncated");
+        assert_eq!(u16::from_be_bytes([bytes[6], bytes[7]]), 12);
+        // Each owner name is a pointer to the question's.
+        let first = HEADER + query.question.len();
+        assert_eq!(bytes[first..first + 2], [0xC0, 0x0C]);
+        // The address record points at the first target, written whole.
+        let count = u16::from_be_bytes([bytes[10], bytes[11]]);
+        if count == 1 {
+            let pointer = u16::from_be_bytes([bytes[bytes.len() - 16], bytes[bytes.len() - 15]]);
+            let at = usize::from(pointer & 0x3FFF);
+            assert_eq!(&bytes[at..at + 8], b"\x07node-00");
+        }
+        let tcp = answer(&query, Rcode::NoError, &records, &additional, 65_535);
+        assert_eq!(
+            u16::from_be_bytes([tcp[10], tcp[11]]),
+            1,
+            "over TCP all fit"
+        );
+        let pointer = u16::from_be_bytes([tcp[tcp.len() - 16], tcp[tcp.len() - 15]]);
+        let at = usize::from(pointer & 0x3FFF);
+        assert_eq!(&tcp[at..at + 8], b"\x07node-00");
     }
 
     proptest! {
