@@ -53,22 +53,12 @@ fn allocations(doc: &Value) -> Vec<Value> {
 fn the_issue_spec_is_discovered_healthy_at_addresses_that_answer() {
     let dir = tempfile::tempdir().unwrap();
     let agents = cluster(dir.path());
-    let spec = r#"id = "web"
-kind = "service"
-replicas = 2
-[task]
-driver = "exec"
-command = ["sh", "-c", "exec python3 -m http.server $DROVER_PORT_HTTP"]
-[[task.port]]
-label = "http"            # dynamic: no `static`
-[[task.check]]
-type = "http"
-port = "http"
-path = "/"
-interval = "1s"
-timeout = "1s"
-"#;
-    assert!(run_job(dir.path(), &agents[0].addr(), "web", spec));
+    assert!(run_job(
+        dir.path(),
+        &agents[0].addr(),
+        "web",
+        common::ISSUE_WEB_SPEC
+    ));
     for address in &endpoints(&agents, "web", 2) {
         assert_eq!(
             get(address).map(|(code, _)| code),

@@ -12,23 +12,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{cluster_each, free_ports, json, run_job, wait_for};
-
-const WEB: &str = r#"id = "web"
-kind = "service"
-replicas = 2
-[task]
-driver = "exec"
-command = ["sh", "-c", "exec python3 -m http.server $DROVER_PORT_HTTP"]
-[[task.port]]
-label = "http"
-[[task.check]]
-type = "http"
-port = "http"
-path = "/"
-interval = "1s"
-timeout = "1s"
-"#;
+use common::{ISSUE_WEB_SPEC, cluster_each, free_ports, json, run_job, wait_for};
 
 /// `dig`'s output for `name` of `qtype` at the server on `port`.
 fn dig(port: u16, name: &str, qtype: &str, short: bool) -> String {
@@ -100,7 +84,7 @@ fn a_service_is_found_by_dig_at_the_endpoints_that_serve() {
         format!("{dns}[ports]\ndynamic = \"{port}-{port}\"\n")
     });
     let addr = agents[0].addr();
-    assert!(run_job(dir.path(), &addr, "web", WEB));
+    assert!(run_job(dir.path(), &addr, "web", ISSUE_WEB_SPEC));
     let shown: BTreeSet<(String, u16)> = wait_for("2 endpoints", Duration::from_secs(60), || {
         let doc = json(&addr, &["service", "show", "web"])?;
         let endpoints: BTreeSet<(String, u16)> = doc["endpoints"]

@@ -255,6 +255,24 @@ pub fn submit(dir: &Path, addr: &str, n: usize) -> bool {
         .success()
 }
 
+/// The spec issue 17 says must work as written: a service of two
+/// instances on a dynamic port, checked over http.
+pub const ISSUE_WEB_SPEC: &str = r#"id = "web"
+kind = "service"
+replicas = 2
+[task]
+driver = "exec"
+command = ["sh", "-c", "exec python3 -m http.server $DROVER_PORT_HTTP"]
+[[task.port]]
+label = "http"            # dynamic: no `static`
+[[task.check]]
+type = "http"
+port = "http"
+path = "/"
+interval = "1s"
+timeout = "1s"
+"#;
+
 /// Short liveness settings, so node loss is noticed within seconds.
 pub const FAST: &str =
     "[liveness]\nheartbeat_ttl = \"3s\"\nfailover_grace = \"2s\"\ndecision_interval = \"1s\"\n";
