@@ -16,7 +16,7 @@ use crate::raft::{Peers, Rpc, call_internal};
 use crate::work::{DataRequest, DataSlice};
 
 /// One slice: well under the transport's message limit.
-pub const SLICE_BYTES: u32 = 1 << 20;
+const SLICE_BYTES: u32 = 1 << 20;
 const SLICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The first slice waits for the whole directory to be packed.
 const PACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1800);

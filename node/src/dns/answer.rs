@@ -110,33 +110,40 @@ pub fn answer(state: &ClusterState, query: &Query) -> Answer {
 }
 
 /// The job and port label `service` names: a job's id, else a label
-/// before it (`label.job` or `_label._tcp.job`) that the job has.
+/// before it (`label.job` or `_label._tcp.job`) that the job has. Job ids
+/// are looked up as written first (the lower-case ids DNS names carry);
+/// only names that match none so are compared with every job's id
+/// regardless of case, once.
 fn find_service<'a>(
     state: &'a ClusterState,
     service: &'a str,
 ) -> Option<(&'a Job, Option<&'a str>)> {
-    let job_named = |id: &str| {
-        state.jobs().find(|job| {
-            !job.spec.ext.ports.is_empty() && job.spec.id.as_str().eq_ignore_ascii_case(id)
+    let labelled = match service.strip_prefix('_') {
+        Some(rest) => rest
+            .split_once('.')
+            .and_then(|(label, rest)| Some((label, rest.strip_prefix("_tcp.")?))),
+        None => service.split_once('.'),
+    };
+    let candidates: Vec<(&str, Option<&str>)> = std::iter::once((service, None))
+        .chain(labelled.map(|(label, job)| (job, Some(label))))
+        .collect();
+    let offers = |job: &Job, label: Option<&str>| {
+        let ports = &job.spec.ext.ports;
+        !ports.is_empty()
+            && label.is_none_or(|label| ports.iter().any(|p| p.label.eq_ignore_ascii_case(label)))
+    };
+    let exact = candidates.iter().find_map(|&(id, label)| {
+        let job = state.job(&drover_core::JobId::new(id).ok()?)?;
+        offers(job, label).then_some((job, label))
+    });
+    exact.or_else(|| {
+        state.jobs().find_map(|job| {
+            candidates.iter().find_map(|&(id, label)| {
+                (job.spec.id.as_str().eq_ignore_ascii_case(id) && offers(job, label))
+                    .then_some((job, label))
+            })
         })
-    };
-    if let Some(job) = job_named(service) {
-        return Some((job, None));
-    }
-    let (label, job) = match service.strip_prefix('_') {
-        Some(rest) => {
-            let (label, rest) = rest.split_once('.')?;
-            (label, rest.strip_prefix("_tcp.")?)
-        }
-        None => service.split_once('.')?,
-    };
-    let job = job_named(job)?;
-    job.spec
-        .ext
-        .ports
-        .iter()
-        .any(|p| p.label.eq_ignore_ascii_case(label))
-        .then_some((job, Some(label)))
+    })
 }
 
 fn node_answer(state: &ClusterState, name: &str, node: &str, qtype: u16) -> Answer {
